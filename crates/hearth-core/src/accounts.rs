@@ -1,0 +1,681 @@
+//! Accounts and sessions: registration, sign-in, token rotation, API keys, user administration.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hearth_store::ids::{ApiKeyId, UserId};
+use hearth_store::{
+    NewApiKey, NewInvite, NewRefreshToken, NewUser, NewUserRole, Store, StoreError, Timestamp,
+    UserPatch,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::access::{self, Admin, Credential, Principal, Role};
+use crate::api::{self, Registration};
+use crate::error::{CoreError, Result};
+use crate::input::{self, Email, Password};
+use crate::limits::{LoginLimiter, LoginLimits};
+use crate::passwords::{Argon2Cost, PasswordHasher};
+use crate::tokens::{self, JwtKeys, SecretKind};
+
+/// Settings of accounts and sessions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Who may register once the admin exists: `open`, `invite` or `closed`.
+    pub registration: Registration,
+    /// Lifetime of access tokens, in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of refresh tokens, in seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// Lifetime of invites, in seconds.
+    pub invite_ttl_secs: u64,
+    /// Password hashing cost.
+    pub argon2: Argon2Cost,
+    /// Sign-in throttling.
+    pub login: LoginLimits,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            registration: Registration::Invite,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 7 * 24 * 3600,
+            invite_ttl_secs: 7 * 24 * 3600,
+            argon2: Argon2Cost::default(),
+            login: LoginLimits::default(),
+        }
+    }
+}
+
+const NAME_MAX: usize = 100;
+const KEY_NAME_MAX: usize = 100;
+/// Characters of an API key kept in clear to recognise it in a list.
+const KEY_PREFIX_CHARS: usize = 10;
+/// `last_used_at` of an API key is written at most this often, to keep reads read-only.
+const KEY_TOUCH_EVERY_MS: i64 = 60_000;
+
+/// The accounts service.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Store,
+    config: AuthConfig,
+    hasher: PasswordHasher,
+    keys: JwtKeys,
+    limiter: Arc<dyn LoginLimiter>,
+}
+
+impl Accounts {
+    /// Builds the service. `jwt_secret` signs access tokens.
+    pub fn new(
+        store: Store,
+        config: AuthConfig,
+        jwt_secret: &[u8],
+        limiter: Arc<dyn LoginLimiter>,
+    ) -> Result<Self> {
+        Ok(Self {
+            hasher: PasswordHasher::new(config.argon2)?,
+            keys: JwtKeys::new(jwt_secret)?,
+            store,
+            config,
+            limiter,
+        })
+    }
+
+    /// Whether setup is needed, and the registration mode.
+    pub async fn status(&self) -> Result<api::AuthStatus> {
+        Ok(api::AuthStatus {
+            needs_setup: self.store.count_users().await? == 0,
+            registration: self.config.registration,
+        })
+    }
+
+    /// Registers an account and signs it in. The first account becomes admin whatever the mode.
+    pub async fn register(
+        &self,
+        req: api::RegisterRequest,
+        ip: IpAddr,
+    ) -> Result<api::AuthResponse> {
+        let email = Email::parse("email", &req.email)?;
+        let password = Password::parse("password", &req.password)?;
+        let name = display_name(req.name.as_deref(), &email)?;
+        self.throttle(ip, email.as_str())?;
+
+        let first = self.store.count_users().await? == 0;
+        let invite = if first {
+            None
+        } else {
+            match self.config.registration {
+                Registration::Open => None,
+                Registration::Closed => {
+                    return Err(CoreError::Forbidden("registration is closed".into()))
+                }
+                Registration::Invite => Some(
+                    self.usable_invite(req.invite_token.as_deref(), &email)
+                        .await?,
+                ),
+            }
+        };
+        let role = if first {
+            NewUserRole::AdminIfFirst
+        } else {
+            NewUserRole::Exact(Role::User.as_str().into())
+        };
+        let user = self.insert_user(&email, name, &password, role).await?;
+        if let Some(invite) = invite {
+            if !self.store.claim_invite(invite, user.id).await? {
+                // Another registration used the invite between our check and now: undo ours.
+                self.store.delete_user(user.id).await?;
+                return Err(CoreError::invalid("invite_token", "has already been used"));
+            }
+        }
+        tracing::info!(user.id = %user.id, role = %user.role, "account registered");
+        self.start_session(user).await
+    }
+
+    /// Signs in with email and password.
+    pub async fn login(&self, req: api::LoginRequest, ip: IpAddr) -> Result<api::AuthResponse> {
+        let account = req.email.trim().to_lowercase();
+        if account.is_empty() {
+            return Err(CoreError::invalid("email", "is required"));
+        }
+        if req.password.is_empty() {
+            return Err(CoreError::invalid("password", "is required"));
+        }
+        self.throttle(ip, &account)?;
+        let user = self.store.find_user_by_email(&account).await?;
+        let password = truncate_chars(&req.password, Password::MAX_CHARS);
+        let ok = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await?;
+        let user = match user {
+            Some(user) if ok => user,
+            _ => {
+                self.limiter.failed(&account);
+                tracing::info!(user.email = %account, "sign-in failed");
+                return Err(CoreError::Unauthorized("invalid email or password".into()));
+            }
+        };
+        if user.disabled {
+            return Err(CoreError::Forbidden("this account is disabled".into()));
+        }
+        self.limiter.succeeded(&account);
+        tracing::info!(user.id = %user.id, "signed in");
+        self.start_session(user).await
+    }
+
+    /// Exchanges a refresh token for a new pair. A token used twice revokes its whole session.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<api::AuthResponse> {
+        let denied = || CoreError::Unauthorized("invalid refresh token".into());
+        let token = self
+            .store
+            .find_refresh_token_by_hash(&tokens::hash_secret(refresh_token))
+            .await?
+            .ok_or_else(denied)?;
+        let session = self
+            .store
+            .find_session(token.session_id)
+            .await?
+            .ok_or_else(denied)?;
+        if session.revoked_at.is_some() {
+            return Err(denied());
+        }
+        if token.used_at.is_some() || !self.store.mark_refresh_token_used(token.id).await? {
+            self.store.revoke_session(session.id).await?;
+            tracing::warn!(user.id = %session.user_id, session.id = %session.id, "refresh token replayed; session revoked");
+            return Err(CoreError::Unauthorized(
+                "refresh token was already used; the session has been revoked".into(),
+            ));
+        }
+        if token.expires_at <= Timestamp::now() {
+            return Err(CoreError::Unauthorized("refresh token expired".into()));
+        }
+        let user = self
+            .store
+            .get_user(session.user_id)
+            .await
+            .map_err(|_| denied())?;
+        if user.disabled {
+            return Err(CoreError::Forbidden("this account is disabled".into()));
+        }
+        let refresh_token = self.new_refresh_token(session.id).await?;
+        let access_token =
+            self.keys
+                .issue(user.id, session.id, self.config.access_token_ttl_secs)?;
+        Ok(self.auth_response(access_token, refresh_token, &user))
+    }
+
+    /// Ends the caller's session and the session of `refresh_token`, when given and theirs.
+    pub async fn logout(
+        &self,
+        principal: Option<&Principal>,
+        refresh_token: Option<&str>,
+    ) -> Result<()> {
+        if let Some(session) = principal.and_then(Principal::session) {
+            self.store.revoke_session(session).await?;
+        }
+        if let Some(raw) = refresh_token {
+            if let Some(token) = self
+                .store
+                .find_refresh_token_by_hash(&tokens::hash_secret(raw))
+                .await?
+            {
+                let session = self.store.find_session(token.session_id).await?;
+                let allowed = match (principal, &session) {
+                    (Some(p), Some(s)) => s.user_id == p.user_id,
+                    // Holding the refresh token is proof enough to end its own session.
+                    (None, Some(_)) => true,
+                    (_, None) => false,
+                };
+                if let (true, Some(s)) = (allowed, session) {
+                    self.store.revoke_session(s.id).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Who presents this bearer credential: an access token or an API key.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
+        if bearer.starts_with(SecretKind::ApiKey.prefix()) {
+            return self.authenticate_api_key(bearer).await;
+        }
+        let claims = self.keys.verify(bearer)?;
+        let session = self.store.find_session(claims.sid).await?;
+        match session {
+            Some(s) if s.revoked_at.is_none() && s.user_id == claims.sub => {}
+            _ => return Err(CoreError::Unauthorized("session has ended".into())),
+        }
+        let user = self.active_user(claims.sub).await?;
+        Ok(Principal {
+            user_id: user.id,
+            email: user.email,
+            role: Role::from_stored(&user.role),
+            credential: Credential::Session(claims.sid),
+        })
+    }
+
+    async fn authenticate_api_key(&self, raw: &str) -> Result<Principal> {
+        let denied = || CoreError::Unauthorized("invalid API key".into());
+        let key = self
+            .store
+            .find_api_key_by_hash(&tokens::hash_secret(raw))
+            .await?
+            .ok_or_else(denied)?;
+        let now = Timestamp::now();
+        if key.expires_at.is_some_and(|at| at <= now) {
+            return Err(CoreError::Unauthorized("API key expired".into()));
+        }
+        let user = self.active_user(key.user_id).await?;
+        if key
+            .last_used_at
+            .is_none_or(|at| now.millis() - at.millis() > KEY_TOUCH_EVERY_MS)
+        {
+            self.store.touch_api_key(key.id, now).await?;
+        }
+        Ok(Principal {
+            user_id: user.id,
+            email: user.email,
+            role: Role::from_stored(&user.role),
+            credential: Credential::ApiKey(key.id),
+        })
+    }
+
+    async fn active_user(&self, id: UserId) -> Result<hearth_store::User> {
+        let user = self
+            .store
+            .find_user(id)
+            .await?
+            .ok_or_else(|| CoreError::Unauthorized("account no longer exists".into()))?;
+        if user.disabled {
+            return Err(CoreError::Unauthorized("this account is disabled".into()));
+        }
+        Ok(user)
+    }
+
+    /// The caller's account.
+    pub async fn me(&self, principal: &Principal) -> Result<api::User> {
+        Ok(user_view(&self.store.get_user(principal.user_id).await?))
+    }
+
+    /// Changes the caller's password and ends their other sessions.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        req: api::ChangePasswordRequest,
+    ) -> Result<()> {
+        let user = self.store.get_user(principal.user_id).await?;
+        let current = truncate_chars(&req.current_password, Password::MAX_CHARS);
+        if !self
+            .hasher
+            .verify(current, Some(&user.password_hash))
+            .await?
+        {
+            return Err(CoreError::invalid("current_password", "is incorrect"));
+        }
+        let new = Password::parse("new_password", &req.new_password)?;
+        self.store
+            .set_password_hash(user.id, &self.hasher.hash(new.expose()).await?)
+            .await?;
+        self.store
+            .revoke_user_sessions(user.id, principal.session())
+            .await?;
+        Ok(())
+    }
+
+    /// The caller's API keys.
+    pub async fn list_api_keys(&self, principal: &Principal) -> Result<Vec<api::ApiKey>> {
+        let keys = self
+            .store
+            .list_api_keys(access::list_scope(principal))
+            .await?;
+        Ok(keys.iter().map(api_key_view).collect())
+    }
+
+    /// One of the caller's API keys.
+    pub async fn get_api_key(&self, principal: &Principal, id: ApiKeyId) -> Result<api::ApiKey> {
+        let key = access::owned(principal, self.store.find_api_key(id).await?)?;
+        Ok(api_key_view(&key))
+    }
+
+    /// Creates an API key for the caller; the secret is returned this once.
+    pub async fn create_api_key(
+        &self,
+        principal: &Principal,
+        req: api::CreateApiKeyRequest,
+    ) -> Result<api::CreatedApiKey> {
+        let name = input::text("name", &req.name, KEY_NAME_MAX)?;
+        let expires_at = match req.expires_in_days {
+            None => None,
+            Some(days @ 1..=3650) => Some(Timestamp::now().plus_secs(u64::from(days) * 86_400)),
+            Some(_) => {
+                return Err(CoreError::invalid(
+                    "expires_in_days",
+                    "must be between 1 and 3650",
+                ))
+            }
+        };
+        let secret = tokens::new_secret(SecretKind::ApiKey);
+        let key = self
+            .store
+            .create_api_key(NewApiKey {
+                user_id: principal.user_id,
+                name,
+                prefix: secret.chars().take(KEY_PREFIX_CHARS).collect(),
+                key_hash: tokens::hash_secret(&secret),
+                expires_at,
+            })
+            .await?;
+        tracing::info!(user.id = %principal.user_id, api_key.id = %key.id, "api key created");
+        Ok(api::CreatedApiKey {
+            key: secret,
+            api_key: api_key_view(&key),
+        })
+    }
+
+    /// Revokes (deletes) one of the caller's API keys.
+    pub async fn delete_api_key(&self, principal: &Principal, id: ApiKeyId) -> Result<()> {
+        let key = access::owned(principal, self.store.find_api_key(id).await?)?;
+        self.store.delete_api_key(key.id).await?;
+        tracing::info!(user.id = %principal.user_id, api_key.id = %key.id, "api key revoked");
+        Ok(())
+    }
+
+    /// Every user (admin).
+    pub async fn list_users(&self, _admin: &Admin) -> Result<Vec<api::User>> {
+        Ok(self
+            .store
+            .list_users()
+            .await?
+            .iter()
+            .map(user_view)
+            .collect())
+    }
+
+    /// Creates a user directly (admin, or the local operator from the CLI).
+    pub async fn create_user(
+        &self,
+        admin: &Admin,
+        req: api::CreateUserRequest,
+    ) -> Result<api::User> {
+        let email = Email::parse("email", &req.email)?;
+        let password = Password::parse("password", &req.password)?;
+        let name = display_name(req.name.as_deref(), &email)?;
+        let role = req.role.unwrap_or(Role::User);
+        let user = self
+            .insert_user(
+                &email,
+                name,
+                &password,
+                NewUserRole::Exact(role.as_str().into()),
+            )
+            .await?;
+        tracing::info!(admin.id = ?admin.acting_user(), user.id = %user.id, "user created by admin");
+        Ok(user_view(&user))
+    }
+
+    /// Changes a user's name, role or disabled flag (admin). The last enabled admin cannot be
+    /// demoted or disabled. Disabling ends the user's sessions at once.
+    pub async fn update_user(
+        &self,
+        admin: &Admin,
+        id: UserId,
+        req: api::UpdateUserRequest,
+    ) -> Result<api::User> {
+        let name = req
+            .name
+            .as_deref()
+            .map(|n| input::text("name", n, NAME_MAX))
+            .transpose()?;
+        let current = self
+            .store
+            .find_user(id)
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+        let loses_admin = current.role == Role::Admin.as_str()
+            && !current.disabled
+            && (req.role == Some(Role::User) || req.disabled == Some(true));
+        if loses_admin && self.store.count_active_admins().await? <= 1 {
+            return Err(CoreError::Conflict {
+                field: Some(
+                    if req.disabled == Some(true) {
+                        "disabled"
+                    } else {
+                        "role"
+                    }
+                    .into(),
+                ),
+                message: "this is the last active admin; make another admin first".into(),
+            });
+        }
+        let patch = UserPatch {
+            name,
+            role: req.role.map(|r| r.as_str().to_owned()),
+            disabled: req.disabled,
+        };
+        let user = self.store.update_user(id, patch).await?;
+        if req.disabled == Some(true) {
+            self.store.revoke_user_sessions(id, None).await?;
+        }
+        tracing::info!(admin.id = ?admin.acting_user(), user.id = %id, role = %user.role, disabled = user.disabled, "user updated by admin");
+        Ok(user_view(&user))
+    }
+
+    /// Sets a user's password (admin) and ends their sessions.
+    pub async fn reset_password(
+        &self,
+        admin: &Admin,
+        id: UserId,
+        req: api::ResetPasswordRequest,
+    ) -> Result<()> {
+        let password = Password::parse("new_password", &req.new_password)?;
+        self.store
+            .find_user(id)
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+        self.store
+            .set_password_hash(id, &self.hasher.hash(password.expose()).await?)
+            .await?;
+        self.store.revoke_user_sessions(id, None).await?;
+        tracing::info!(admin.id = ?admin.acting_user(), user.id = %id, "password reset by admin");
+        Ok(())
+    }
+
+    /// Sets a user's password by email (the CLI's `reset-password`).
+    pub async fn reset_password_by_email(
+        &self,
+        admin: &Admin,
+        email: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        let email = Email::parse("email", email)?;
+        let user = self
+            .store
+            .find_user_by_email(email.as_str())
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+        self.reset_password(
+            admin,
+            user.id,
+            api::ResetPasswordRequest {
+                new_password: new_password.into(),
+            },
+        )
+        .await
+    }
+
+    /// Makes an invite (admin); the token is returned this once.
+    pub async fn create_invite(
+        &self,
+        admin: &Admin,
+        req: api::CreateInviteRequest,
+    ) -> Result<api::CreatedInvite> {
+        let email = req
+            .email
+            .as_deref()
+            .map(|e| Email::parse("email", e))
+            .transpose()?;
+        let created_by = admin
+            .acting_user()
+            .ok_or_else(|| CoreError::Forbidden("invites are made by a signed-in admin".into()))?;
+        let token = tokens::new_secret(SecretKind::Invite);
+        let invite = self
+            .store
+            .create_invite(NewInvite {
+                token_hash: tokens::hash_secret(&token),
+                email: email.map(|e| e.as_str().to_owned()),
+                created_by,
+                expires_at: Timestamp::now().plus_secs(self.config.invite_ttl_secs),
+            })
+            .await?;
+        Ok(api::CreatedInvite {
+            token,
+            email: invite.email,
+            expires_at: invite.expires_at.to_datetime(),
+        })
+    }
+
+    fn throttle(&self, ip: IpAddr, account: &str) -> Result<()> {
+        self.limiter
+            .attempt(ip, account)
+            .map_err(|r| CoreError::RateLimited {
+                retry_after_secs: r.retry_after_secs,
+            })
+    }
+
+    async fn usable_invite(
+        &self,
+        raw: Option<&str>,
+        email: &Email,
+    ) -> Result<hearth_store::ids::InviteId> {
+        let raw = raw
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                CoreError::invalid("invite_token", "is required: registration is by invitation")
+            })?;
+        let invite = self
+            .store
+            .find_invite_by_hash(&tokens::hash_secret(raw))
+            .await?
+            .ok_or_else(|| CoreError::invalid("invite_token", "is not valid"))?;
+        if invite.used_at.is_some() {
+            return Err(CoreError::invalid("invite_token", "has already been used"));
+        }
+        if invite.expires_at <= Timestamp::now() {
+            return Err(CoreError::invalid("invite_token", "has expired"));
+        }
+        if invite.email.as_deref().is_some_and(|e| e != email.as_str()) {
+            return Err(CoreError::invalid(
+                "invite_token",
+                "was made for another email",
+            ));
+        }
+        Ok(invite.id)
+    }
+
+    async fn insert_user(
+        &self,
+        email: &Email,
+        name: String,
+        password: &Password,
+        role: NewUserRole,
+    ) -> Result<hearth_store::User> {
+        let password_hash = self.hasher.hash(password.expose()).await?;
+        self.store
+            .create_user(NewUser {
+                email: email.as_str().to_owned(),
+                name,
+                password_hash,
+                role,
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => CoreError::Conflict {
+                    field: Some("email".into()),
+                    message: "an account with this email already exists".into(),
+                },
+                other => other.into(),
+            })
+    }
+
+    async fn start_session(&self, user: hearth_store::User) -> Result<api::AuthResponse> {
+        let session = self.store.create_session(user.id).await?;
+        let refresh_token = self.new_refresh_token(session.id).await?;
+        let access_token =
+            self.keys
+                .issue(user.id, session.id, self.config.access_token_ttl_secs)?;
+        Ok(self.auth_response(access_token, refresh_token, &user))
+    }
+
+    async fn new_refresh_token(&self, session: hearth_store::ids::SessionId) -> Result<String> {
+        let secret = tokens::new_secret(SecretKind::RefreshToken);
+        self.store
+            .create_refresh_token(NewRefreshToken {
+                session_id: session,
+                token_hash: tokens::hash_secret(&secret),
+                expires_at: Timestamp::now().plus_secs(self.config.refresh_token_ttl_secs),
+            })
+            .await?;
+        Ok(secret)
+    }
+
+    fn auth_response(
+        &self,
+        access_token: String,
+        refresh_token: String,
+        user: &hearth_store::User,
+    ) -> api::AuthResponse {
+        api::AuthResponse {
+            access_token,
+            refresh_token,
+            expires_in: self.config.access_token_ttl_secs,
+            token_type: "Bearer".into(),
+            user: user_view(user),
+        }
+    }
+
+    /// Lifetime of refresh tokens, for cookies.
+    pub fn refresh_token_ttl_secs(&self) -> u64 {
+        self.config.refresh_token_ttl_secs
+    }
+}
+
+fn display_name(raw: Option<&str>, email: &Email) -> Result<String> {
+    match raw.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => input::text("name", name, NAME_MAX),
+        None => Ok(email.local_part().to_owned()),
+    }
+}
+
+/// Over-long passwords can never match (registration refuses them); cutting them bounds the hashing cost.
+fn truncate_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max + 1) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn user_view(u: &hearth_store::User) -> api::User {
+    api::User {
+        id: u.id,
+        email: u.email.clone(),
+        name: u.name.clone(),
+        role: Role::from_stored(&u.role),
+        disabled: u.disabled,
+        created_at: u.created_at.to_datetime(),
+    }
+}
+
+fn api_key_view(k: &hearth_store::ApiKey) -> api::ApiKey {
+    api::ApiKey {
+        id: k.id,
+        name: k.name.clone(),
+        prefix: k.prefix.clone(),
+        created_at: k.created_at.to_datetime(),
+        last_used_at: k.last_used_at.map(Timestamp::to_datetime),
+        expires_at: k.expires_at.map(Timestamp::to_datetime),
+    }
+}

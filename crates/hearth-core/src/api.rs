@@ -1,0 +1,192 @@
+//! The JSON shapes of the HTTP API, shared by the server and `hearth-client`.
+
+use chrono::{DateTime, Utc};
+use hearth_store::ids::{ApiKeyId, UserId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::access::Role;
+
+/// How new accounts may be created once the first (admin) account exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone may register.
+    Open,
+    /// Registration needs an invite token made by an admin.
+    #[default]
+    Invite,
+    /// Only admins create accounts.
+    Closed,
+}
+
+/// What a client needs to know before signing in.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuthStatus {
+    /// True until the first account (the admin) exists.
+    pub needs_setup: bool,
+    /// The registration mode.
+    pub registration: Registration,
+}
+
+/// `POST /api/v1/auth/register`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Required when registration is `invite`.
+    #[serde(default)]
+    pub invite_token: Option<String>,
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+/// `POST /api/v1/auth/refresh` and `/logout`. The token may come from the cookie instead.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// A user as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Tokens from register, login and refresh.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuthResponse {
+    /// Short-lived HS256 JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Long-lived, single-use token to get a new pair.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub user: User,
+}
+
+/// `POST /api/v1/me/password`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// An API key as listed (never the secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKey {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: ApiKeyId,
+    pub name: String,
+    /// The first characters of the key, to recognise it.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /api/v1/api-keys`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    pub name: String,
+    /// Days until the key expires; none means it does not expire.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// A new API key: the secret is shown this once.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedApiKey {
+    pub key: String,
+    pub api_key: ApiKey,
+}
+
+/// `POST /api/v1/admin/users`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// `PATCH /api/v1/admin/users/{id}`: fields left out stay as they are.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// `POST /api/v1/admin/users/{id}/password`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    pub new_password: String,
+}
+
+/// `POST /api/v1/admin/invites`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInviteRequest {
+    /// When set, only this email may use the invite.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// A new invite: the token is shown this once.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedInvite {
+    pub token: String,
+    pub email: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The body of every error response.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code, e.g. `invalid_input`.
+    pub code: String,
+    /// A human-readable message, safe to show.
+    pub message: String,
+    /// The request field at fault, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The request id, for 5xx errors, to find the cause in the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}

@@ -1,0 +1,67 @@
+use hearth_store::StoreError;
+use thiserror::Error;
+
+/// Errors of the domain. Messages are safe to show to the client; causes stay in [`CoreError::Other`].
+#[derive(Debug, Error)]
+pub enum CoreError {
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Missing, or not visible to the caller (the two are indistinguishable on purpose).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A field failed to parse or validate.
+    #[error("{field}: {reason}")]
+    InvalidInput { field: String, reason: String },
+    /// The request conflicts with what is stored (duplicate email, last admin…).
+    #[error("{message}")]
+    Conflict {
+        field: Option<String>,
+        message: String,
+    },
+    /// Too many attempts; try again after this many seconds.
+    #[error("too many attempts, try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// A service Hearth depends on failed.
+    #[error("upstream failure: {0}")]
+    Upstream(String),
+    /// Anything else: a bug or an infrastructure failure. Logged in full, never shown.
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Result of a domain operation.
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+impl CoreError {
+    /// A field-level validation failure.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An internal failure with a message for the log.
+    pub fn other(message: impl Into<String>) -> Self {
+        Self::Other(message.into().into())
+    }
+}
+
+impl From<StoreError> for CoreError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => CoreError::NotFound("resource"),
+            StoreError::Conflict(what) => CoreError::Conflict {
+                field: None,
+                message: format!("conflict on {what}"),
+            },
+            other @ (StoreError::Open(_) | StoreError::Other(_)) => {
+                CoreError::Other(Box::new(other))
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Sign-in throttling: attempts per client IP, and lockout of an account after repeated failures.
+//!
+//! Behind [`LoginLimiter`] so a shared (Redis) implementation can replace the in-memory one
+//! when several instances serve the same users.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// Limits on sign-in attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginLimits {
+    /// Sign-in and registration attempts allowed per client IP per minute.
+    pub per_ip_per_minute: u32,
+    /// Consecutive failed sign-ins after which an account is locked.
+    pub max_failures: u32,
+    /// How long a locked account stays locked, in seconds.
+    pub lockout_secs: u64,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            per_ip_per_minute: 30,
+            max_failures: 5,
+            lockout_secs: 900,
+        }
+    }
+}
+
+/// Why an attempt is refused, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// Seconds until a new attempt may succeed.
+    pub retry_after_secs: u64,
+}
+
+/// Decides whether a sign-in attempt may proceed and remembers its outcome.
+pub trait LoginLimiter: Send + Sync {
+    /// Counts an attempt from `ip` on `account` and says whether it may proceed.
+    fn attempt(&self, ip: IpAddr, account: &str) -> Result<(), Refused>;
+    /// Records a failed attempt on `account`.
+    fn failed(&self, account: &str);
+    /// Clears the failures of `account` after a successful sign-in.
+    fn succeeded(&self, account: &str);
+}
+
+#[derive(Default)]
+struct Counters {
+    ip_windows: HashMap<IpAddr, (Instant, u32)>,
+    failures: HashMap<String, (u32, Option<Instant>)>,
+}
+
+/// A [`LoginLimiter`] in this process's memory.
+pub struct MemoryLoginLimiter {
+    limits: LoginLimits,
+    counters: Mutex<Counters>,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+/// Above this many tracked keys, expired entries are swept so memory stays bounded.
+const SWEEP_ABOVE: usize = 10_000;
+
+impl MemoryLoginLimiter {
+    /// A limiter with these limits.
+    pub fn new(limits: LoginLimits) -> Self {
+        Self {
+            limits,
+            counters: Mutex::new(Counters::default()),
+        }
+    }
+
+    fn attempt_at(&self, now: Instant, ip: IpAddr, account: &str) -> Result<(), Refused> {
+        let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        if c.ip_windows.len() > SWEEP_ABOVE {
+            c.ip_windows
+                .retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+        }
+        if c.failures.len() > SWEEP_ABOVE {
+            let lockout = Duration::from_secs(self.limits.lockout_secs);
+            c.failures
+                .retain(|_, (_, locked)| locked.is_some_and(|at| now.duration_since(at) < lockout));
+        }
+        if let Some((_, Some(locked_at))) = c.failures.get(account) {
+            let lockout = Duration::from_secs(self.limits.lockout_secs);
+            let elapsed = now.duration_since(*locked_at);
+            if elapsed < lockout {
+                return Err(Refused {
+                    retry_after_secs: (lockout - elapsed).as_secs().max(1),
+                });
+            }
+            c.failures.remove(account);
+        }
+        let window = c.ip_windows.entry(ip).or_insert((now, 0));
+        if now.duration_since(window.0) >= WINDOW {
+            *window = (now, 0);
+        }
+        if window.1 >= self.limits.per_ip_per_minute {
+            let wait = WINDOW.saturating_sub(now.duration_since(window.0));
+            return Err(Refused {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        window.1 += 1;
+        Ok(())
+    }
+
+    fn failed_at(&self, now: Instant, account: &str) {
+        let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = c.failures.entry(account.to_owned()).or_insert((0, None));
+        entry.0 += 1;
+        if entry.0 >= self.limits.max_failures && entry.1.is_none() {
+            entry.1 = Some(now);
+        }
+    }
+}
+
+impl LoginLimiter for MemoryLoginLimiter {
+    fn attempt(&self, ip: IpAddr, account: &str) -> Result<(), Refused> {
+        self.attempt_at(Instant::now(), ip, account)
+    }
+
+    fn failed(&self, account: &str) {
+        self.failed_at(Instant::now(), account);
+    }
+
+    fn succeeded(&self, account: &str) {
+        let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        c.failures.remove(account);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[test]
+    fn locks_after_max_failures_and_unlocks_later() {
+        let limiter = MemoryLoginLimiter::new(LoginLimits {
+            per_ip_per_minute: 100,
+            max_failures: 3,
+            lockout_secs: 60,
+        });
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            limiter.attempt_at(t0, IP, "a@x.io").expect("allowed");
+            limiter.failed_at(t0, "a@x.io");
+        }
+        let refused = limiter.attempt_at(t0, IP, "a@x.io").expect_err("locked");
+        assert_eq!(refused.retry_after_secs, 60);
+        limiter
+            .attempt_at(t0, IP, "b@x.io")
+            .expect("other accounts unaffected");
+        limiter
+            .attempt_at(t0 + Duration::from_secs(61), IP, "a@x.io")
+            .expect("unlocked after lockout");
+    }
+
+    #[test]
+    fn success_clears_failures() {
+        let limiter = MemoryLoginLimiter::new(LoginLimits {
+            per_ip_per_minute: 100,
+            max_failures: 2,
+            lockout_secs: 60,
+        });
+        let t0 = Instant::now();
+        limiter.failed_at(t0, "a@x.io");
+        limiter.succeeded("a@x.io");
+        limiter.failed_at(t0, "a@x.io");
+        limiter
+            .attempt_at(t0, IP, "a@x.io")
+            .expect("one failure is not a lockout");
+    }
+
+    #[test]
+    fn per_ip_window() {
+        let limiter = MemoryLoginLimiter::new(LoginLimits {
+            per_ip_per_minute: 2,
+            max_failures: 10,
+            lockout_secs: 60,
+        });
+        let t0 = Instant::now();
+        limiter.attempt_at(t0, IP, "a@x.io").expect("1");
+        limiter.attempt_at(t0, IP, "b@x.io").expect("2");
+        assert!(limiter.attempt_at(t0, IP, "c@x.io").is_err());
+        let other: IpAddr = "10.0.0.2".parse().expect("ip");
+        limiter
+            .attempt_at(t0, other, "c@x.io")
+            .expect("other IP has its own window");
+        limiter
+            .attempt_at(t0 + WINDOW, IP, "c@x.io")
+            .expect("new window");
+    }
+}

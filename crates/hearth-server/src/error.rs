@@ -1,0 +1,149 @@
+//! The one mapping from domain errors to HTTP responses.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hearth_core::api::{ErrorBody, ErrorDetail};
+use hearth_core::CoreError;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A domain error.
+    Core(CoreError),
+    /// The request itself was malformed before reaching the domain.
+    Request {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        ApiError::Core(e)
+    }
+}
+
+impl From<hearth_store::StoreError> for ApiError {
+    fn from(e: hearth_store::StoreError) -> Self {
+        ApiError::Core(e.into())
+    }
+}
+
+impl ApiError {
+    /// A malformed-request error.
+    pub fn request(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        field: Option<String>,
+    ) -> Self {
+        ApiError::Request {
+            status,
+            code,
+            message: message.into(),
+            field,
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The id of the request being handled, set by the request middleware, echoed in 5xx bodies.
+    pub static REQUEST_ID: String;
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut retry_after = None;
+        let (status, code, message, field) = match self {
+            ApiError::Request {
+                status,
+                code,
+                message,
+                field,
+            } => (status, code, message, field),
+            ApiError::Core(err) => match err {
+                CoreError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m, None),
+                CoreError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m, None),
+                CoreError::NotFound(what) => (
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("{what} not found"),
+                    None,
+                ),
+                CoreError::InvalidInput { field, reason } => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_input",
+                    format!("{field} {reason}"),
+                    Some(field),
+                ),
+                CoreError::Conflict { field, message } => {
+                    (StatusCode::CONFLICT, "conflict", message, field)
+                }
+                CoreError::RateLimited { retry_after_secs } => {
+                    retry_after = Some(retry_after_secs);
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limited",
+                        format!("too many attempts; try again in {retry_after_secs} seconds"),
+                        None,
+                    )
+                }
+                CoreError::Upstream(cause) => {
+                    tracing::error!(error.cause = %cause, "upstream failure");
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_error",
+                        "an upstream service failed".into(),
+                        None,
+                    )
+                }
+                CoreError::Other(cause) => {
+                    tracing::error!(error.cause = %cause_chain(cause.as_ref()), "internal error");
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "internal error".into(),
+                        None,
+                    )
+                }
+            },
+        };
+        let request_id = if status.is_server_error() {
+            REQUEST_ID.try_with(Clone::clone).ok()
+        } else {
+            None
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message,
+                field,
+                request_id,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+/// `outer: inner: innermost`, for the log.
+fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}

@@ -1,0 +1,183 @@
+//! Extractors: JSON bodies with field-named errors, the authenticated principal, the client IP.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use hearth_core::access::Principal;
+use hearth_core::CoreError;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON body. Syntax errors are 400 `malformed_json`; a missing or wrong-typed field is 422
+/// `invalid_field` naming the field.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !is_json {
+            return Err(ApiError::request(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected a JSON body with Content-Type: application/json",
+                None,
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::request(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "request body is too large",
+                        None,
+                    )
+                } else {
+                    ApiError::request(
+                        StatusCode::BAD_REQUEST,
+                        "bad_body",
+                        "could not read the request body",
+                        None,
+                    )
+                }
+            })?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Parses a JSON body, naming the field at fault.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let message = inner.to_string();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::request(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("malformed JSON: {message}"),
+                None,
+            );
+        }
+        // serde reports a missing or unknown field at the parent's path; take its name from the message.
+        let named = ["missing field `", "unknown field `"]
+            .iter()
+            .find_map(|p| {
+                message
+                    .split_once(p)
+                    .and_then(|(_, rest)| rest.split('`').next())
+            })
+            .map(str::to_owned);
+        let field = match (path.as_str(), named) {
+            (".", Some(name)) => name,
+            (".", None) => String::new(),
+            (p, Some(name)) => format!("{p}.{name}"),
+            (p, None) => p.to_owned(),
+        };
+        let message = if message.starts_with("missing field") {
+            format!("{field} is required")
+        } else if field.is_empty() {
+            strip_position(&message)
+        } else {
+            format!("{field}: {}", strip_position(&message))
+        };
+        ApiError::request(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            message,
+            (!field.is_empty()).then_some(field),
+        )
+    })
+}
+
+/// serde_json appends " at line 1 column 17"; clients need the field, not the column.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// The authenticated caller, from `Authorization: Bearer <access token or API key>`.
+pub struct Auth(pub Principal);
+
+impl<S> FromRequestParts<S> for Auth
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::Core(CoreError::Unauthorized(
+                "missing Authorization: Bearer token".into(),
+            ))
+        })?;
+        let state = AppState::from_ref(state);
+        let principal = state.accounts.authenticate(&token).await?;
+        tracing::Span::current().record("user.id", tracing::field::display(principal.user_id));
+        Ok(Auth(principal))
+    }
+}
+
+/// The caller when authenticated, `None` when no credentials were sent.
+pub struct MaybeAuth(pub Option<Principal>);
+
+impl<S> FromRequestParts<S> for MaybeAuth
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if bearer(parts).is_none() {
+            return Ok(MaybeAuth(None));
+        }
+        Auth::from_request_parts(parts, state)
+            .await
+            .map(|Auth(p)| MaybeAuth(Some(p)))
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<String> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+/// The client's IP: the TCP peer. (Behind a proxy, a trusted-proxy setting will read X-Forwarded-For.)
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        Ok(ClientIp(ip))
+    }
+}

@@ -1,0 +1,286 @@
+//! Hearth's HTTP surface: settings, the axum router, handlers, the error mapping, extractors,
+//! metrics, the OpenAPI document and the embedded web UI. The only crate that knows HTTP.
+//!
+//! [`Application::build`] opens the store, migrates it, binds the listener (port 0 in tests)
+//! and returns a server ready to run; tests drive it with `hearth-client`.
+
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod metrics;
+mod middleware;
+pub mod openapi;
+pub mod settings;
+pub mod state;
+pub mod telemetry;
+mod ui;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::routing::{get, post};
+use axum::Router;
+use hearth_core::accounts::Accounts;
+use hearth_core::limits::MemoryLoginLimiter;
+use hearth_store::{Store, StoreError, StoreOptions};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi as _;
+
+use crate::metrics::Metrics;
+use crate::settings::{ensure_data_dir, Settings};
+use crate::state::AppState;
+
+/// Why the server could not start. Each message is one line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("signing secret {path}: {reason}")]
+    Secret { path: String, reason: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Core(#[from] hearth_core::CoreError),
+}
+
+/// Opens the store named by the settings and applies pending migrations (backing up SQLite first).
+pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
+    prepare_data_dir(settings)?;
+    let options = StoreOptions {
+        max_connections: settings.database.max_connections,
+        acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
+    };
+    let store = Store::open(&settings.database_url(), &options).await?;
+    let report = store.migrate(&settings.backup_dir()).await?;
+    if report.applied > 0 {
+        tracing::info!(applied = report.applied, backup = ?report.backup, database = store.location(), "migrations applied");
+    }
+    Ok(store)
+}
+
+/// Creates the data directory (0700) if needed.
+pub fn prepare_data_dir(settings: &Settings) -> Result<(), StartupError> {
+    ensure_data_dir(&settings.data_dir).map_err(|source| StartupError::DataDir {
+        path: settings.data_dir.display().to_string(),
+        source,
+    })
+}
+
+/// The accounts service for these settings and store.
+pub fn accounts(settings: &Settings, store: Store) -> Result<Accounts, StartupError> {
+    let secret = match &settings.auth.jwt_secret {
+        Some(s) => s.expose().as_bytes().to_vec(),
+        None => load_or_create_secret(&settings.data_dir.join("jwt-secret"))?,
+    };
+    let limiter = Arc::new(MemoryLoginLimiter::new(settings.auth.accounts.login));
+    Ok(Accounts::new(
+        store,
+        settings.auth.accounts.clone(),
+        &secret,
+        limiter,
+    )?)
+}
+
+/// A server bound to its port, ready to run.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    store: Store,
+}
+
+impl Application {
+    /// Opens and migrates the store, builds the services and binds the listener.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let store = open_store(&settings).await?;
+        let accounts = accounts(&settings, store.clone())?;
+        let listen = settings.server.listen;
+        let state = AppState {
+            settings: Arc::new(settings),
+            store: store.clone(),
+            accounts,
+            metrics: Arc::new(Metrics::new()),
+        };
+        let router = router(state);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartupError::Listen {
+                addr: listen,
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            router,
+            store,
+        })
+    }
+
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Serves until `shutdown` completes, then drains connections and closes the store.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.store.close().await;
+        result
+    }
+}
+
+/// The whole router: API, system endpoints, docs, UI fallback, and the layers around them.
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let api = Router::new()
+        .route("/api/v1/auth/status", get(handlers::auth::status))
+        .route("/api/v1/auth/register", post(handlers::auth::register))
+        .route("/api/v1/auth/login", post(handlers::auth::login))
+        .route("/api/v1/auth/refresh", post(handlers::auth::refresh))
+        .route("/api/v1/auth/logout", post(handlers::auth::logout))
+        .route("/api/v1/me", get(handlers::me::get))
+        .route("/api/v1/me/password", post(handlers::me::change_password))
+        .route(
+            "/api/v1/api-keys",
+            get(handlers::api_keys::list).post(handlers::api_keys::create),
+        )
+        .route(
+            "/api/v1/api-keys/{id}",
+            get(handlers::api_keys::get).delete(handlers::api_keys::delete),
+        )
+        .route(
+            "/api/v1/admin/users",
+            get(handlers::admin::list_users).post(handlers::admin::create_user),
+        )
+        .route(
+            "/api/v1/admin/users/{id}",
+            axum::routing::patch(handlers::admin::update_user),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/password",
+            post(handlers::admin::reset_password),
+        )
+        .route(
+            "/api/v1/admin/invites",
+            post(handlers::admin::create_invite),
+        )
+        .route("/health", get(handlers::system::health))
+        .route("/ready", get(handlers::system::ready))
+        .route("/metrics", get(handlers::system::metrics))
+        .with_state(state.clone());
+
+    let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/docs")
+        .url("/openapi.json", openapi::ApiDoc::openapi())
+        .into();
+
+    let mut app = api
+        .merge(docs)
+        .fallback(ui::serve)
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            middleware::observe,
+        ))
+        .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes));
+    for (name, value) in SECURITY_HEADERS {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    if !settings.server.cors_allowed_origins.is_empty() {
+        let origins: Vec<HeaderValue> = settings
+            .server
+            .cors_allowed_origins
+            .iter()
+            .filter_map(|o| o.parse().ok())
+            .collect();
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([
+                    Method::GET,
+                    Method::POST,
+                    Method::PATCH,
+                    Method::PUT,
+                    Method::DELETE,
+                ])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static("x-request-id"),
+                ])
+                .allow_credentials(true)
+                .max_age(Duration::from_secs(600)),
+        );
+    }
+    app
+}
+
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    (
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; \
+         connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+    ),
+    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+];
+
+/// Reads the signing secret, or creates it (0600) on first start.
+fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, StartupError> {
+    let err = |reason: String| StartupError::Secret {
+        path: path.display().to_string(),
+        reason,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let secret = text.trim().as_bytes().to_vec();
+            if secret.len() < 32 {
+                return Err(err("is shorter than 32 bytes".into()));
+            }
+            Ok(secret)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = hearth_core::tokens::hex(&hearth_core::tokens::random_bytes(48));
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            use std::io::Write as _;
+            let mut file = options
+                .open(path)
+                .map_err(|e| err(format!("cannot create: {e}")))?;
+            file.write_all(secret.as_bytes())
+                .map_err(|e| err(format!("cannot write: {e}")))?;
+            Ok(secret.into_bytes())
+        }
+        Err(e) => Err(err(format!("cannot read: {e}"))),
+    }
+}

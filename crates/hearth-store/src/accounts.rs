@@ -1,0 +1,368 @@
+//! Users, sessions, refresh tokens, API keys and invites.
+
+use crate::ids::{ApiKeyId, InviteId, RefreshTokenId, SessionId, UserId};
+use crate::{
+    on_pool, ApiKey, Invite, NewApiKey, NewInvite, NewRefreshToken, NewUser, NewUserRole,
+    RefreshToken, Result, Session, Store, StoreError, Timestamp, User, UserPatch,
+};
+
+impl Store {
+    /// Inserts a user. A duplicate email is a [`StoreError::Conflict`].
+    pub async fn create_user(&self, new: NewUser) -> Result<User> {
+        let id = UserId::new();
+        let now = Timestamp::now();
+        // The role choice and the insert are one statement, so two first registrations
+        // cannot both see an empty table and both become admin on SQLite (one writer at a time).
+        let role_sql = match &new.role {
+            NewUserRole::Exact(_) => "$5",
+            NewUserRole::AdminIfFirst => {
+                "CASE WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END"
+            }
+        };
+        let sql = format!(
+            "INSERT INTO users (id, email, name, password_hash, created_at, updated_at, disabled, role) \
+             SELECT $1, $2, $3, $4, $6, $6, FALSE, {role_sql} RETURNING *"
+        );
+        let exact = match new.role {
+            NewUserRole::Exact(role) => role,
+            NewUserRole::AdminIfFirst => String::new(),
+        };
+        let user = on_pool!(self, |pool| {
+            sqlx::query_as::<_, User>(&sql)
+                .bind(id)
+                .bind(&new.email)
+                .bind(&new.name)
+                .bind(&new.password_hash)
+                .bind(&exact)
+                .bind(now)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(user)
+    }
+
+    /// The user with this id, or [`StoreError::NotFound`].
+    pub async fn get_user(&self, id: UserId) -> Result<User> {
+        self.find_user(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// The user with this id, if any.
+    pub async fn find_user(&self, id: UserId) -> Result<Option<User>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    /// The user with this (already normalised) email, if any.
+    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, User>("SELECT * FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    /// Every user, oldest first.
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, User>("SELECT * FROM users ORDER BY created_at, id")
+                .fetch_all(pool)
+                .await
+        })?)
+    }
+
+    /// How many users exist.
+    pub async fn count_users(&self) -> Result<i64> {
+        let (n,): (i64,) = on_pool!(self, |pool| sqlx::query_as("SELECT count(*) FROM users")
+            .fetch_one(pool)
+            .await)?;
+        Ok(n)
+    }
+
+    /// How many enabled admins exist.
+    pub async fn count_active_admins(&self) -> Result<i64> {
+        let (n,): (i64,) = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = FALSE")
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(n)
+    }
+
+    /// Applies the fields set in `patch` and returns the updated user.
+    pub async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User> {
+        let user = on_pool!(self, |pool| {
+            sqlx::query_as::<_, User>(
+                "UPDATE users SET name = COALESCE($2, name), role = COALESCE($3, role), \
+                 disabled = COALESCE($4, disabled), updated_at = $5 WHERE id = $1 RETURNING *",
+            )
+            .bind(id)
+            .bind(patch.name)
+            .bind(patch.role)
+            .bind(patch.disabled)
+            .bind(Timestamp::now())
+            .fetch_optional(pool)
+            .await
+        })?;
+        user.ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces a user's password hash.
+    pub async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(password_hash)
+                .bind(Timestamp::now())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Starts a session for a user.
+    pub async fn create_session(&self, user_id: UserId) -> Result<Session> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, Session>(
+                "INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3) RETURNING *",
+            )
+            .bind(SessionId::new())
+            .bind(user_id)
+            .bind(Timestamp::now())
+            .fetch_one(pool)
+            .await
+        })?)
+    }
+
+    /// The session with this id, if any.
+    pub async fn find_session(&self, id: SessionId) -> Result<Option<Session>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, Session>("SELECT * FROM sessions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    /// Revokes a session (and so every refresh token of its family). Returns whether it was live.
+    pub async fn revoke_session(&self, id: SessionId) -> Result<bool> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(Timestamp::now())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(done == 1)
+    }
+
+    /// Revokes every live session of a user except `keep`. Returns how many were revoked.
+    pub async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+    ) -> Result<u64> {
+        let keep = keep.map(|k| k.to_string()).unwrap_or_default();
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND id <> $3",
+            )
+            .bind(user_id)
+            .bind(Timestamp::now())
+            .bind(&keep)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done)
+    }
+
+    /// Stores a refresh token (by hash).
+    pub async fn create_refresh_token(&self, new: NewRefreshToken) -> Result<RefreshToken> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, RefreshToken>(
+                "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING *",
+            )
+            .bind(RefreshTokenId::new())
+            .bind(new.session_id)
+            .bind(&new.token_hash)
+            .bind(Timestamp::now())
+            .bind(new.expires_at)
+            .fetch_one(pool)
+            .await
+        })?)
+    }
+
+    /// The refresh token with this hash, if any.
+    pub async fn find_refresh_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshToken>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, RefreshToken>("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    /// Marks a refresh token used. Returns false when it already was: only one caller can win,
+    /// which is what makes replay detection race-free.
+    pub async fn mark_refresh_token_used(&self, id: RefreshTokenId) -> Result<bool> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+                .bind(id)
+                .bind(Timestamp::now())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(done == 1)
+    }
+
+    /// Stores an API key (by hash).
+    pub async fn create_api_key(&self, new: NewApiKey) -> Result<ApiKey> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, ApiKey>(
+                "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+            )
+            .bind(ApiKeyId::new())
+            .bind(new.user_id)
+            .bind(&new.name)
+            .bind(&new.prefix)
+            .bind(&new.key_hash)
+            .bind(Timestamp::now())
+            .bind(new.expires_at)
+            .fetch_one(pool)
+            .await
+        })?)
+    }
+
+    /// A user's API keys, newest first.
+    pub async fn list_api_keys(&self, user_id: UserId) -> Result<Vec<ApiKey>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, ApiKey>(
+                "SELECT * FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// The API key with this id, if any (whoever owns it: the access policy decides).
+    pub async fn find_api_key(&self, id: ApiKeyId) -> Result<Option<ApiKey>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, ApiKey>("SELECT * FROM api_keys WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    /// The API key with this hash, if any.
+    pub async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, ApiKey>("SELECT * FROM api_keys WHERE key_hash = $1")
+                .bind(key_hash)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    /// Records that a key was just used.
+    pub async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> Result<()> {
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(at)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Deletes an API key.
+    pub async fn delete_api_key(&self, id: ApiKeyId) -> Result<()> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM api_keys WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Stores an invitation (by hash).
+    pub async fn create_invite(&self, new: NewInvite) -> Result<Invite> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, Invite>(
+                "INSERT INTO invites (id, token_hash, email, created_by, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+            )
+            .bind(InviteId::new())
+            .bind(&new.token_hash)
+            .bind(&new.email)
+            .bind(new.created_by)
+            .bind(Timestamp::now())
+            .bind(new.expires_at)
+            .fetch_one(pool)
+            .await
+        })?)
+    }
+
+    /// The invitation with this hash, if any.
+    pub async fn find_invite_by_hash(&self, token_hash: &str) -> Result<Option<Invite>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, Invite>("SELECT * FROM invites WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    /// Claims an unused invitation for a user. Returns false when it was already used.
+    pub async fn claim_invite(&self, id: InviteId, user: UserId) -> Result<bool> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE invites SET used_at = $2, used_by = $3 WHERE id = $1 AND used_at IS NULL",
+            )
+            .bind(id)
+            .bind(Timestamp::now())
+            .bind(user)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done == 1)
+    }
+
+    /// Deletes a user and, by cascade, everything they own.
+    pub async fn delete_user(&self, id: UserId) -> Result<()> {
+        let done = on_pool!(self, |pool| sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

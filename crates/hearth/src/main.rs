@@ -1,0 +1,263 @@
+//! The `hearth` binary: `serve`, and the operator's `admin` commands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hearth_core::access::{Admin, Role};
+use hearth_core::api::CreateUserRequest;
+use hearth_server::settings::{Loaded, Overrides, Settings};
+use hearth_server::{Application, StartupError};
+
+#[derive(Parser)]
+#[command(
+    name = "hearth",
+    version,
+    about = "Self-hosted AI workspace in one binary"
+)]
+struct Cli {
+    /// TOML config file (also HEARTH_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+struct Common {
+    /// Data directory (settings key `data_dir`).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://… (settings key `database.url`).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: API, web UI and background work.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080 (settings key `server.listen`).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<SocketAddr>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Operator commands; they act on the database directly.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        /// The password; read from HEARTH_NEW_PASSWORD when omitted, so it stays out of shell history.
+        #[arg(long, env = "HEARTH_NEW_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_enum, default_value_t = CliRole::User)]
+        role: CliRole,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Set a user's password and end their sessions.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        /// The new password; read from HEARTH_NEW_PASSWORD when omitted.
+        #[arg(long, env = "HEARTH_NEW_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Apply pending database migrations (a SQLite file is backed up first).
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write a consistent copy of the live database to FILE.
+    Backup {
+        /// Where to write the copy; must not exist.
+        #[arg(value_name = "FILE")]
+        output: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the documented default configuration (TOML).
+    DefaultConfig,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CliRole {
+    Admin,
+    User,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hearth: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("hearth: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config_file = cli.config;
+    let load = |listen: Option<SocketAddr>, common: Common| -> Result<Settings, String> {
+        let overrides = Overrides {
+            config_file: config_file.clone(),
+            listen,
+            data_dir: common.data_dir,
+            database_url: common.database_url,
+        };
+        let Loaded { settings, warnings } =
+            Settings::load(std::env::vars(), &overrides).map_err(|e| e.to_string())?;
+        hearth_server::telemetry::init(&settings.log);
+        for warning in warnings {
+            tracing::warn!("{warning}");
+        }
+        Ok(settings)
+    };
+    match cli.command {
+        Command::Serve { listen, common } => serve(load(listen, common)?).await,
+        Command::Admin(AdminCommand::DefaultConfig) => {
+            print!("{}", hearth_server::settings::DEFAULT_CONFIG);
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Migrate { common }) => {
+            let settings = load(None, common)?;
+            let store = hearth_server::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{} is up to date", store.location());
+            store.close().await;
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Backup { output, common }) => {
+            let settings = load(None, common)?;
+            hearth_server::prepare_data_dir(&settings).map_err(|e| e.to_string())?;
+            let options = hearth_store::StoreOptions::default();
+            // No migration here: a backup must not change the database it copies.
+            let store = hearth_store::Store::open(&settings.database_url(), &options)
+                .await
+                .map_err(|e| e.to_string())?;
+            store.backup(&output).await.map_err(|e| e.to_string())?;
+            println!("backed up {} to {}", store.location(), output.display());
+            store.close().await;
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateUser {
+            email,
+            password,
+            name,
+            role,
+            common,
+        }) => {
+            let settings = load(None, common)?;
+            let (accounts, store) = accounts(&settings).await?;
+            let role = match role {
+                CliRole::Admin => Role::Admin,
+                CliRole::User => Role::User,
+            };
+            let req = CreateUserRequest {
+                email,
+                password,
+                name,
+                role: Some(role),
+            };
+            let user = accounts
+                .create_user(&Admin::local_operator(), req)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "created {} ({}) with id {}",
+                user.email,
+                user.role.as_str(),
+                user.id
+            );
+            store.close().await;
+            Ok(())
+        }
+        Command::Admin(AdminCommand::ResetPassword {
+            email,
+            password,
+            common,
+        }) => {
+            let settings = load(None, common)?;
+            let (accounts, store) = accounts(&settings).await?;
+            accounts
+                .reset_password_by_email(&Admin::local_operator(), &email, &password)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("password of {email} reset; their sessions have ended");
+            store.close().await;
+            Ok(())
+        }
+    }
+}
+
+async fn accounts(
+    settings: &Settings,
+) -> Result<(hearth_core::accounts::Accounts, hearth_store::Store), String> {
+    let store = hearth_server::open_store(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let accounts = hearth_server::accounts(settings, store.clone())
+        .map_err(|e: StartupError| e.to_string())?;
+    Ok((accounts, store))
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = app.local_addr();
+    let shown = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    tracing::info!(listen = %addr, version = env!("CARGO_PKG_VERSION"), "hearth started");
+    // One plain line on stdout that people and scripts (tests, benchmarks) wait for.
+    println!("Hearth is ready at http://{shown}/");
+    app.run_until(shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,257 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ApiClient, ApiError, NETWORK_ERROR_MESSAGE, parseError, type FetchLike } from './client';
+import type { AuthResponse, User } from './types';
+
+const user: User = {
+  id: 'u1',
+  email: 'admin@example.com',
+  name: 'Admin',
+  role: 'admin',
+  disabled: false,
+  created_at: '2025-01-01T00:00:00Z',
+};
+
+function authResponse(token: string, expiresIn = 900): AuthResponse {
+  return { access_token: token, refresh_token: 'rt', expires_in: expiresIn, token_type: 'Bearer', user };
+}
+
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+}
+
+function unauthorized(): Response {
+  return json(401, { error: { code: 'unauthorized', message: 'invalid or expired token' } });
+}
+
+interface Call {
+  url: string;
+  method: string;
+  auth: string | null;
+  body: string | null;
+  credentials: RequestCredentials | undefined;
+}
+
+/** A fake fetch that records calls and answers with `handler`. */
+function fakeFetch(handler: (call: Call) => Response | Promise<Response>) {
+  const calls: Call[] = [];
+  const fetch: FetchLike = async (url, init = {}) => {
+    const headers = new Headers(init.headers);
+    const call: Call = {
+      url,
+      method: init.method ?? 'GET',
+      auth: headers.get('Authorization'),
+      body: typeof init.body === 'string' ? init.body : null,
+      credentials: init.credentials,
+    };
+    calls.push(call);
+    return handler(call);
+  };
+  return { fetch, calls };
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+describe('ApiClient', () => {
+  beforeEach(() => {
+    vi.useRealTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('attaches the bearer token to API calls', async () => {
+    const { fetch, calls } = fakeFetch(() => json(200, user));
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    const me = await client.me();
+
+    expect(me.email).toBe('admin@example.com');
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.url).toBe('/api/v1/me');
+    expect(calls[0]!.auth).toBe('Bearer tok-1');
+    client.clearSession();
+  });
+
+  it('sends no Authorization header to unauthenticated endpoints', async () => {
+    const { fetch, calls } = fakeFetch(() => json(200, { needs_setup: true, registration: 'open' }));
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    const status = await client.authStatus();
+
+    expect(status.needs_setup).toBe(true);
+    expect(calls[0]!.auth).toBeNull();
+    client.clearSession();
+  });
+
+  it('refreshes once on a 401 and retries with the new token', async () => {
+    const { fetch, calls } = fakeFetch((call) => {
+      if (call.url === '/api/v1/auth/refresh') return json(200, authResponse('tok-2'));
+      return call.auth === 'Bearer tok-2' ? json(200, user) : unauthorized();
+    });
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    await client.me();
+
+    expect(calls.map((c) => `${c.method} ${c.url} ${c.auth}`)).toEqual([
+      'GET /api/v1/me Bearer tok-1',
+      'POST /api/v1/auth/refresh null',
+      'GET /api/v1/me Bearer tok-2',
+    ]);
+    const refresh = calls[1]!;
+    expect(refresh.body).toBe('{}');
+    expect(refresh.credentials).toBe('same-origin');
+    expect(client.token).toBe('tok-2');
+    client.clearSession();
+  });
+
+  it('shares a single refresh between concurrent 401s (single-flight)', async () => {
+    let refreshes = 0;
+    const { fetch, calls } = fakeFetch(async (call) => {
+      if (call.url === '/api/v1/auth/refresh') {
+        refreshes += 1;
+        await tick(); // keep the refresh in flight while the other 401 arrives
+        return json(200, authResponse('tok-2'));
+      }
+      return call.auth === 'Bearer tok-2' ? json(200, []) : unauthorized();
+    });
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    const [keys, users] = await Promise.all([client.listApiKeys(), client.listUsers()]);
+
+    expect(keys).toEqual([]);
+    expect(users).toEqual([]);
+    expect(refreshes).toBe(1);
+    const retried = calls.filter((c) => c.auth === 'Bearer tok-2').map((c) => c.url).sort();
+    expect(retried).toEqual(['/api/v1/admin/users', '/api/v1/api-keys']);
+    client.clearSession();
+  });
+
+  it('retries at most once, then clears the session and reports auth lost', async () => {
+    const onAuthLost = vi.fn();
+    const { fetch, calls } = fakeFetch((call) =>
+      call.url === '/api/v1/auth/refresh' ? json(200, authResponse('tok-2')) : unauthorized(),
+    );
+    const client = new ApiClient({ fetch, onAuthLost });
+    client.acceptAuth(authResponse('tok-1'));
+
+    await expect(client.me()).rejects.toMatchObject({ status: 401, code: 'unauthorized' });
+
+    expect(calls).toHaveLength(3);
+    expect(client.token).toBeNull();
+    expect(onAuthLost).toHaveBeenCalledTimes(1);
+  });
+
+  it('clears the session when the refresh itself is rejected', async () => {
+    const onAuthLost = vi.fn();
+    const { fetch, calls } = fakeFetch(() => unauthorized());
+    const client = new ApiClient({ fetch, onAuthLost });
+    client.acceptAuth(authResponse('tok-1'));
+
+    await expect(client.me()).rejects.toBeInstanceOf(ApiError);
+
+    expect(calls.map((c) => c.url)).toEqual(['/api/v1/me', '/api/v1/auth/refresh']);
+    expect(client.token).toBeNull();
+    expect(client.currentUser).toBeNull();
+    expect(onAuthLost).toHaveBeenCalledTimes(1);
+  });
+
+  it('restoreSession resolves null on 401 and the user on success', async () => {
+    let ok = false;
+    const { fetch } = fakeFetch(() => (ok ? json(200, authResponse('tok-9')) : unauthorized()));
+    const client = new ApiClient({ fetch });
+
+    await expect(client.restoreSession()).resolves.toBeNull();
+    ok = true;
+    await expect(client.restoreSession()).resolves.toMatchObject({ email: 'admin@example.com' });
+    expect(client.token).toBe('tok-9');
+    client.clearSession();
+  });
+
+  it('parses the error envelope into a typed error with code, message and field', async () => {
+    const { fetch } = fakeFetch(() =>
+      json(422, { error: { code: 'invalid_input', message: 'password: must be at least 8 characters', field: 'password' } }),
+    );
+    const client = new ApiClient({ fetch });
+
+    const err = await client.login({ email: 'a@example.com', password: 'x' }).catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({
+      status: 422,
+      code: 'invalid_input',
+      message: 'password: must be at least 8 characters',
+      field: 'password',
+    });
+  });
+
+  it('parseError falls back to a generic error for non-envelope bodies', async () => {
+    const err = await parseError(new Response('<html>oops</html>', { status: 502, statusText: 'Bad Gateway' }));
+    expect(err).toMatchObject({ status: 502, code: 'http_502', message: 'Bad Gateway (HTTP 502)' });
+    expect(err.field).toBeUndefined();
+
+    const noField = await parseError(json(409, { error: { code: 'conflict', message: 'email already registered' } }));
+    expect(noField).toMatchObject({ code: 'conflict', message: 'email already registered' });
+    expect(noField.field).toBeUndefined();
+  });
+
+  it('turns a failed fetch into a network error', async () => {
+    const fetch: FetchLike = () => Promise.reject(new TypeError('Failed to fetch'));
+    const client = new ApiClient({ fetch });
+
+    const err = await client.authStatus().catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 0, code: 'network_error', message: NETWORK_ERROR_MESSAGE });
+  });
+
+  it('logout posts {} with the bearer token and clears the token', async () => {
+    const { fetch, calls } = fakeFetch(() => new Response(null, { status: 204 }));
+    const client = new ApiClient({ fetch });
+    const seen: Array<User | null> = [];
+    client.subscribe((u) => seen.push(u));
+    client.acceptAuth(authResponse('tok-1'));
+
+    await client.logout();
+
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ method: 'POST', url: '/api/v1/auth/logout', auth: 'Bearer tok-1', body: '{}' });
+    expect(client.token).toBeNull();
+    expect(client.currentUser).toBeNull();
+    expect(seen).toEqual([user, null]);
+
+    // Later calls go out without a token.
+    await client.listApiKeys().catch(() => undefined);
+    expect(calls[1]!.auth).toBeNull();
+  });
+
+  it('logout clears the token even when the server is unreachable', async () => {
+    const fetch: FetchLike = () => Promise.reject(new TypeError('Failed to fetch'));
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    await client.logout();
+
+    expect(client.token).toBeNull();
+  });
+
+  it('refreshes proactively a little before the token expires', async () => {
+    vi.useFakeTimers();
+    const { fetch, calls } = fakeFetch(() => json(200, authResponse('tok-2', 900)));
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1', 300));
+
+    await vi.advanceTimersByTimeAsync(239_000);
+    expect(calls).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(2_000); // 300 s lifetime, refreshed 60 s early
+    expect(calls.map((c) => c.url)).toEqual(['/api/v1/auth/refresh']);
+    expect(client.token).toBe('tok-2');
+
+    client.clearSession(); // cancels the next scheduled refresh
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(calls).toHaveLength(1);
+  });
+});

@@ -1,0 +1,363 @@
+// The Hearth API client.
+//
+// - The access token lives in memory only (never localStorage / sessionStorage).
+// - The refresh token is an httpOnly SameSite=Strict cookie set by the server; the
+//   browser sends it to POST /api/v1/auth/refresh, the UI never reads it.
+// - Every call carries `Authorization: Bearer <access token>`. On a 401 the client
+//   refreshes once (single-flight: concurrent callers share one refresh) and
+//   retries once; if that fails the session is cleared and `onAuthLost` fires.
+// - A proactive refresh is scheduled a little before the access token expires.
+
+import type {
+  ApiKey,
+  AuthResponse,
+  AuthStatus,
+  CreatedApiKey,
+  CreateUserRequest,
+  ErrorBody,
+  Invite,
+  LoginRequest,
+  RegisterRequest,
+  UpdateUserRequest,
+  User,
+} from './types';
+
+/** An error from the API, or from the network (status 0, code "network_error"). */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly field?: string;
+
+  constructor(status: number, code: string, message: string, field?: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    if (field) this.field = field;
+  }
+
+  get isNetwork(): boolean {
+    return this.status === 0;
+  }
+}
+
+export const NETWORK_ERROR_MESSAGE = 'Cannot reach the Hearth server. Check your connection and try again.';
+
+function isErrorBody(value: unknown): value is ErrorBody {
+  if (typeof value !== 'object' || value === null) return false;
+  const err = (value as { error?: unknown }).error;
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { code?: unknown }).code === 'string' &&
+    typeof (err as { message?: unknown }).message === 'string'
+  );
+}
+
+/** Turns a non-2xx response into an {@link ApiError}, using the `{"error":{…}}` envelope when present. */
+export async function parseError(res: Response): Promise<ApiError> {
+  let text = '';
+  try {
+    text = await res.text();
+  } catch {
+    // Body unreadable: fall through to the generic message.
+  }
+  if (text) {
+    try {
+      const body: unknown = JSON.parse(text);
+      if (isErrorBody(body)) {
+        const { code, message, field } = body.error;
+        return new ApiError(res.status, code, message, typeof field === 'string' && field ? field : undefined);
+      }
+    } catch {
+      // Not JSON.
+    }
+  }
+  const reason = res.statusText || (res.status >= 500 ? 'Server error' : 'Request failed');
+  return new ApiError(res.status, `http_${res.status}`, `${reason} (HTTP ${res.status})`);
+}
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+export interface ApiClientOptions {
+  /** Prefix for request paths; '' means same origin. */
+  baseUrl?: string;
+  /** Injected for tests; defaults to the global fetch. */
+  fetch?: FetchLike;
+  /** Called when the session is lost (a refresh failed after a 401, or a scheduled refresh was rejected). */
+  onAuthLost?: () => void;
+}
+
+type SessionListener = (user: User | null) => void;
+
+interface RequestOptions {
+  /** Attach the bearer token and handle 401 with refresh + retry (default true). */
+  auth?: boolean;
+}
+
+const REFRESH_PATH = '/api/v1/auth/refresh';
+
+export class ApiClient {
+  private readonly baseUrl: string;
+  private readonly fetchImpl: FetchLike;
+  onAuthLost: (() => void) | undefined;
+
+  private accessToken: string | null = null;
+  private user: User | null = null;
+  private refreshInFlight: Promise<AuthResponse> | null = null;
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly listeners = new Set<SessionListener>();
+
+  constructor(options: ApiClientOptions = {}) {
+    this.baseUrl = options.baseUrl ?? '';
+    this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.onAuthLost = options.onAuthLost;
+  }
+
+  // ---- session state -------------------------------------------------------
+
+  /** The in-memory access token, if signed in. */
+  get token(): string | null {
+    return this.accessToken;
+  }
+
+  get currentUser(): User | null {
+    return this.user;
+  }
+
+  /** Subscribes to sign-in / sign-out / user changes. Returns the unsubscribe function. */
+  subscribe(listener: SessionListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Stores the token and user from an auth response and schedules the proactive refresh. */
+  acceptAuth(auth: AuthResponse): void {
+    this.accessToken = auth.access_token;
+    this.user = auth.user;
+    this.scheduleRefresh(auth.expires_in);
+    this.emit();
+  }
+
+  /** Forgets the token and user and cancels the scheduled refresh. */
+  clearSession(): void {
+    const had = this.accessToken !== null || this.user !== null;
+    this.accessToken = null;
+    this.user = null;
+    this.cancelRefresh();
+    if (had) this.emit();
+  }
+
+  private emit(): void {
+    for (const listener of this.listeners) listener(this.user);
+  }
+
+  private cancelRefresh(): void {
+    if (this.refreshTimer !== null) {
+      clearTimeout(this.refreshTimer);
+      this.refreshTimer = null;
+    }
+  }
+
+  /** Refresh a little before expiry: 20% of the lifetime early, at most 60 s, at least 1 s from now. */
+  private scheduleRefresh(expiresInSeconds: number): void {
+    this.cancelRefresh();
+    if (!Number.isFinite(expiresInSeconds) || expiresInSeconds <= 0) return;
+    const lead = Math.min(60, expiresInSeconds * 0.2);
+    const delayMs = Math.max(1000, (expiresInSeconds - lead) * 1000);
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      this.refresh().catch((err: unknown) => {
+        if (err instanceof ApiError && err.isNetwork && this.accessToken !== null) {
+          // Offline for a moment: try again soon while the token may still be valid.
+          this.refreshTimer = setTimeout(() => this.scheduleRefresh(1), 15_000);
+          return;
+        }
+        this.loseSession();
+      });
+    }, delayMs);
+  }
+
+  private loseSession(): void {
+    this.clearSession();
+    this.onAuthLost?.();
+  }
+
+  // ---- transport ----------------------------------------------------------
+
+  private async send(method: string, path: string, body: unknown, token: string | null): Promise<Response> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (token) headers.Authorization = `Bearer ${token}`;
+    try {
+      return await this.fetchImpl(this.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: 'same-origin',
+      });
+    } catch (err) {
+      if (err instanceof DOMException && err.name === 'AbortError') throw err;
+      throw new ApiError(0, 'network_error', NETWORK_ERROR_MESSAGE);
+    }
+  }
+
+  private static async decode<T>(res: Response): Promise<T> {
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    if (!text) return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError(res.status, 'bad_response', 'The server sent a response the UI could not read.');
+    }
+  }
+
+  /**
+   * Exchanges the refresh cookie for a new access token. Concurrent callers share one
+   * request. Resolves with the auth response (and stores it); rejects with an ApiError.
+   */
+  refresh(): Promise<AuthResponse> {
+    if (!this.refreshInFlight) {
+      this.refreshInFlight = (async () => {
+        const res = await this.send('POST', REFRESH_PATH, {}, null);
+        if (!res.ok) throw await parseError(res);
+        const auth = await ApiClient.decode<AuthResponse>(res);
+        this.acceptAuth(auth);
+        return auth;
+      })().finally(() => {
+        this.refreshInFlight = null;
+      });
+    }
+    return this.refreshInFlight;
+  }
+
+  /** Performs one API call; see the module comment for the 401 handling. */
+  async request<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
+    const auth = options.auth ?? true;
+    const sentWith = auth ? this.accessToken : null;
+    let res = await this.send(method, path, body, sentWith);
+
+    if (res.status === 401 && auth) {
+      const firstError = await parseError(res);
+      let token: string | null;
+      if (this.accessToken !== null && this.accessToken !== sentWith) {
+        // Someone refreshed while this call was in flight: just use the new token.
+        token = this.accessToken;
+      } else {
+        try {
+          token = (await this.refresh()).access_token;
+        } catch (err) {
+          if (err instanceof ApiError && err.isNetwork) throw err;
+          this.loseSession();
+          throw firstError;
+        }
+      }
+      res = await this.send(method, path, body, token);
+      if (res.status === 401) {
+        const err = await parseError(res);
+        this.loseSession();
+        throw err;
+      }
+    }
+
+    if (!res.ok) throw await parseError(res);
+    return ApiClient.decode<T>(res);
+  }
+
+  // ---- endpoints ----------------------------------------------------------
+
+  authStatus(): Promise<AuthStatus> {
+    return this.request<AuthStatus>('GET', '/api/v1/auth/status', undefined, { auth: false });
+  }
+
+  async register(body: RegisterRequest): Promise<User> {
+    const auth = await this.request<AuthResponse>('POST', '/api/v1/auth/register', body, { auth: false });
+    this.acceptAuth(auth);
+    return auth.user;
+  }
+
+  async login(body: LoginRequest): Promise<User> {
+    const auth = await this.request<AuthResponse>('POST', '/api/v1/auth/login', body, { auth: false });
+    this.acceptAuth(auth);
+    return auth.user;
+  }
+
+  /**
+   * Restores a session from the refresh cookie. Resolves with the user, or null when
+   * there is no valid session (401/403); rejects on network and server errors.
+   */
+  async restoreSession(): Promise<User | null> {
+    try {
+      return (await this.refresh()).user;
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        this.clearSession();
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  /** Revokes the session on the server (best effort) and always clears it locally. */
+  async logout(): Promise<void> {
+    try {
+      if (this.accessToken !== null) {
+        // Through request(): an expired access token is refreshed first, so the
+        // server still gets to revoke the refresh token behind the cookie.
+        await this.request<void>('POST', '/api/v1/auth/logout', {});
+      }
+    } catch {
+      // Offline or already signed out: the local session is still cleared.
+    } finally {
+      this.clearSession();
+    }
+  }
+
+  me(): Promise<User> {
+    return this.request<User>('GET', '/api/v1/me');
+  }
+
+  changePassword(current_password: string, new_password: string): Promise<void> {
+    return this.request<void>('POST', '/api/v1/me/password', { current_password, new_password });
+  }
+
+  listApiKeys(): Promise<ApiKey[]> {
+    return this.request<ApiKey[]>('GET', '/api/v1/api-keys');
+  }
+
+  createApiKey(name: string, expiresInDays?: number): Promise<CreatedApiKey> {
+    const body: { name: string; expires_in_days?: number } = { name };
+    if (expiresInDays !== undefined) body.expires_in_days = expiresInDays;
+    return this.request<CreatedApiKey>('POST', '/api/v1/api-keys', body);
+  }
+
+  revokeApiKey(id: string): Promise<void> {
+    return this.request<void>('DELETE', `/api/v1/api-keys/${encodeURIComponent(id)}`);
+  }
+
+  listUsers(): Promise<User[]> {
+    return this.request<User[]>('GET', '/api/v1/admin/users');
+  }
+
+  createUser(body: CreateUserRequest): Promise<User> {
+    return this.request<User>('POST', '/api/v1/admin/users', body);
+  }
+
+  updateUser(id: string, patch: UpdateUserRequest): Promise<User> {
+    return this.request<User>('PATCH', `/api/v1/admin/users/${encodeURIComponent(id)}`, patch);
+  }
+
+  resetUserPassword(id: string, new_password: string): Promise<void> {
+    return this.request<void>('POST', `/api/v1/admin/users/${encodeURIComponent(id)}/password`, { new_password });
+  }
+
+  createInvite(email?: string): Promise<Invite> {
+    return this.request<Invite>('POST', '/api/v1/admin/invites', email ? { email } : {});
+  }
+}
+
+/** The app-wide client. */
+export const api = new ApiClient();

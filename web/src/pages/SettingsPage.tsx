@@ -1,0 +1,240 @@
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { api, ApiError } from '../api/client';
+import type { ApiKey, CreatedApiKey } from '../api/types';
+import { CopyBox } from '../components/CopyBox';
+import { Field, FormError, formatDate, toApiError } from '../components/forms';
+import { PageHeader } from '../components/Layout';
+import { useSession } from '../session';
+
+function ApiKeysSection() {
+  const [keys, setKeys] = useState<ApiKey[] | null>(null);
+  const [loadError, setLoadError] = useState<ApiError | null>(null);
+  const [name, setName] = useState('');
+  const [days, setDays] = useState('');
+  const [creating, setCreating] = useState(false);
+  const [createError, setCreateError] = useState<ApiError | null>(null);
+  const [created, setCreated] = useState<CreatedApiKey | null>(null);
+  const [revoking, setRevoking] = useState<string | null>(null);
+  const [rowError, setRowError] = useState<{ id: string; error: ApiError } | null>(null);
+
+  const load = useCallback(async () => {
+    try {
+      setKeys(await api.listApiKeys());
+      setLoadError(null);
+    } catch (err) {
+      setLoadError(toApiError(err));
+    }
+  }, []);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const create = async (event: FormEvent) => {
+    event.preventDefault();
+    setCreateError(null);
+    const trimmedDays = days.trim();
+    let expires: number | undefined;
+    if (trimmedDays) {
+      expires = Number(trimmedDays);
+      if (!Number.isInteger(expires) || expires <= 0) {
+        setCreateError(new ApiError(0, 'invalid_input', 'Expiry must be a whole number of days.', 'expires_in_days'));
+        return;
+      }
+    }
+    setCreating(true);
+    try {
+      const result = await api.createApiKey(name.trim(), expires);
+      setCreated(result);
+      setName('');
+      setDays('');
+      await load();
+    } catch (err) {
+      setCreateError(toApiError(err));
+    } finally {
+      setCreating(false);
+    }
+  };
+
+  const revoke = async (key: ApiKey) => {
+    setRevoking(key.id);
+    setRowError(null);
+    try {
+      await api.revokeApiKey(key.id);
+      if (created?.api_key.id === key.id) setCreated(null);
+      await load();
+    } catch (err) {
+      setRowError({ id: key.id, error: toApiError(err) });
+    } finally {
+      setRevoking(null);
+    }
+  };
+
+  return (
+    <section className="card" aria-labelledby="api-keys-title">
+      <div className="card-header">
+        <h2 id="api-keys-title">API keys</h2>
+        <p className="muted">
+          Keys let scripts and other tools call the Hearth API as you. Send one as <code>Authorization: Bearer hk_…</code>.
+        </p>
+      </div>
+
+      <form className="inline-form" onSubmit={create} noValidate>
+        <Field label="Key name" name="name" value={name} onChange={setName} error={createError} placeholder="e.g. laptop scripts" required />
+        <Field
+          label="Expires in days"
+          name="expires_in_days"
+          type="number"
+          min={1}
+          inputMode="numeric"
+          value={days}
+          onChange={setDays}
+          error={createError}
+          placeholder="never"
+        />
+        <button type="submit" className="btn btn-primary" disabled={creating}>
+          {creating ? 'Creating…' : 'Create key'}
+        </button>
+      </form>
+      <FormError error={createError} />
+
+      {created ? (
+        <div className="new-key" role="status">
+          <p>
+            <strong>New key “{created.api_key.name}”.</strong> Copy it now: it will not be shown again.
+          </p>
+          <CopyBox value={created.key} testId="new-api-key" label="New API key" />
+          <button type="button" className="btn btn-link" onClick={() => setCreated(null)}>
+            I have saved it
+          </button>
+        </div>
+      ) : null}
+
+      <FormError error={loadError} />
+      {keys === null ? (
+        loadError ? null : <p className="muted">Loading keys…</p>
+      ) : keys.length === 0 ? (
+        <p className="empty">No API keys yet.</p>
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Key</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last used</th>
+                <th scope="col">Expires</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {keys.map((key) => (
+                <tr key={key.id}>
+                  <td>{key.name}</td>
+                  <td>
+                    <code>{key.prefix}…</code>
+                  </td>
+                  <td>{formatDate(key.created_at)}</td>
+                  <td>{formatDate(key.last_used_at, 'Never')}</td>
+                  <td>{formatDate(key.expires_at, 'Never')}</td>
+                  <td className="actions">
+                    <button
+                      type="button"
+                      className="btn btn-danger-ghost btn-small"
+                      disabled={revoking === key.id}
+                      onClick={() => void revoke(key)}
+                    >
+                      Revoke
+                    </button>
+                    {rowError?.id === key.id ? <span className="row-error">{rowError.error.message}</span> : null}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function ChangePasswordSection() {
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [done, setDone] = useState(false);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    setDone(false);
+    try {
+      await api.changePassword(current, next);
+      setCurrent('');
+      setNext('');
+      setDone(true);
+    } catch (err) {
+      setError(toApiError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section className="card" aria-labelledby="password-title">
+      <div className="card-header">
+        <h2 id="password-title">Change password</h2>
+      </div>
+      <form className="stack narrow" onSubmit={submit} noValidate>
+        <FormError error={error} />
+        {done ? (
+          <div className="alert alert-success" role="status">
+            Your password was changed.
+          </div>
+        ) : null}
+        <Field
+          label="Current password"
+          name="current_password"
+          type="password"
+          autoComplete="current-password"
+          value={current}
+          onChange={setCurrent}
+          error={error}
+          required
+        />
+        <Field
+          label="New password"
+          name="new_password"
+          type="password"
+          autoComplete="new-password"
+          value={next}
+          onChange={setNext}
+          error={error}
+          hint="At least 8 characters; avoid common passwords."
+          required
+        />
+        <div>
+          <button type="submit" className="btn btn-primary" disabled={busy}>
+            {busy ? 'Saving…' : 'Change password'}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
+
+export function SettingsPage() {
+  const { user } = useSession();
+  return (
+    <>
+      <PageHeader title="Settings" description={user ? `Signed in as ${user.name} (${user.email}).` : undefined} />
+      <ApiKeysSection />
+      <ChangePasswordSection />
+    </>
+  );
+}
