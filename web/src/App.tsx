@@ -6,7 +6,7 @@ import { LoginPage, RegisterPage, SetupPage } from './pages/AuthPages';
 import { ComingSoon, PLACEHOLDERS } from './pages/ComingSoon';
 import { SettingsPage } from './pages/SettingsPage';
 import { Link, Navigate, useLocation } from './router';
-import { rememberReturnTo, SessionProvider, useSession } from './session';
+import { SessionProvider, useSession } from './session';
 
 const PUBLIC_PATHS = new Set(['/login', '/register', '/setup']);
 
@@ -54,7 +54,7 @@ function AppPage({ pathname }: { pathname: string }) {
 
 function Routes() {
   const { phase, bootError, retryBoot } = useSession();
-  const { pathname, search } = useLocation();
+  const { pathname } = useLocation();
 
   switch (phase) {
     case 'loading':
@@ -75,10 +75,6 @@ function Routes() {
     case 'anonymous':
       if (pathname === '/login') return <LoginPage />;
       if (pathname === '/register') return <RegisterPage />;
-      if (pathname !== '/' && !PUBLIC_PATHS.has(pathname)) {
-        const query = search.toString();
-        rememberReturnTo(pathname + (query ? `?${query}` : ''));
-      }
       return <Navigate to="/login" />;
     case 'authenticated':
       if (pathname === '/' || PUBLIC_PATHS.has(pathname)) return <Navigate to="/chat" />;

@@ -21,11 +21,15 @@ interface SessionValue {
 
 const SessionContext = createContext<SessionValue | null>(null);
 
-/** Where to go after logging in, when the user was sent to /login from a page. Memory only. */
+/** Where to go after logging in, when the session was missing or lost on a page. Memory only. */
 let returnTo: string | null = null;
 
-export function rememberReturnTo(path: string): void {
-  returnTo = path;
+const PUBLIC_PATHS = new Set(['/', '/login', '/register', '/setup']);
+
+/** Remembers the current page, unless it is a public one, to come back to after logging in. */
+function rememberCurrentPage(): void {
+  const { pathname, search } = window.location;
+  returnTo = PUBLIC_PATHS.has(pathname) ? null : pathname + search;
 }
 
 function takeReturnTo(): string {
@@ -55,6 +59,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       }
       const restored = await api.restoreSession();
       if (id !== bootId.current) return;
+      if (!restored) rememberCurrentPage();
       setUser(restored);
       setPhase(restored ? 'authenticated' : 'anonymous');
     } catch (err) {
@@ -76,7 +81,10 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         return current === 'authenticated' ? 'anonymous' : current;
       });
     });
-    api.onAuthLost = () => navigate('/login', { replace: true });
+    api.onAuthLost = () => {
+      rememberCurrentPage();
+      navigate('/login', { replace: true });
+    };
     return () => {
       unsubscribe();
       api.onAuthLost = undefined;
@@ -94,8 +102,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const logout = useCallback(async () => {
-    await api.logout();
     returnTo = null;
+    await api.logout();
     navigate('/login', { replace: true });
   }, []);
 

@@ -22,6 +22,9 @@ use crate::tokens::{self, JwtKeys, SecretKind};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
+    /// HS256 signing secret (32+ bytes); unset means one generated into `<data_dir>/jwt-secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt_secret: Option<crate::Secret>,
     /// Who may register once the admin exists: `open`, `invite` or `closed`.
     pub registration: Registration,
     /// Lifetime of access tokens, in seconds.
@@ -39,6 +42,7 @@ pub struct AuthConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
+            jwt_secret: None,
             registration: Registration::Invite,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 7 * 24 * 3600,

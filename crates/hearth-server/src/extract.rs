@@ -75,17 +75,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 None,
             );
         }
-        // serde reports a missing or unknown field at the parent's path; take its name from the message.
-        let named = ["missing field `", "unknown field `"]
-            .iter()
-            .find_map(|p| {
-                message
-                    .split_once(p)
-                    .and_then(|(_, rest)| rest.split('`').next())
-            })
-            .map(str::to_owned);
-        let field = match (path.as_str(), named) {
-            (".", Some(name)) => name,
+        // serde reports a missing field at the parent's path; take its name from the message.
+        let missing = message
+            .split_once("missing field `")
+            .and_then(|(_, rest)| rest.split('`').next());
+        let field = match (path.as_str(), missing) {
+            (".", Some(name)) => name.to_owned(),
             (".", None) => String::new(),
             (p, Some(name)) => format!("{p}.{name}"),
             (p, None) => p.to_owned(),

@@ -86,10 +86,10 @@ pub fn accounts(settings: &Settings, store: Store) -> Result<Accounts, StartupEr
         Some(s) => s.expose().as_bytes().to_vec(),
         None => load_or_create_secret(&settings.data_dir.join("jwt-secret"))?,
     };
-    let limiter = Arc::new(MemoryLoginLimiter::new(settings.auth.accounts.login));
+    let limiter = Arc::new(MemoryLoginLimiter::new(settings.auth.login));
     Ok(Accounts::new(
         store,
-        settings.auth.accounts.clone(),
+        settings.auth.clone(),
         &secret,
         limiter,
     )?)

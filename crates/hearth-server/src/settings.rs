@@ -22,7 +22,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub server: ServerSettings,
     pub database: DatabaseSettings,
-    pub auth: AuthSettings,
+    pub auth: AuthConfig,
     pub log: LogSettings,
 }
 
@@ -51,17 +51,6 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Seconds to wait for a connection or a lock.
     pub acquire_timeout_secs: u64,
-}
-
-/// Accounts and sessions. (No `deny_unknown_fields` here: serde does not combine it with
-/// `flatten`; the flattened `AuthConfig` denies unknown keys itself.)
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AuthSettings {
-    /// HS256 signing secret (32+ bytes); unset means one generated into `<data_dir>/jwt-secret`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwt_secret: Option<Secret>,
-    #[serde(flatten)]
-    pub accounts: AuthConfig,
 }
 
 /// Logging.
@@ -97,10 +86,7 @@ impl Default for Settings {
                 max_connections: 8,
                 acquire_timeout_secs: 5,
             },
-            auth: AuthSettings {
-                jwt_secret: None,
-                accounts: AuthConfig::default(),
-            },
+            auth: AuthConfig::default(),
             log: LogSettings {
                 format: LogFormat::Json,
                 level: "info".into(),
@@ -259,7 +245,7 @@ impl Settings {
                 return bad("auth.jwt_secret", "must be at least 32 bytes");
             }
         }
-        let a = &self.auth.accounts;
+        let a = &self.auth;
         if a.access_token_ttl_secs < 10 {
             return bad("auth.access_token_ttl_secs", "must be at least 10");
         }
@@ -403,10 +389,10 @@ mod tests {
         )
         .expect("loads");
         assert_eq!(
-            loaded.settings.auth.accounts.registration,
+            loaded.settings.auth.registration,
             hearth_core::api::Registration::Open
         );
-        assert_eq!(loaded.settings.auth.accounts.login.max_failures, 3);
+        assert_eq!(loaded.settings.auth.login.max_failures, 3);
         assert_eq!(loaded.settings.log.format, LogFormat::Pretty);
     }
 

@@ -255,3 +255,27 @@ describe('ApiClient', () => {
     expect(calls).toHaveLength(1);
   });
 });
+
+describe('refresh lock', () => {
+  it('runs each refresh inside the cross-tab lock', async () => {
+    const events: string[] = [];
+    const refreshLock = async <T>(task: () => Promise<T>): Promise<T> => {
+      events.push('lock');
+      try {
+        return await task();
+      } finally {
+        events.push('unlock');
+      }
+    };
+    const { fetch } = fakeFetch((call) => {
+      events.push(`fetch ${call.url}`);
+      return json(200, authResponse('tok-2'));
+    });
+    const client = new ApiClient({ fetch, refreshLock });
+
+    await client.restoreSession();
+
+    expect(events).toEqual(['lock', 'fetch /api/v1/auth/refresh', 'unlock']);
+    client.clearSession();
+  });
+});

@@ -86,6 +86,19 @@ export interface ApiClientOptions {
   fetch?: FetchLike;
   /** Called when the session is lost (a refresh failed after a 401, or a scheduled refresh was rejected). */
   onAuthLost?: () => void;
+  /**
+   * Serialises refreshes across browser tabs. The server rotates the refresh token and treats
+   * reuse of an old one as theft (revoking the session), so two tabs must not refresh with the
+   * same cookie at once. Defaults to a Web Lock where the browser has them.
+   */
+  refreshLock?: <T>(task: () => Promise<T>) => Promise<T>;
+}
+
+/** A cross-tab mutex from the Web Locks API, or a pass-through where it is unavailable. */
+function defaultRefreshLock<T>(task: () => Promise<T>): Promise<T> {
+  const locks = typeof navigator === 'undefined' ? undefined : navigator.locks;
+  if (!locks) return task();
+  return locks.request('hearth-auth-refresh', task) as Promise<T>;
 }
 
 type SessionListener = (user: User | null) => void;
@@ -100,6 +113,7 @@ const REFRESH_PATH = '/api/v1/auth/refresh';
 export class ApiClient {
   private readonly baseUrl: string;
   private readonly fetchImpl: FetchLike;
+  private readonly refreshLock: <T>(task: () => Promise<T>) => Promise<T>;
   onAuthLost: (() => void) | undefined;
 
   private accessToken: string | null = null;
@@ -112,6 +126,7 @@ export class ApiClient {
     this.baseUrl = options.baseUrl ?? '';
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.onAuthLost = options.onAuthLost;
+    this.refreshLock = options.refreshLock ?? defaultRefreshLock;
   }
 
   // ---- session state -------------------------------------------------------
@@ -221,13 +236,13 @@ export class ApiClient {
    */
   refresh(): Promise<AuthResponse> {
     if (!this.refreshInFlight) {
-      this.refreshInFlight = (async () => {
+      this.refreshInFlight = this.refreshLock(async () => {
         const res = await this.send('POST', REFRESH_PATH, {}, null);
         if (!res.ok) throw await parseError(res);
         const auth = await ApiClient.decode<AuthResponse>(res);
         this.acceptAuth(auth);
         return auth;
-      })().finally(() => {
+      }).finally(() => {
         this.refreshInFlight = null;
       });
     }

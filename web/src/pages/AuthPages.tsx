@@ -108,7 +108,7 @@ export function LoginPage() {
         </p>
       ) : registration === 'invite' ? (
         <p className="auth-switch">
-          Have an invite? <Link to="/register">Register with your invite token</Link>
+          Have an invite? <Link to="/register">Register</Link>
         </p>
       ) : null}
     </AuthCard>

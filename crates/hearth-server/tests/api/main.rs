@@ -1,0 +1,9 @@
+//! API tests: the real application on port 0 with its own temp data dir, driven by `hearth-client`.
+
+mod access;
+mod admin;
+mod api_keys;
+mod auth;
+mod errors;
+mod helpers;
+mod system;

@@ -1,0 +1,153 @@
+use hearth_client::{Method, StatusCode};
+
+use crate::helpers::spawn_open;
+
+#[tokio::test]
+async fn health_ready_and_metrics_by_route_template() {
+    let app = spawn_open().await;
+    assert_eq!(app.client.health().await.expect("health")["status"], "ok");
+    assert_eq!(app.client.ready().await.expect("ready")["status"], "ready");
+    let (_, client) = app.register("ada@example.com").await;
+    let key = client.create_api_key("k", None).await.expect("key");
+    client.get_api_key(key.api_key.id).await.expect("get");
+    let metrics = app.client.metrics().await.expect("metrics");
+    assert!(metrics.contains(r#"hearth_http_requests_total{method="GET",route="/api/v1/api-keys/{id}",status="200"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains("hearth_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains(&key.api_key.id.to_string()),
+        "ids never become labels"
+    );
+}
+
+#[tokio::test]
+async fn security_headers_and_request_ids() {
+    let app = spawn_open().await;
+    let response = app
+        .client
+        .request(Method::GET, "/health")
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .expect("send");
+    let h = response.headers();
+    assert_eq!(h["x-request-id"], "abc-123");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(h["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .contains("frame-ancestors 'none'"));
+    let response = app
+        .client
+        .request(Method::GET, "/health")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        response.headers()["x-request-id"].len(),
+        36,
+        "a generated id when none is sent"
+    );
+}
+
+#[tokio::test]
+async fn openapi_and_docs() {
+    let app = spawn_open().await;
+    let doc: serde_json::Value = app
+        .client
+        .request(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/me",
+        "/api/v1/api-keys/{id}",
+        "/api/v1/admin/users/{id}",
+        "/health",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+    assert!(doc["components"]["schemas"]["AuthResponse"].is_object());
+    let docs = app
+        .client
+        .request(Method::GET, "/docs/")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.expect("text").contains("swagger"));
+}
+
+#[tokio::test]
+async fn ui_routes_fall_back_to_the_shell_without_caching() {
+    let app = spawn_open().await;
+    for path in ["/", "/settings", "/admin/users"] {
+        let response = app
+            .client
+            .request(Method::GET, path)
+            .send()
+            .await
+            .expect("send");
+        assert!(
+            matches!(
+                response.status(),
+                StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE
+            ),
+            "{path}"
+        );
+        assert_eq!(response.headers()["cache-control"], "no-cache", "{path}");
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html"));
+    }
+    let missing = app
+        .client
+        .request(Method::GET, "/assets/missing-0000.js")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn cors_allowlist() {
+    let app = crate::helpers::spawn_with(|s| {
+        s.server.cors_allowed_origins = vec!["https://app.example.com".into()]
+    })
+    .await;
+    let allowed = app
+        .client
+        .request(Method::OPTIONS, "/api/v1/me")
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().expect("ascii")),
+        Some("https://app.example.com")
+    );
+    let denied = app
+        .client
+        .request(Method::OPTIONS, "/api/v1/me")
+        .header("origin", "https://evil.example.com")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .expect("send");
+    assert!(denied
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}
