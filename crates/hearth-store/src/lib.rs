@@ -312,6 +312,16 @@ impl Store {
         self.sqlite_path.as_deref()
     }
 
+    /// Runs one administrative statement (`CREATE DATABASE …`) outside a transaction; used by
+    /// test fixtures and tools, never with user input.
+    pub async fn execute_admin(&self, sql: &str) -> Result<()> {
+        on_pool!(self, |pool| sqlx::raw_sql(sql)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)

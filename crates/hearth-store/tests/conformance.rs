@@ -1,0 +1,562 @@
+//! One storage conformance suite, run against every backend: SQLite always, PostgreSQL when
+//! `HEARTH_TEST_POSTGRES_URL` is set (each test gets its own fresh database).
+
+use hearth_store::ids::{SessionId, UserId};
+use hearth_store::{
+    Backend, NewApiKey, NewInvite, NewRefreshToken, NewUser, NewUserRole, Store, StoreError,
+    StoreOptions, Timestamp, UserPatch,
+};
+
+/// A store on a fresh database, and what keeps that database alive.
+pub struct Fixture {
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl Fixture {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("hearth.db").display());
+        let store = Store::open(&url, &StoreOptions::default())
+            .await
+            .expect("open sqlite");
+        store
+            .migrate(&dir.path().join("backups"))
+            .await
+            .expect("migrate");
+        Self {
+            store,
+            _dir: Some(dir),
+            pg_admin: None,
+        }
+    }
+
+    async fn postgres() -> Option<Self> {
+        let Ok(admin_url) = std::env::var("HEARTH_TEST_POSTGRES_URL") else {
+            eprintln!("skipping the PostgreSQL conformance run: HEARTH_TEST_POSTGRES_URL is unset");
+            return None;
+        };
+        let name = format!("hearth_test_{}", uuid_like());
+        let admin = Store::open(
+            &admin_url,
+            &StoreOptions {
+                max_connections: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("open admin db");
+        admin
+            .execute_admin(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        admin.close().await;
+        let url = with_database(&admin_url, &name);
+        let store = Store::open(&url, &StoreOptions::default())
+            .await
+            .expect("open postgres");
+        store
+            .migrate(std::path::Path::new("/nonexistent"))
+            .await
+            .expect("migrate");
+        Some(Self {
+            store,
+            _dir: None,
+            pg_admin: Some((admin_url, name)),
+        })
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some((admin_url, name)) = self.pg_admin {
+            let admin = Store::open(
+                &admin_url,
+                &StoreOptions {
+                    max_connections: 1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("open admin db");
+            admin
+                .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .expect("drop database");
+            admin.close().await;
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    UserId::new().to_string().replace('-', "")
+}
+
+/// The same URL naming another database.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let fx = super::Fixture::sqlite().await;
+                    super::$name(&fx.store).await;
+                    fx.finish().await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(fx) = super::Fixture::postgres().await else { return };
+                    super::$name(&fx.store).await;
+                    fx.finish().await;
+                }
+            )+
+        }
+    };
+}
+
+conformance!(
+    migrations_are_applied_once,
+    first_user_is_admin_then_users,
+    emails_are_unique,
+    users_get_find_update_list,
+    sessions_and_refresh_tokens,
+    refresh_token_can_be_used_once,
+    api_keys_crud,
+    invites_are_claimed_once,
+    deleting_a_user_cascades,
+);
+
+fn new_user(email: &str, role: NewUserRole) -> NewUser {
+    NewUser {
+        email: email.into(),
+        name: "N".into(),
+        password_hash: "$argon2id$x".into(),
+        role,
+    }
+}
+
+async fn migrations_are_applied_once(store: &Store) {
+    assert_eq!(store.pending_migrations().await.expect("pending"), 0);
+    let again = store
+        .migrate(std::path::Path::new("/nonexistent"))
+        .await
+        .expect("no-op migrate");
+    assert_eq!(again.applied, 0);
+    store.ping().await.expect("ping");
+    assert!(matches!(
+        store.backend(),
+        Backend::Sqlite | Backend::Postgres
+    ));
+}
+
+async fn first_user_is_admin_then_users(store: &Store) {
+    let first = store
+        .create_user(new_user("a@x.io", NewUserRole::AdminIfFirst))
+        .await
+        .expect("first");
+    assert_eq!(first.role, "admin");
+    let second = store
+        .create_user(new_user("b@x.io", NewUserRole::AdminIfFirst))
+        .await
+        .expect("second");
+    assert_eq!(second.role, "user");
+    assert_eq!(store.count_users().await.expect("count"), 2);
+    assert_eq!(store.count_active_admins().await.expect("admins"), 1);
+}
+
+async fn emails_are_unique(store: &Store) {
+    store
+        .create_user(new_user("a@x.io", NewUserRole::Exact("user".into())))
+        .await
+        .expect("first");
+    let err = store
+        .create_user(new_user("a@x.io", NewUserRole::Exact("user".into())))
+        .await
+        .expect_err("dup");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.count_users().await.expect("count"), 1);
+}
+
+async fn users_get_find_update_list(store: &Store) {
+    let u = store
+        .create_user(new_user("a@x.io", NewUserRole::Exact("user".into())))
+        .await
+        .expect("create");
+    assert_eq!(store.get_user(u.id).await.expect("get").email, "a@x.io");
+    assert!(matches!(
+        store.get_user(UserId::new()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store
+        .find_user(UserId::new())
+        .await
+        .expect("find")
+        .is_none());
+    assert_eq!(
+        store
+            .find_user_by_email("a@x.io")
+            .await
+            .expect("by email")
+            .map(|x| x.id),
+        Some(u.id)
+    );
+    let updated = store
+        .update_user(
+            u.id,
+            UserPatch {
+                role: Some("admin".into()),
+                disabled: Some(true),
+                name: None,
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        (
+            updated.role.as_str(),
+            updated.disabled,
+            updated.name.as_str()
+        ),
+        ("admin", true, "N")
+    );
+    assert!(updated.updated_at >= u.updated_at);
+    assert!(matches!(
+        store.update_user(UserId::new(), UserPatch::default()).await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .set_password_hash(u.id, "$argon2id$new")
+        .await
+        .expect("set hash");
+    assert_eq!(
+        store.get_user(u.id).await.expect("get").password_hash,
+        "$argon2id$new"
+    );
+    assert!(matches!(
+        store.set_password_hash(UserId::new(), "h").await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .create_user(new_user("b@x.io", NewUserRole::Exact("user".into())))
+        .await
+        .expect("second");
+    let all = store.list_users().await.expect("list");
+    assert_eq!(
+        all.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+        ["a@x.io", "b@x.io"]
+    );
+}
+
+async fn sessions_and_refresh_tokens(store: &Store) {
+    let u = store
+        .create_user(new_user("a@x.io", NewUserRole::Exact("user".into())))
+        .await
+        .expect("create");
+    let s1 = store.create_session(u.id).await.expect("s1");
+    let s2 = store.create_session(u.id).await.expect("s2");
+    let t = store
+        .create_refresh_token(NewRefreshToken {
+            session_id: s1.id,
+            token_hash: "h1".into(),
+            expires_at: Timestamp::now().plus_secs(60),
+        })
+        .await
+        .expect("token");
+    assert_eq!(
+        store
+            .find_refresh_token_by_hash("h1")
+            .await
+            .expect("find")
+            .map(|x| x.id),
+        Some(t.id)
+    );
+    assert!(store
+        .find_refresh_token_by_hash("nope")
+        .await
+        .expect("find")
+        .is_none());
+    assert!(store.revoke_session(s1.id).await.expect("revoke"));
+    assert!(
+        !store.revoke_session(s1.id).await.expect("revoke twice"),
+        "already revoked"
+    );
+    assert!(store
+        .find_session(s1.id)
+        .await
+        .expect("find")
+        .expect("exists")
+        .revoked_at
+        .is_some());
+    assert_eq!(
+        store
+            .revoke_user_sessions(u.id, Some(s2.id))
+            .await
+            .expect("others"),
+        0,
+        "s2 kept, s1 already revoked"
+    );
+    assert_eq!(
+        store.revoke_user_sessions(u.id, None).await.expect("all"),
+        1
+    );
+    assert!(store
+        .find_session(SessionId::new())
+        .await
+        .expect("find")
+        .is_none());
+}
+
+async fn refresh_token_can_be_used_once(store: &Store) {
+    let u = store
+        .create_user(new_user("a@x.io", NewUserRole::Exact("user".into())))
+        .await
+        .expect("create");
+    let s = store.create_session(u.id).await.expect("session");
+    let t = store
+        .create_refresh_token(NewRefreshToken {
+            session_id: s.id,
+            token_hash: "h".into(),
+            expires_at: Timestamp::now().plus_secs(60),
+        })
+        .await
+        .expect("token");
+    let (a, b) = tokio::join!(
+        store.mark_refresh_token_used(t.id),
+        store.mark_refresh_token_used(t.id)
+    );
+    assert_eq!(
+        [a.expect("a"), b.expect("b")]
+            .iter()
+            .filter(|won| **won)
+            .count(),
+        1,
+        "exactly one caller wins"
+    );
+}
+
+async fn api_keys_crud(store: &Store) {
+    let u = store
+        .create_user(new_user("a@x.io", NewUserRole::Exact("user".into())))
+        .await
+        .expect("create");
+    let other = store
+        .create_user(new_user("b@x.io", NewUserRole::Exact("user".into())))
+        .await
+        .expect("create");
+    let k = store
+        .create_api_key(NewApiKey {
+            user_id: u.id,
+            name: "k".into(),
+            prefix: "hk_abc".into(),
+            key_hash: "kh".into(),
+            expires_at: None,
+        })
+        .await
+        .expect("key");
+    store
+        .create_api_key(NewApiKey {
+            user_id: other.id,
+            name: "o".into(),
+            prefix: "hk_def".into(),
+            key_hash: "kh2".into(),
+            expires_at: None,
+        })
+        .await
+        .expect("other key");
+    assert_eq!(store.list_api_keys(u.id).await.expect("list").len(), 1);
+    assert_eq!(
+        store
+            .find_api_key_by_hash("kh")
+            .await
+            .expect("by hash")
+            .map(|x| x.id),
+        Some(k.id)
+    );
+    let at = Timestamp::now();
+    store.touch_api_key(k.id, at).await.expect("touch");
+    assert_eq!(
+        store
+            .find_api_key(k.id)
+            .await
+            .expect("find")
+            .expect("exists")
+            .last_used_at,
+        Some(at)
+    );
+    let dup = store
+        .create_api_key(NewApiKey {
+            user_id: u.id,
+            name: "d".into(),
+            prefix: "p".into(),
+            key_hash: "kh".into(),
+            expires_at: None,
+        })
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+    store.delete_api_key(k.id).await.expect("delete");
+    assert!(matches!(
+        store.delete_api_key(k.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.list_api_keys(other.id).await.expect("list").len(),
+        1,
+        "other user's key untouched"
+    );
+}
+
+async fn invites_are_claimed_once(store: &Store) {
+    let admin = store
+        .create_user(new_user("a@x.io", NewUserRole::AdminIfFirst))
+        .await
+        .expect("admin");
+    let invite = store
+        .create_invite(NewInvite {
+            token_hash: "ih".into(),
+            email: Some("b@x.io".into()),
+            created_by: admin.id,
+            expires_at: Timestamp::now().plus_secs(60),
+        })
+        .await
+        .expect("invite");
+    let b = store
+        .create_user(new_user("b@x.io", NewUserRole::Exact("user".into())))
+        .await
+        .expect("b");
+    assert!(store.claim_invite(invite.id, b.id).await.expect("claim"));
+    assert!(!store
+        .claim_invite(invite.id, b.id)
+        .await
+        .expect("claim twice"));
+    let stored = store
+        .find_invite_by_hash("ih")
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(stored.used_by, Some(b.id));
+}
+
+async fn deleting_a_user_cascades(store: &Store) {
+    let u = store
+        .create_user(new_user("a@x.io", NewUserRole::Exact("user".into())))
+        .await
+        .expect("create");
+    let s = store.create_session(u.id).await.expect("session");
+    store
+        .create_refresh_token(NewRefreshToken {
+            session_id: s.id,
+            token_hash: "h".into(),
+            expires_at: Timestamp::now().plus_secs(60),
+        })
+        .await
+        .expect("token");
+    store
+        .create_api_key(NewApiKey {
+            user_id: u.id,
+            name: "k".into(),
+            prefix: "p".into(),
+            key_hash: "kh".into(),
+            expires_at: None,
+        })
+        .await
+        .expect("key");
+    store.delete_user(u.id).await.expect("delete");
+    assert!(store.find_session(s.id).await.expect("find").is_none());
+    assert!(store
+        .find_refresh_token_by_hash("h")
+        .await
+        .expect("find")
+        .is_none());
+    assert!(store
+        .find_api_key_by_hash("kh")
+        .await
+        .expect("find")
+        .is_none());
+}
+
+#[tokio::test]
+async fn sqlite_backup_is_a_consistent_copy_and_migrate_backs_up_first() {
+    let fx = Fixture::sqlite().await;
+    fx.store
+        .create_user(new_user("a@x.io", NewUserRole::AdminIfFirst))
+        .await
+        .expect("create");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("copy.db");
+    fx.store.backup(&copy).await.expect("backup");
+    assert!(
+        matches!(fx.store.backup(&copy).await, Err(StoreError::Open(_))),
+        "never overwrites"
+    );
+    let restored = Store::open(
+        &format!("sqlite://{}", copy.display()),
+        &StoreOptions::default(),
+    )
+    .await
+    .expect("open copy");
+    assert_eq!(restored.count_users().await.expect("count"), 1);
+    restored.close().await;
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn bad_urls_and_files_give_one_clear_error() {
+    let err = Store::open("mysql://localhost/x", &StoreOptions::default())
+        .await
+        .expect_err("scheme");
+    assert!(
+        err.to_string()
+            .contains("unsupported database URL scheme `mysql`"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("hearth.db");
+    let garbage =
+        b"this is not a database, it is a text file with enough bytes to look like a header...."
+            .repeat(20);
+    std::fs::write(&path, &garbage).expect("write");
+    let err = Store::open(
+        &format!("sqlite://{}", path.display()),
+        &StoreOptions::default(),
+    )
+    .await
+    .expect_err("corrupt");
+    assert!(err.to_string().contains("not a database"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        garbage,
+        "the file is untouched"
+    );
+    let quick = StoreOptions {
+        max_connections: 1,
+        acquire_timeout: std::time::Duration::from_secs(2),
+    };
+    let err = Store::open("postgres://nobody@127.0.0.1:1/none", &quick)
+        .await
+        .expect_err("unreachable");
+    assert!(
+        err.to_string()
+            .contains("cannot connect to PostgreSQL database none at 127.0.0.1:1"),
+        "{err}"
+    );
+}

@@ -1,0 +1,340 @@
+//! The binary as an operator meets it: flags, admin commands, and clear one-line failures.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+fn hearth() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("HEARTH_") || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("HEARTH_LOG__FORMAT", "pretty")
+        .env("HEARTH_AUTH__ARGON2__MEMORY_KIB", "64")
+        .env("HEARTH_AUTH__ARGON2__ITERATIONS", "1");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("run hearth")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The last stderr line, which is the one `main` writes on failure.
+fn error_line(out: &Output) -> String {
+    stderr(out).lines().last().unwrap_or_default().to_owned()
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `hearth serve` on port 0 and waits for its ready line.
+fn serve(data_dir: &Path) -> Server {
+    let mut child = hearth()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("Hearth is ready at "));
+    let url = line
+        .expect("server printed its ready line")
+        .trim_start_matches("Hearth is ready at ")
+        .to_owned();
+    Server { child, url }
+}
+
+fn get(url: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let response = reqwest::get(url).await.expect("get");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("text"),
+        )
+    })
+}
+
+#[test]
+fn version_and_default_config() {
+    let out = run(hearth().arg("--version"));
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("hearth {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = run(hearth().args(["admin", "default-config"]));
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("[server]")
+            && text.contains("listen = \"127.0.0.1:8080\"")
+            && text.contains("[auth.argon2]")
+    );
+}
+
+#[test]
+fn serve_creates_a_private_data_dir_and_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = serve(&data);
+    let (status, body) = get(&format!("{}ready", server.url));
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ready"}"#));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&data)
+                .expect("data dir")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+        assert_eq!(
+            std::fs::metadata(data.join("jwt-secret"))
+                .expect("secret")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+    assert!(data.join("hearth.db").is_file());
+}
+
+#[test]
+fn invalid_settings_stop_with_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: [(&str, &str, &str); 4] = [
+        ("HEARTH_SERVER__LISTEN", "nowhere", "server.listen"),
+        ("HEARTH_AUTH__REGISTRATION", "maybe", "auth.registration"),
+        (
+            "HEARTH_AUTH__ACCESS_TOKEN_TTL_SECS",
+            "-5",
+            "auth.access_token_ttl_secs",
+        ),
+        ("HEARTH_DATABASE__URL", "oracle://db", "database.url"),
+    ];
+    for (key, value, name) in cases {
+        let out = run(hearth()
+            .args(["serve", "--data-dir"])
+            .arg(dir.path().join("d"))
+            .env(key, value));
+        assert!(!out.status.success(), "{key}={value}");
+        let line = error_line(&out);
+        assert!(
+            line.starts_with("hearth: error: invalid configuration") && line.contains(name),
+            "{key}={value}: {line}"
+        );
+    }
+    let out = run(hearth().args(["serve", "--listen", "not-an-addr"]));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--listen"), "{}", stderr(&out));
+    let out = run(hearth().args(["--config", "/nonexistent/hearth.toml", "serve"]));
+    assert!(error_line(&out).contains("/nonexistent/hearth.toml"));
+}
+
+#[test]
+fn unknown_variables_are_warned_about_not_fatal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(hearth()
+        .args(["admin", "migrate", "--data-dir"])
+        .arg(dir.path())
+        .env("HEARTH_SERVR__LISTEN", "x"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("HEARTH_SERVR__LISTEN"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unreachable_or_corrupt_databases_fail_clearly_and_touch_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(hearth()
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--database-url", "postgres://nobody@127.0.0.1:1/hearth"])
+        .env("HEARTH_DATABASE__ACQUIRE_TIMEOUT_SECS", "2"));
+    assert!(!out.status.success());
+    assert!(
+        error_line(&out).contains("cannot connect to PostgreSQL database hearth at 127.0.0.1:1"),
+        "{}",
+        error_line(&out)
+    );
+
+    let data = dir.path().join("corrupt");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let garbage =
+        b"definitely not SQLite; a user's precious bytes that must stay as they are.".repeat(30);
+    std::fs::write(data.join("hearth.db"), &garbage).expect("write");
+    let out = run(hearth()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data));
+    assert!(!out.status.success());
+    let line = error_line(&out);
+    assert!(
+        line.contains("hearth.db") && line.contains("not a database"),
+        "{line}"
+    );
+    assert_eq!(
+        std::fs::read(data.join("hearth.db")).expect("read"),
+        garbage
+    );
+}
+
+#[test]
+fn admin_commands_create_reset_migrate_backup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let out = run(hearth()
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "ops@example.com",
+            "--role",
+            "admin",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("HEARTH_NEW_PASSWORD", "correct-horse-battery"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("created ops@example.com (admin)"));
+    let out = run(hearth()
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "correct-horse-battery",
+            "--data-dir",
+        ])
+        .arg(&data));
+    assert!(!out.status.success());
+    assert!(
+        error_line(&out).contains("already exists"),
+        "{}",
+        error_line(&out)
+    );
+    let out = run(hearth()
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "weak@example.com",
+            "--password",
+            "short",
+            "--data-dir",
+        ])
+        .arg(&data));
+    assert!(
+        error_line(&out).contains("password"),
+        "{}",
+        error_line(&out)
+    );
+
+    let out = run(hearth()
+        .args([
+            "admin",
+            "reset-password",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "another-good-passphrase",
+            "--data-dir",
+        ])
+        .arg(&data));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(hearth()
+        .args([
+            "admin",
+            "reset-password",
+            "--email",
+            "ghost@example.com",
+            "--password",
+            "another-good-passphrase",
+            "--data-dir",
+        ])
+        .arg(&data));
+    assert!(
+        error_line(&out).contains("user not found"),
+        "{}",
+        error_line(&out)
+    );
+
+    let out = run(hearth().args(["admin", "migrate", "--data-dir"]).arg(&data));
+    assert!(
+        out.status.success() && stdout(&out).contains("up to date"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A backup of a live database, taken while the server runs.
+    let server = serve(&data);
+    let copy = dir.path().join("copy.db");
+    let out = run(hearth()
+        .args(["admin", "backup"])
+        .arg(&copy)
+        .arg("--data-dir")
+        .arg(&data));
+    assert!(out.status.success(), "{}", stderr(&out));
+    drop(server);
+    let out = run(hearth()
+        .args([
+            "admin",
+            "reset-password",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "correct-horse-battery",
+        ])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", copy.display()))
+        .arg("--data-dir")
+        .arg(dir.path().join("other")));
+    assert!(
+        out.status.success(),
+        "the copy holds the user: {}",
+        stderr(&out)
+    );
+    let out = run(hearth()
+        .args(["admin", "backup"])
+        .arg(&copy)
+        .arg("--data-dir")
+        .arg(&data));
+    assert!(
+        !out.status.success() && error_line(&out).contains("already exists"),
+        "never overwrites"
+    );
+}
