@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 
 use crate::helpers::spawn_open;
 
+/// Method, path (with `{id}`), and a body maker.
+type Probe = (&'static str, &'static str, Option<fn() -> Value>);
+
 type Create = for<'a> fn(&'a Client) -> Pin<Box<dyn Future<Output = String> + Send + 'a>>;
 
 struct Resource {
@@ -17,7 +20,7 @@ struct Resource {
     /// Creates one as the owner, returns its id.
     create: Create,
     /// Method, path (with `{id}`), body.
-    probes: &'static [(&'static str, &'static str, Option<fn() -> Value>)],
+    probes: &'static [Probe],
     /// A path that lists or gets it as the owner, to check it survived.
     owner_check: &'static str,
 }
@@ -44,7 +47,7 @@ const RESOURCES: &[Resource] = &[Resource {
 }];
 
 /// Admin-only endpoints: a plain user gets 403 on each.
-const ADMIN_ONLY: &[(&str, &str, Option<fn() -> Value>)] = &[
+const ADMIN_ONLY: &[Probe] = &[
     ("GET", "/api/v1/admin/users", None),
     (
         "POST",

@@ -56,7 +56,7 @@ async fn login_me_and_wrong_password() {
         .await
         .expect_err("unknown user");
     assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
-    assert_eq!(err.to_string().contains("invalid email or password"), true);
+    assert!(err.to_string().contains("invalid email or password"));
 }
 
 #[tokio::test]

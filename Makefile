@@ -1,0 +1,15 @@
+# The two commands: `make run` starts Hearth, `make test` runs every test.
+.PHONY: run test lint bench
+
+run:
+	bash scripts/run.sh
+
+test:
+	bash scripts/test.sh
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+bench:
+	bash bench/run.sh

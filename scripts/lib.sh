@@ -1,0 +1,32 @@
+# Shared helpers for scripts/*.sh (sourced, not run).
+
+step() { printf '\n==> %s\n' "$*"; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "error: $1 not found: install $2" >&2; exit 1; }
+}
+
+# Installs the web UI's npm dependencies when the lockfile changed since the last install.
+web_deps() {
+  if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+    step "installing web UI dependencies (npm ci)"
+    npm --prefix web ci --no-audit --no-fund
+  fi
+}
+
+# Sets CHROMIUM to a headless-capable Chromium, installing Debian's package when missing.
+chromium_path() {
+  CHROMIUM="${CHROMIUM_PATH:-}"
+  if [ -z "$CHROMIUM" ]; then
+    CHROMIUM="$(command -v chromium || command -v chromium-browser || true)"
+  fi
+  if [ -z "$CHROMIUM" ]; then
+    step "installing Chromium for the browser tests (Debian package chromium)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+    CHROMIUM="$(command -v chromium)"
+  fi
+  export CHROMIUM
+}

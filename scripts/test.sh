@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test a fresh machine can run: Rust unit, integration and CLI tests, the storage
+# conformance suite (PostgreSQL too when HEARTH_TEST_POSTGRES_URL is set), the web UI's unit
+# tests and the browser end-to-end test in headless Chromium. Installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+need cargo "the Rust toolchain (https://rustup.rs)"
+need npm "Node.js 20+ with npm"
+chromium_path
+web_deps
+step "building the web UI"
+npm --prefix web run build --silent
+
+if [ -z "${HEARTH_TEST_POSTGRES_URL:-}" ]; then
+  echo "note: PostgreSQL conformance tests skip: HEARTH_TEST_POSTGRES_URL is unset (e.g. postgres://postgres@127.0.0.1:5432/test)"
+else
+  echo "note: PostgreSQL conformance tests run against ${HEARTH_TEST_POSTGRES_URL%%\?*}"
+fi
+
+step "Rust tests"
+cargo test --workspace --locked
+
+step "web UI unit tests"
+npm --prefix web test --silent
+
+step "browser end-to-end test"
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+HEARTH_BIN="$target/debug/hearth" CHROMIUM_PATH="$CHROMIUM" npm --prefix web run e2e --silent
