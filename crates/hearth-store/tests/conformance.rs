@@ -565,22 +565,46 @@ async fn bad_urls_and_files_give_one_clear_error() {
 async fn sqlite_migrate_backs_up_an_existing_database_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("hearth.db").display());
-    let store = Store::open(&url, &StoreOptions::default()).await.expect("open");
+    let store = Store::open(&url, &StoreOptions::default())
+        .await
+        .expect("open");
     // A database that holds data but predates this binary's migrations.
-    store.execute_admin("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me');").await.expect("seed");
+    store
+        .execute_admin("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me');")
+        .await
+        .expect("seed");
     assert_eq!(store.pending_migrations().await.expect("pending"), 1);
-    let report = store.migrate(&dir.path().join("backups")).await.expect("migrate");
+    let report = store
+        .migrate(&dir.path().join("backups"))
+        .await
+        .expect("migrate");
     assert_eq!(report.applied, 1);
     let backup = report.backup.expect("a backup was made");
-    let copy = Store::open(&format!("sqlite://{}", backup.display()), &StoreOptions::default()).await.expect("open backup");
-    assert_eq!(copy.pending_migrations().await.expect("pending in copy"), 1, "the copy is the pre-migration state");
+    let copy = Store::open(
+        &format!("sqlite://{}", backup.display()),
+        &StoreOptions::default(),
+    )
+    .await
+    .expect("open backup");
+    assert_eq!(
+        copy.pending_migrations().await.expect("pending in copy"),
+        1,
+        "the copy is the pre-migration state"
+    );
     copy.close().await;
     // A brand-new database has nothing to protect: no backup.
     let fresh = Fixture::sqlite().await;
     let dir2 = tempfile::tempdir().expect("tempdir");
     let url2 = format!("sqlite://{}", dir2.path().join("new.db").display());
-    let new_store = Store::open(&url2, &StoreOptions::default()).await.expect("open");
-    assert!(new_store.migrate(&dir2.path().join("backups")).await.expect("migrate").backup.is_none());
+    let new_store = Store::open(&url2, &StoreOptions::default())
+        .await
+        .expect("open");
+    assert!(new_store
+        .migrate(&dir2.path().join("backups"))
+        .await
+        .expect("migrate")
+        .backup
+        .is_none());
     new_store.close().await;
     fresh.finish().await;
     store.close().await;
@@ -588,8 +612,13 @@ async fn sqlite_migrate_backs_up_an_existing_database_first() {
 
 #[tokio::test]
 async fn postgres_backup_uses_pg_dump() {
-    let Some(fx) = Fixture::postgres().await else { return };
-    fx.store.create_user(new_user("a@x.io", NewUserRole::AdminIfFirst)).await.expect("create");
+    let Some(fx) = Fixture::postgres().await else {
+        return;
+    };
+    fx.store
+        .create_user(new_user("a@x.io", NewUserRole::AdminIfFirst))
+        .await
+        .expect("create");
     let dir = tempfile::tempdir().expect("tempdir");
     let dest = dir.path().join("hearth.dump");
     fx.store.backup(&dest).await.expect("pg_dump backup");

@@ -15,7 +15,10 @@ pub struct TestApp {
 
 /// Test settings: temp data dir, port 0, cheap hashing, generous throttling.
 pub fn test_settings(dir: &std::path::Path) -> Settings {
-    let mut settings = Settings { data_dir: dir.join("data"), ..Settings::default() };
+    let mut settings = Settings {
+        data_dir: dir.join("data"),
+        ..Settings::default()
+    };
     settings.server.listen = "127.0.0.1:0".parse().expect("addr");
     settings.auth.argon2 = Argon2Cost {
         memory_kib: 64,
