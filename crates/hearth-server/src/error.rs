@@ -147,3 +147,92 @@ fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_cause_and_carry_the_request_id() {
+        let err = ApiError::Core(CoreError::other(
+            "relation \"users\" does not exist at /var/lib/secret.db",
+        ));
+        let response = REQUEST_ID
+            .scope("req-42".to_owned(), async { err.into_response() })
+            .await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(response).await;
+        assert_eq!(body["error"]["code"], "internal");
+        assert_eq!(body["error"]["request_id"], "req-42");
+        assert!(
+            !body.to_string().contains("users") && !body.to_string().contains("secret"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_core_error_has_its_status() {
+        let cases = [
+            (
+                CoreError::Unauthorized("x".into()),
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+            ),
+            (
+                CoreError::Forbidden("x".into()),
+                StatusCode::FORBIDDEN,
+                "forbidden",
+            ),
+            (
+                CoreError::NotFound("thing"),
+                StatusCode::NOT_FOUND,
+                "not_found",
+            ),
+            (
+                CoreError::invalid("email", "is bad"),
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+            ),
+            (
+                CoreError::Conflict {
+                    field: None,
+                    message: "x".into(),
+                },
+                StatusCode::CONFLICT,
+                "conflict",
+            ),
+            (
+                CoreError::RateLimited {
+                    retry_after_secs: 7,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+            ),
+            (
+                CoreError::Upstream("provider said 500".into()),
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+            ),
+        ];
+        for (err, status, code) in cases {
+            let response = ApiError::Core(err).into_response();
+            assert_eq!(response.status(), status);
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "7");
+            }
+            let body = body_of(response).await;
+            assert_eq!(body["error"]["code"], code);
+            assert!(
+                !body.to_string().contains("provider said"),
+                "upstream details stay in the log"
+            );
+        }
+    }
+}

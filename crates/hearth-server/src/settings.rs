@@ -119,6 +119,8 @@ pub struct Loaded {
 
 /// Keys whose default is unset, so they do not show up when the defaults are walked.
 const OPTIONAL_KEYS: &[&str] = &["database.url", "auth.jwt_secret"];
+/// Short names the design documents use, kept as aliases of the nested keys.
+const ALIASES: &[(&str, &str)] = &[("HEARTH_DATABASE_URL", "database.url")];
 /// `HEARTH_*` variables that are not settings.
 const NOT_SETTINGS: &[&str] = &["HEARTH_CONFIG", "HEARTH_BIN"];
 
@@ -160,7 +162,13 @@ impl Settings {
                 Some(rest) => (rest, true),
                 None => (&name["HEARTH_".len()..], false),
             };
-            let key = rest.to_lowercase().replace("__", ".");
+            let key = match ALIASES
+                .iter()
+                .find(|(alias, _)| name.strip_suffix("_FILE").unwrap_or(name) == *alias)
+            {
+                Some((_, key)) => (*key).to_owned(),
+                None => rest.to_lowercase().replace("__", "."),
+            };
             if !known.contains(&key) {
                 warnings.push(format!(
                     "unknown environment variable {name} is ignored (no setting `{key}`)"
@@ -428,6 +436,17 @@ mod tests {
             let err = Settings::load(env(&[(name, value)]), &Overrides::default()).expect_err(name);
             assert!(err.to_string().contains(key), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn database_url_alias() {
+        let loaded = Settings::load(
+            env(&[("HEARTH_DATABASE_URL", "postgres://h@db/h")]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        assert_eq!(loaded.settings.database_url(), "postgres://h@db/h");
     }
 
     #[test]
