@@ -102,11 +102,18 @@ def main():
         rows.append(("Idle RSS after start", f"{rss_mib(proc.pid):.1f} MiB", "< 30 MB"))
 
         if shutil.which("wrk"):
-            out = subprocess.run(["wrk", "-t2", "-c256", "-d10s", "--latency", url + "health"],
-                                 capture_output=True, text=True, check=True).stdout
-            rps = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
-            p99 = re.search(r"99%\s+([\d.]+\w+)", out)
-            rows.append(("/health at 256 connections (wrk -t2 -c256 -d10s)", f"{float(rps):,.0f} req/s, p99 {p99.group(1) if p99 else '?'}", "> 50,000 req/s"))
+            # wrk shares the two cores with the server, so runs vary: report the median of three.
+            runs = []
+            for _ in range(3):
+                out = subprocess.run(["wrk", "-t2", "-c256", "-d10s", "--latency", url + "health"],
+                                     capture_output=True, text=True, check=True).stdout
+                rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+                p99 = re.search(r"99%\s+([\d.]+\w+)", out)
+                runs.append((rps, p99.group(1) if p99 else "?"))
+            runs.sort()
+            rps, p99 = runs[1]
+            rows.append(("/health at 256 connections (wrk -t2 -c256 -d10s, median of 3)",
+                         f"{rps:,.0f} req/s (runs {runs[0][0]:,.0f}-{runs[2][0]:,.0f}), p99 {p99}", "> 50,000 req/s"))
             rows.append(("RSS after the /health load", f"{rss_mib(proc.pid):.1f} MiB", ""))
         else:
             rows.append(("/health at 256 connections", "wrk not installed", "> 50,000 req/s"))

@@ -1,10 +1,11 @@
 //! Argon2id password hashing, run off the async threads.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 
 use crate::error::{CoreError, Result};
 
@@ -48,12 +49,23 @@ impl Argon2Cost {
 }
 
 /// Hashes and verifies passwords with a fixed cost.
+///
+/// Argon2 needs `memory_kib` of scratch memory per hash. Allocating it afresh for every login
+/// leaves freed blocks in the allocator's per-thread arenas (hundreds of MiB after a burst of
+/// concurrent logins), so hashing runs at most one job per core and reuses a pool of buffers:
+/// memory stays at `cores × memory_kib`.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
     /// A hash of a random password, verified against when the account does not exist so that
     /// unknown emails take as long as wrong passwords.
     decoy: String,
+    work: Arc<Workspace>,
+}
+
+struct Workspace {
+    permits: Semaphore,
+    buffers: Mutex<Vec<Vec<Block>>>,
 }
 
 impl PasswordHasher {
@@ -61,20 +73,26 @@ impl PasswordHasher {
     pub fn new(cost: Argon2Cost) -> Result<Self> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| CoreError::other(format!("argon2 parameters: {e}")))?;
-        let decoy = hash_with(
-            &params,
-            &crate::tokens::new_secret(crate::tokens::SecretKind::RefreshToken),
-        )?;
-        Ok(Self { params, decoy })
+        let decoy_password = crate::tokens::new_secret(crate::tokens::SecretKind::RefreshToken);
+        let decoy = hash_with(&params, &decoy_password, &mut Vec::new())?;
+        let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let work = Arc::new(Workspace {
+            permits: Semaphore::new(jobs),
+            buffers: Mutex::new(Vec::new()),
+        });
+        Ok(Self {
+            params,
+            decoy,
+            work,
+        })
     }
 
     /// Hashes a password (PHC string).
     pub async fn hash(&self, password: &str) -> Result<String> {
         let params = self.params.clone();
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || hash_with(&params, &password))
-            .await
-            .map_err(|e| CoreError::Other(Box::new(e)))?
+        self.run(move |blocks| hash_with(&params, &password, blocks))
+            .await?
     }
 
     /// Whether `password` matches `hash`. With `None`, checks against a decoy and returns false.
@@ -82,27 +100,110 @@ impl PasswordHasher {
         let known = hash.is_some();
         let hash = hash.unwrap_or(&self.decoy).to_owned();
         let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&hash)
-                .map_err(|e| CoreError::other(format!("stored hash: {e}")))?;
-            Ok::<_, CoreError>(
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok(),
-            )
+        let ok = self
+            .run(move |blocks| verify_with(&password, &hash, blocks))
+            .await??;
+        Ok(ok && known)
+    }
+
+    /// Runs `job` on a blocking thread with a scratch buffer from the pool.
+    async fn run<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Vec<Block>) -> R + Send + 'static,
+    ) -> Result<R> {
+        let _permit = self
+            .work
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| CoreError::Other(Box::new(e)))?;
+        let mut blocks = self
+            .work
+            .buffers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let (result, blocks) = tokio::task::spawn_blocking(move || {
+            let result = job(&mut blocks);
+            (result, blocks)
         })
         .await
-        .map_err(|e| CoreError::Other(Box::new(e)))??;
-        Ok(ok && known)
+        .map_err(|e| CoreError::Other(Box::new(e)))?;
+        self.work
+            .buffers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(blocks);
+        Ok(result)
     }
 }
 
-fn hash_with(params: &Params, password: &str) -> Result<String> {
+/// Argon2id over `password` with a fresh salt, using `blocks` as scratch memory.
+fn hash_with(params: &Params, password: &str, blocks: &mut Vec<Block>) -> Result<String> {
+    let fail = |e: &dyn std::fmt::Display| CoreError::other(format!("argon2: {e}"));
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| CoreError::other(format!("argon2: {e}")))
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| fail(&e))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    grow(blocks, params.block_count());
+    let output = Output::init_with(
+        params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN),
+        |out| {
+            argon
+                .hash_password_into_with_memory(
+                    password.as_bytes(),
+                    salt_bytes,
+                    out,
+                    &mut blocks[..],
+                )
+                .map_err(Into::into)
+        },
+    )
+    .map_err(|e| fail(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| fail(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Recomputes a stored PHC hash's output for `password` and compares in constant time.
+fn verify_with(password: &str, stored: &str, blocks: &mut Vec<Block>) -> Result<bool> {
+    let fail = |e: &dyn std::fmt::Display| CoreError::other(format!("stored password hash: {e}"));
+    let phc = PasswordHash::new(stored).map_err(|e| fail(&e))?;
+    let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
+        return Err(fail(&"no salt or hash"));
+    };
+    let algorithm = Algorithm::try_from(phc.algorithm).map_err(|e| fail(&e))?;
+    let version = phc
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| fail(&e))?
+        .unwrap_or_default();
+    let params = Params::try_from(&phc).map_err(|e| fail(&e))?;
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| fail(&e))?;
+    grow(blocks, params.block_count());
+    let argon = Argon2::new(algorithm, version, params);
+    let computed = Output::init_with(expected.len(), |out| {
+        argon
+            .hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, &mut blocks[..])
+            .map_err(Into::into)
+    })
+    .map_err(|e| fail(&e))?;
+    // `Output`'s equality is constant-time.
+    Ok(computed == expected)
+}
+
+fn grow(blocks: &mut Vec<Block>, needed: usize) {
+    if blocks.len() < needed {
+        blocks.resize(needed, Block::new());
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +229,50 @@ mod tests {
             .expect("verify"));
         assert!(!h.verify("wrong-horse", Some(&hash)).await.expect("verify"));
         assert!(!h.verify("correct-horse", None).await.expect("decoy"));
+    }
+
+    #[tokio::test]
+    async fn verifies_hashes_made_by_the_reference_implementation() {
+        use argon2::password_hash::PasswordHasher as _;
+        let params = Params::new(256, 1, 1, None).expect("params");
+        let salt = SaltString::generate(&mut OsRng);
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"correct-horse", &salt)
+            .expect("reference hash")
+            .to_string();
+        let h = PasswordHasher::new(cheap()).expect("hasher");
+        assert!(h
+            .verify("correct-horse", Some(&reference))
+            .await
+            .expect("verify"));
+        assert!(!h
+            .verify("correct-horsf", Some(&reference))
+            .await
+            .expect("verify"));
+        // And ours verify with the reference verifier.
+        use argon2::password_hash::PasswordVerifier as _;
+        let ours = h.hash("correct-horse").await.expect("hash");
+        let parsed = PasswordHash::new(&ours).expect("parse");
+        assert!(Argon2::default()
+            .verify_password(b"correct-horse", &parsed)
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn stored_hashes_with_another_cost_still_verify() {
+        let old = PasswordHasher::new(Argon2Cost {
+            memory_kib: 512,
+            iterations: 2,
+            parallelism: 2,
+        })
+        .expect("old");
+        let hash = old.hash("correct-horse").await.expect("hash");
+        let new = PasswordHasher::new(cheap()).expect("new");
+        assert!(new
+            .verify("correct-horse", Some(&hash))
+            .await
+            .expect("verify"));
+        assert!(new.verify("x", Some("not a phc string")).await.is_err());
     }
 
     #[test]

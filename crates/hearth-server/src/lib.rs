@@ -34,7 +34,7 @@ use utoipa::OpenApi as _;
 
 use crate::metrics::Metrics;
 use crate::settings::{ensure_data_dir, Settings};
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 
 /// Why the server could not start. Each message is one line for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -108,12 +108,12 @@ impl Application {
         let store = open_store(&settings).await?;
         let accounts = accounts(&settings, store.clone())?;
         let listen = settings.server.listen;
-        let state = AppState {
-            settings: Arc::new(settings),
+        let state = AppState::new(Services {
+            settings,
             store: store.clone(),
             accounts,
             metrics: Arc::new(Metrics::new()),
-        };
+        });
         let router = router(state);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -153,7 +153,7 @@ impl Application {
 
 /// The whole router: API, system endpoints, docs, UI fallback, and the layers around them.
 pub fn router(state: AppState) -> Router {
-    let settings = state.settings.clone();
+    let settings = &state.settings;
     let api = Router::new()
         .route("/api/v1/auth/status", get(handlers::auth::status))
         .route("/api/v1/auth/register", post(handlers::auth::register))

@@ -1,3 +1,4 @@
+use std::ops::Deref;
 use std::sync::Arc;
 
 use hearth_core::accounts::Accounts;
@@ -6,11 +7,30 @@ use hearth_store::Store;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 
-/// Everything a handler may need, built once in [`crate::Application::build`].
+/// Everything a handler may need, built once in [`crate::Application::build`]. Cloned for
+/// every request by axum, so it is one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
-    pub settings: Arc<Settings>,
+pub struct AppState(Arc<Services>);
+
+/// The services behind [`AppState`].
+pub struct Services {
+    pub settings: Settings,
     pub store: Store,
     pub accounts: Accounts,
     pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Wraps the services.
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
 }

@@ -338,3 +338,51 @@ fn admin_commands_create_reset_migrate_backup() {
         "never overwrites"
     );
 }
+
+#[test]
+fn a_locked_sqlite_file_fails_clearly_after_the_timeout() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("hearth.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Another process holds the write lock of a database that still needs its migrations.
+    let mut holder = runtime.block_on(async {
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db)
+            .create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&opts)
+            .await
+            .expect("connect");
+        sqlx::query("CREATE TABLE precious (x TEXT)")
+            .execute(&mut conn)
+            .await
+            .expect("create");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .expect("lock");
+        conn
+    });
+    let out = run(hearth()
+        .args(["admin", "migrate", "--data-dir"])
+        .arg(dir.path())
+        .env("HEARTH_DATABASE__ACQUIRE_TIMEOUT_SECS", "1"));
+    assert!(!out.status.success());
+    let line = error_line(&out);
+    assert!(line.contains("locked"), "{line}");
+    runtime.block_on(async {
+        sqlx::query("ROLLBACK")
+            .execute(&mut holder)
+            .await
+            .expect("unlock");
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM sqlite_master WHERE name = 'users'")
+                .fetch_one(&mut holder)
+                .await
+                .expect("read");
+        assert_eq!(n, 0, "nothing was migrated under the lock");
+    });
+}
