@@ -45,13 +45,14 @@ pub enum Credential {
     ApiKey(ApiKeyId),
 }
 
-/// An authenticated caller.
+/// An authenticated caller. Only the accounts service makes one (fields are private), so a
+/// principal with the admin role always comes from a real admin's credential.
 #[derive(Clone, Debug)]
 pub struct Principal {
-    pub user_id: UserId,
-    pub email: String,
-    pub role: Role,
-    pub credential: Credential,
+    user_id: UserId,
+    email: String,
+    role: Role,
+    credential: Credential,
 }
 
 /// Proof that the caller is an admin. Only [`Principal::admin`] and [`Admin::local_operator`] make one.
@@ -61,6 +62,35 @@ pub struct Admin {
 }
 
 impl Principal {
+    pub(crate) fn new(user_id: UserId, email: String, role: Role, credential: Credential) -> Self {
+        Self {
+            user_id,
+            email,
+            role,
+            credential,
+        }
+    }
+
+    /// The caller's user id.
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    /// The caller's email.
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+
+    /// The caller's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// How the caller authenticated.
+    pub fn credential(&self) -> Credential {
+        self.credential
+    }
+
     /// Admin rights, or 403.
     pub fn admin(&self) -> Result<Admin> {
         match self.role {

@@ -107,32 +107,44 @@ impl Accounts {
         self.throttle(ip, email.as_str())?;
 
         let first = self.store.count_users().await? == 0;
-        let invite = if first {
-            None
-        } else {
-            match self.config.registration {
-                Registration::Open => None,
-                Registration::Closed => {
-                    return Err(CoreError::Forbidden("registration is closed".into()))
-                }
-                Registration::Invite => Some(
-                    self.usable_invite(req.invite_token.as_deref(), &email)
-                        .await?,
-                ),
+        let invite = match (first, self.config.registration) {
+            (true, _) | (false, Registration::Open) => None,
+            (false, Registration::Closed) => {
+                return Err(CoreError::Forbidden("registration is closed".into()))
             }
+            (false, Registration::Invite) => Some(
+                self.usable_invite(req.invite_token.as_deref(), &email)
+                    .await?,
+            ),
         };
         let role = if first {
             NewUserRole::AdminIfFirst
         } else {
             NewUserRole::Exact(Role::User.as_str().into())
         };
-        let user = self.insert_user(&email, name, &password, role).await?;
-        if let Some(invite) = invite {
-            if !self.store.claim_invite(invite, user.id).await? {
-                // Another registration used the invite between our check and now: undo ours.
-                self.store.delete_user(user.id).await?;
-                return Err(CoreError::invalid("invite_token", "has already been used"));
-            }
+        let new = self.new_user(&email, name, &password, role).await?;
+        let user = match invite {
+            None => self.store.create_user(new).await.map_err(email_conflict)?,
+            Some(invite) => self
+                .store
+                .create_invited_user(new, invite)
+                .await
+                .map_err(email_conflict)?
+                .ok_or_else(|| CoreError::invalid("invite_token", "has already been used"))?,
+        };
+        if first
+            && user.role != Role::Admin.as_str()
+            && self.config.registration != Registration::Open
+        {
+            // Another registration became the first account a moment before this one, so the
+            // registration mode applies after all.
+            self.store.delete_user(user.id).await?;
+            return Err(CoreError::Conflict {
+                field: None,
+                message:
+                    "the admin account was just created by someone else; ask them for an invite"
+                        .into(),
+            });
         }
         tracing::info!(user.id = %user.id, role = %user.role, "account registered");
         self.start_session(user).await
@@ -143,6 +155,13 @@ impl Accounts {
         let account = req.email.trim().to_lowercase();
         if account.is_empty() {
             return Err(CoreError::invalid("email", "is required"));
+        }
+        // Bounded before it becomes a throttling key or a query parameter.
+        if account.chars().count() > 254 {
+            return Err(CoreError::invalid(
+                "email",
+                "must be at most 254 characters",
+            ));
         }
         if req.password.is_empty() {
             return Err(CoreError::invalid("password", "is required"));
@@ -158,7 +177,8 @@ impl Accounts {
             Some(user) if ok => user,
             _ => {
                 self.limiter.failed(&account);
-                tracing::info!(user.email = %account, "sign-in failed");
+                // No email in the log: people type passwords into the email field.
+                tracing::info!(user.id = ?user.as_ref().map(|u| u.id), "sign-in failed");
                 return Err(CoreError::Unauthorized("invalid email or password".into()));
             }
         };
@@ -186,25 +206,31 @@ impl Accounts {
         if session.revoked_at.is_some() {
             return Err(denied());
         }
-        if token.used_at.is_some() || !self.store.mark_refresh_token_used(token.id).await? {
+        let replayed = || async {
             self.store.revoke_session(session.id).await?;
             tracing::warn!(user.id = %session.user_id, session.id = %session.id, "refresh token replayed; session revoked");
-            return Err(CoreError::Unauthorized(
+            Err::<api::AuthResponse, _>(CoreError::Unauthorized(
                 "refresh token was already used; the session has been revoked".into(),
-            ));
+            ))
+        };
+        if token.used_at.is_some() {
+            return replayed().await;
         }
         if token.expires_at <= Timestamp::now() {
             return Err(CoreError::Unauthorized("refresh token expired".into()));
         }
         let user = self
             .store
-            .get_user(session.user_id)
-            .await
-            .map_err(|_| denied())?;
+            .find_user(session.user_id)
+            .await?
+            .ok_or_else(denied)?;
         if user.disabled {
             return Err(CoreError::Forbidden("this account is disabled".into()));
         }
-        let refresh_token = self.new_refresh_token(session.id).await?;
+        let (refresh_token, next) = self.refresh_token_for(session.id);
+        if !self.store.rotate_refresh_token(token.id, next).await? {
+            return replayed().await;
+        }
         let access_token =
             self.keys
                 .issue(user.id, session.id, self.config.access_token_ttl_secs)?;
@@ -228,7 +254,7 @@ impl Accounts {
             {
                 let session = self.store.find_session(token.session_id).await?;
                 let allowed = match (principal, &session) {
-                    (Some(p), Some(s)) => s.user_id == p.user_id,
+                    (Some(p), Some(s)) => s.user_id == p.user_id(),
                     // Holding the refresh token is proof enough to end its own session.
                     (None, Some(_)) => true,
                     (_, None) => false,
@@ -253,12 +279,12 @@ impl Accounts {
             _ => return Err(CoreError::Unauthorized("session has ended".into())),
         }
         let user = self.active_user(claims.sub).await?;
-        Ok(Principal {
-            user_id: user.id,
-            email: user.email,
-            role: Role::from_stored(&user.role),
-            credential: Credential::Session(claims.sid),
-        })
+        Ok(Principal::new(
+            user.id,
+            user.email,
+            Role::from_stored(&user.role),
+            Credential::Session(claims.sid),
+        ))
     }
 
     async fn authenticate_api_key(&self, raw: &str) -> Result<Principal> {
@@ -279,12 +305,12 @@ impl Accounts {
         {
             self.store.touch_api_key(key.id, now).await?;
         }
-        Ok(Principal {
-            user_id: user.id,
-            email: user.email,
-            role: Role::from_stored(&user.role),
-            credential: Credential::ApiKey(key.id),
-        })
+        Ok(Principal::new(
+            user.id,
+            user.email,
+            Role::from_stored(&user.role),
+            Credential::ApiKey(key.id),
+        ))
     }
 
     async fn active_user(&self, id: UserId) -> Result<hearth_store::User> {
@@ -301,22 +327,27 @@ impl Accounts {
 
     /// The caller's account.
     pub async fn me(&self, principal: &Principal) -> Result<api::User> {
-        Ok(user_view(&self.store.get_user(principal.user_id).await?))
+        Ok(user_view(&self.store.get_user(principal.user_id()).await?))
     }
 
     /// Changes the caller's password and ends their other sessions.
+    /// Guesses of the current password count as failed sign-ins, so a stolen token cannot be
+    /// used to brute-force the password.
     pub async fn change_password(
         &self,
         principal: &Principal,
         req: api::ChangePasswordRequest,
+        ip: IpAddr,
     ) -> Result<()> {
-        let user = self.store.get_user(principal.user_id).await?;
+        let user = self.store.get_user(principal.user_id()).await?;
+        self.throttle(ip, &user.email)?;
         let current = truncate_chars(&req.current_password, Password::MAX_CHARS);
         if !self
             .hasher
             .verify(current, Some(&user.password_hash))
             .await?
         {
+            self.limiter.failed(&user.email);
             return Err(CoreError::invalid("current_password", "is incorrect"));
         }
         let new = Password::parse("new_password", &req.new_password)?;
@@ -365,14 +396,14 @@ impl Accounts {
         let key = self
             .store
             .create_api_key(NewApiKey {
-                user_id: principal.user_id,
+                user_id: principal.user_id(),
                 name,
                 prefix: secret.chars().take(KEY_PREFIX_CHARS).collect(),
                 key_hash: tokens::hash_secret(&secret),
                 expires_at,
             })
             .await?;
-        tracing::info!(user.id = %principal.user_id, api_key.id = %key.id, "api key created");
+        tracing::info!(user.id = %principal.user_id(), api_key.id = %key.id, "api key created");
         Ok(api::CreatedApiKey {
             key: secret,
             api_key: api_key_view(&key),
@@ -383,7 +414,7 @@ impl Accounts {
     pub async fn delete_api_key(&self, principal: &Principal, id: ApiKeyId) -> Result<()> {
         let key = access::owned(principal, self.store.find_api_key(id).await?)?;
         self.store.delete_api_key(key.id).await?;
-        tracing::info!(user.id = %principal.user_id, api_key.id = %key.id, "api key revoked");
+        tracing::info!(user.id = %principal.user_id(), api_key.id = %key.id, "api key revoked");
         Ok(())
     }
 
@@ -408,14 +439,15 @@ impl Accounts {
         let password = Password::parse("password", &req.password)?;
         let name = display_name(req.name.as_deref(), &email)?;
         let role = req.role.unwrap_or(Role::User);
-        let user = self
-            .insert_user(
+        let new = self
+            .new_user(
                 &email,
                 name,
                 &password,
                 NewUserRole::Exact(role.as_str().into()),
             )
             .await?;
+        let user = self.store.create_user(new).await.map_err(email_conflict)?;
         tracing::info!(admin.id = ?admin.acting_user(), user.id = %user.id, "user created by admin");
         Ok(user_view(&user))
     }
@@ -433,33 +465,27 @@ impl Accounts {
             .as_deref()
             .map(|n| input::text("name", n, NAME_MAX))
             .transpose()?;
-        let current = self
-            .store
-            .find_user(id)
-            .await?
-            .ok_or(CoreError::NotFound("user"))?;
-        let loses_admin = current.role == Role::Admin.as_str()
-            && !current.disabled
-            && (req.role == Some(Role::User) || req.disabled == Some(true));
-        if loses_admin && self.store.count_active_admins().await? <= 1 {
-            return Err(CoreError::Conflict {
-                field: Some(
-                    if req.disabled == Some(true) {
-                        "disabled"
-                    } else {
-                        "role"
-                    }
-                    .into(),
-                ),
-                message: "this is the last active admin; make another admin first".into(),
-            });
-        }
         let patch = UserPatch {
             name,
             role: req.role.map(|r| r.as_str().to_owned()),
             disabled: req.disabled,
         };
-        let user = self.store.update_user(id, patch).await?;
+        let user = match self.store.update_user(id, patch).await {
+            Ok(user) => user,
+            Err(StoreError::Conflict(what)) if what == "last_admin" => {
+                let field = if req.disabled == Some(true) {
+                    "disabled"
+                } else {
+                    "role"
+                };
+                return Err(CoreError::Conflict {
+                    field: Some(field.into()),
+                    message: "this is the last active admin; make another admin first".into(),
+                });
+            }
+            Err(StoreError::NotFound) => return Err(CoreError::NotFound("user")),
+            Err(e) => return Err(e.into()),
+        };
         if req.disabled == Some(true) {
             self.store.revoke_user_sessions(id, None).await?;
         }
@@ -580,29 +606,19 @@ impl Accounts {
         Ok(invite.id)
     }
 
-    async fn insert_user(
+    async fn new_user(
         &self,
         email: &Email,
         name: String,
         password: &Password,
         role: NewUserRole,
-    ) -> Result<hearth_store::User> {
-        let password_hash = self.hasher.hash(password.expose()).await?;
-        self.store
-            .create_user(NewUser {
-                email: email.as_str().to_owned(),
-                name,
-                password_hash,
-                role,
-            })
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => CoreError::Conflict {
-                    field: Some("email".into()),
-                    message: "an account with this email already exists".into(),
-                },
-                other => other.into(),
-            })
+    ) -> Result<NewUser> {
+        Ok(NewUser {
+            email: email.as_str().to_owned(),
+            name,
+            password_hash: self.hasher.hash(password.expose()).await?,
+            role,
+        })
     }
 
     async fn start_session(&self, user: hearth_store::User) -> Result<api::AuthResponse> {
@@ -615,15 +631,23 @@ impl Accounts {
     }
 
     async fn new_refresh_token(&self, session: hearth_store::ids::SessionId) -> Result<String> {
-        let secret = tokens::new_secret(SecretKind::RefreshToken);
-        self.store
-            .create_refresh_token(NewRefreshToken {
-                session_id: session,
-                token_hash: tokens::hash_secret(&secret),
-                expires_at: Timestamp::now().plus_secs(self.config.refresh_token_ttl_secs),
-            })
-            .await?;
+        let (secret, new) = self.refresh_token_for(session);
+        self.store.create_refresh_token(new).await?;
         Ok(secret)
+    }
+
+    /// A new refresh secret and the row that stores it.
+    fn refresh_token_for(
+        &self,
+        session: hearth_store::ids::SessionId,
+    ) -> (String, NewRefreshToken) {
+        let secret = tokens::new_secret(SecretKind::RefreshToken);
+        let new = NewRefreshToken {
+            session_id: session,
+            token_hash: tokens::hash_secret(&secret),
+            expires_at: Timestamp::now().plus_secs(self.config.refresh_token_ttl_secs),
+        };
+        (secret, new)
     }
 
     fn auth_response(
@@ -644,6 +668,17 @@ impl Accounts {
     /// Lifetime of refresh tokens, for cookies.
     pub fn refresh_token_ttl_secs(&self) -> u64 {
         self.config.refresh_token_ttl_secs
+    }
+}
+
+/// A duplicate email, named as such.
+fn email_conflict(e: StoreError) -> CoreError {
+    match e {
+        StoreError::Conflict(_) => CoreError::Conflict {
+            field: Some("email".into()),
+            message: "an account with this email already exists".into(),
+        },
+        other => other.into(),
     }
 }
 

@@ -7,6 +7,21 @@ use utoipa::ToSchema;
 
 use crate::access::Role;
 
+/// `Debug` that shows which secret fields exist without their values, so a stray `{:?}` or
+/// `#[instrument]` cannot log a password or token.
+macro_rules! redacted_debug {
+    ($ty:ident { $($shown:ident),* ; $($hidden:ident),* }) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($shown), &self.$shown))*
+                    $(.field(stringify!($hidden), &"<redacted>"))*
+                    .finish()
+            }
+        }
+    };
+}
+
 /// How new accounts may be created once the first (admin) account exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "lowercase")]
@@ -30,7 +45,7 @@ pub struct AuthStatus {
 }
 
 /// `POST /api/v1/auth/register`.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub email: String,
@@ -43,7 +58,7 @@ pub struct RegisterRequest {
 }
 
 /// `POST /api/v1/auth/login`.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
@@ -51,7 +66,7 @@ pub struct LoginRequest {
 }
 
 /// `POST /api/v1/auth/refresh` and `/logout`. The token may come from the cookie instead.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[serde(default)]
@@ -71,11 +86,13 @@ pub struct User {
 }
 
 /// Tokens from register, login and refresh.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuthResponse {
     /// Short-lived HS256 JWT for `Authorization: Bearer`.
     pub access_token: String,
-    /// Long-lived, single-use token to get a new pair.
+    /// Long-lived, single-use token to get a new pair. Left out when the refresh token travels
+    /// in the httpOnly cookie (browser refreshes), so page scripts never see it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub refresh_token: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
@@ -85,7 +102,7 @@ pub struct AuthResponse {
 }
 
 /// `POST /api/v1/me/password`.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
@@ -116,14 +133,14 @@ pub struct CreateApiKeyRequest {
 }
 
 /// A new API key: the secret is shown this once.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreatedApiKey {
     pub key: String,
     pub api_key: ApiKey,
 }
 
 /// `POST /api/v1/admin/users`.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub email: String,
@@ -147,7 +164,7 @@ pub struct UpdateUserRequest {
 }
 
 /// `POST /api/v1/admin/users/{id}/password`.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     pub new_password: String,
@@ -163,7 +180,7 @@ pub struct CreateInviteRequest {
 }
 
 /// A new invite: the token is shown this once.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreatedInvite {
     pub token: String,
     pub email: Option<String>,
@@ -189,4 +206,56 @@ pub struct ErrorDetail {
     /// The request id, for 5xx errors, to find the cause in the log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+}
+
+redacted_debug!(RegisterRequest { email, name; password, invite_token });
+
+redacted_debug!(LoginRequest { email; password });
+
+redacted_debug!(RefreshRequest { ; refresh_token });
+
+redacted_debug!(AuthResponse { expires_in, token_type, user; access_token, refresh_token });
+
+redacted_debug!(ChangePasswordRequest { ; current_password, new_password });
+
+redacted_debug!(CreatedApiKey { api_key; key });
+
+redacted_debug!(CreateUserRequest { email, name, role; password });
+
+redacted_debug!(ResetPasswordRequest { ; new_password });
+
+redacted_debug!(CreatedInvite { email, expires_at; token });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let req = RegisterRequest {
+            email: "a@x.io".into(),
+            password: "hunter2-hunter2".into(),
+            name: None,
+            invite_token: Some("hinv_secret".into()),
+        };
+        let shown = format!("{req:?}");
+        assert!(
+            shown.contains("a@x.io")
+                && !shown.contains("hunter2")
+                && !shown.contains("hinv_secret"),
+            "{shown}"
+        );
+        let key = CreatedApiKey {
+            key: "hk_supersecret".into(),
+            api_key: ApiKey {
+                id: ApiKeyId::new(),
+                name: "k".into(),
+                prefix: "hk_s".into(),
+                created_at: chrono::Utc::now(),
+                last_used_at: None,
+                expires_at: None,
+            },
+        };
+        assert!(!format!("{key:?}").contains("supersecret"));
+    }
 }

@@ -55,9 +55,10 @@ impl From<StoreError> for CoreError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound => CoreError::NotFound("resource"),
-            StoreError::Conflict(what) => CoreError::Conflict {
+            // The constraint name is for the log, not the client.
+            StoreError::Conflict(_) => CoreError::Conflict {
                 field: None,
-                message: format!("conflict on {what}"),
+                message: "this conflicts with something that already exists".into(),
             },
             other @ (StoreError::Open(_) | StoreError::Other(_)) => {
                 CoreError::Other(Box::new(other))

@@ -52,7 +52,24 @@ pub trait LoginLimiter: Send + Sync {
 #[derive(Default)]
 struct Counters {
     ip_windows: HashMap<IpAddr, (Instant, u32)>,
-    failures: HashMap<String, (u32, Option<Instant>)>,
+    failures: HashMap<String, Failures>,
+}
+
+struct Failures {
+    count: u32,
+    last: Instant,
+    locked_at: Option<Instant>,
+}
+
+/// IPv6 clients usually hold a whole /64, so that is the unit counted.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+        }
+    }
 }
 
 /// A [`LoginLimiter`] in this process's memory.
@@ -75,19 +92,20 @@ impl MemoryLoginLimiter {
     }
 
     fn attempt_at(&self, now: Instant, ip: IpAddr, account: &str) -> Result<(), Refused> {
+        let lockout = Duration::from_secs(self.limits.lockout_secs);
         let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         if c.ip_windows.len() > SWEEP_ABOVE {
             c.ip_windows
                 .retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
         }
         if c.failures.len() > SWEEP_ABOVE {
-            let lockout = Duration::from_secs(self.limits.lockout_secs);
+            // Forget only failures old enough not to matter: a flood of other keys must not
+            // reset the count of an account under attack.
             c.failures
-                .retain(|_, (_, locked)| locked.is_some_and(|at| now.duration_since(at) < lockout));
+                .retain(|_, f| now.duration_since(f.last) < lockout);
         }
-        if let Some((_, Some(locked_at))) = c.failures.get(account) {
-            let lockout = Duration::from_secs(self.limits.lockout_secs);
-            let elapsed = now.duration_since(*locked_at);
+        if let Some(locked_at) = c.failures.get(account).and_then(|f| f.locked_at) {
+            let elapsed = now.duration_since(locked_at);
             if elapsed < lockout {
                 return Err(Refused {
                     retry_after_secs: (lockout - elapsed).as_secs().max(1),
@@ -95,7 +113,7 @@ impl MemoryLoginLimiter {
             }
             c.failures.remove(account);
         }
-        let window = c.ip_windows.entry(ip).or_insert((now, 0));
+        let window = c.ip_windows.entry(client_key(ip)).or_insert((now, 0));
         if now.duration_since(window.0) >= WINDOW {
             *window = (now, 0);
         }
@@ -111,10 +129,15 @@ impl MemoryLoginLimiter {
 
     fn failed_at(&self, now: Instant, account: &str) {
         let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = c.failures.entry(account.to_owned()).or_insert((0, None));
-        entry.0 += 1;
-        if entry.0 >= self.limits.max_failures && entry.1.is_none() {
-            entry.1 = Some(now);
+        let entry = c.failures.entry(account.to_owned()).or_insert(Failures {
+            count: 0,
+            last: now,
+            locked_at: None,
+        });
+        entry.count += 1;
+        entry.last = now;
+        if entry.count >= self.limits.max_failures && entry.locked_at.is_none() {
+            entry.locked_at = Some(now);
         }
     }
 }
@@ -176,6 +199,45 @@ mod tests {
         limiter
             .attempt_at(t0, IP, "a@x.io")
             .expect("one failure is not a lockout");
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        let limiter = MemoryLoginLimiter::new(LoginLimits {
+            per_ip_per_minute: 1,
+            max_failures: 10,
+            lockout_secs: 60,
+        });
+        let t0 = Instant::now();
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        limiter.attempt_at(t0, a, "x@x.io").expect("first");
+        assert!(limiter.attempt_at(t0, b, "x@x.io").is_err(), "same /64");
+        limiter
+            .attempt_at(t0, other, "x@x.io")
+            .expect("another /64");
+    }
+
+    #[test]
+    fn a_flood_of_keys_does_not_reset_recent_failures() {
+        let limiter = MemoryLoginLimiter::new(LoginLimits {
+            per_ip_per_minute: 1_000_000,
+            max_failures: 3,
+            lockout_secs: 60,
+        });
+        let t0 = Instant::now();
+        limiter.failed_at(t0, "victim@x.io");
+        limiter.failed_at(t0, "victim@x.io");
+        for i in 0..=SWEEP_ABOVE {
+            limiter.failed_at(t0, &format!("junk{i}@x.io"));
+        }
+        limiter.attempt_at(t0, IP, "trigger@x.io").expect("sweeps");
+        limiter.failed_at(t0, "victim@x.io");
+        assert!(
+            limiter.attempt_at(t0, IP, "victim@x.io").is_err(),
+            "third failure still locks"
+        );
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub struct PasswordHasher {
 }
 
 struct Workspace {
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     buffers: Mutex<Vec<Vec<Block>>>,
 }
 
@@ -77,7 +77,7 @@ impl PasswordHasher {
         let decoy = hash_with(&params, &decoy_password, &mut Vec::new())?;
         let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
         let work = Arc::new(Workspace {
-            permits: Semaphore::new(jobs),
+            permits: Arc::new(Semaphore::new(jobs)),
             buffers: Mutex::new(Vec::new()),
         });
         Ok(Self {
@@ -111,31 +111,30 @@ impl PasswordHasher {
         &self,
         job: impl FnOnce(&mut Vec<Block>) -> R + Send + 'static,
     ) -> Result<R> {
-        let _permit = self
-            .work
-            .permits
-            .acquire()
+        // The permit and the buffer travel with the blocking task, so a client that disconnects
+        // (dropping this future) cannot free a slot while its hash still runs.
+        let permit = Arc::clone(&self.work.permits)
+            .acquire_owned()
             .await
             .map_err(|e| CoreError::Other(Box::new(e)))?;
-        let mut blocks = self
-            .work
-            .buffers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_default();
-        let (result, blocks) = tokio::task::spawn_blocking(move || {
+        let work = Arc::clone(&self.work);
+        tokio::task::spawn_blocking(move || {
+            let mut blocks = work
+                .buffers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop()
+                .unwrap_or_default();
             let result = job(&mut blocks);
-            (result, blocks)
+            work.buffers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(blocks);
+            drop(permit);
+            result
         })
         .await
-        .map_err(|e| CoreError::Other(Box::new(e)))?;
-        self.work
-            .buffers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(blocks);
-        Ok(result)
+        .map_err(|e| CoreError::Other(Box::new(e)))
     }
 }
 

@@ -127,15 +127,16 @@ where
         })?;
         let state = AppState::from_ref(state);
         let principal = state.accounts.authenticate(&token).await?;
-        tracing::Span::current().record("user.id", tracing::field::display(principal.user_id));
+        tracing::Span::current().record("user.id", tracing::field::display(principal.user_id()));
         Ok(Auth(principal))
     }
 }
 
-/// The caller when authenticated, `None` when no credentials were sent.
-pub struct MaybeAuth(pub Option<Principal>);
+/// The caller when valid credentials were sent, `None` otherwise (no error). For sign-out,
+/// which must work with an expired access token.
+pub struct LenientAuth(pub Option<Principal>);
 
-impl<S> FromRequestParts<S> for MaybeAuth
+impl<S> FromRequestParts<S> for LenientAuth
 where
     AppState: FromRef<S>,
     S: Send + Sync,
@@ -143,12 +144,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if bearer(parts).is_none() {
-            return Ok(MaybeAuth(None));
-        }
-        Auth::from_request_parts(parts, state)
-            .await
-            .map(|Auth(p)| MaybeAuth(Some(p)))
+        Ok(LenientAuth(
+            Auth::from_request_parts(parts, state)
+                .await
+                .ok()
+                .map(|Auth(p)| p),
+        ))
     }
 }
 

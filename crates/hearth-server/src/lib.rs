@@ -60,16 +60,21 @@ pub enum StartupError {
 /// Opens the store named by the settings and applies pending migrations (backing up SQLite first).
 pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
     prepare_data_dir(settings)?;
-    let options = StoreOptions {
-        max_connections: settings.database.max_connections,
-        acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
-    };
-    let store = Store::open(&settings.database_url(), &options).await?;
+    let store = Store::open(&settings.database_url(), &store_options(settings)).await?;
     let report = store.migrate(&settings.backup_dir()).await?;
     if report.applied > 0 {
         tracing::info!(applied = report.applied, backup = ?report.backup, database = store.location(), "migrations applied");
     }
     Ok(store)
+}
+
+/// Pool options from the settings.
+pub fn store_options(settings: &Settings) -> StoreOptions {
+    StoreOptions {
+        max_connections: settings.database.max_connections,
+        acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
+        create_if_missing: true,
+    }
 }
 
 /// Creates the data directory (0700) if needed.
@@ -198,6 +203,7 @@ pub fn router(state: AppState) -> Router {
     let mut app = api
         .merge(docs)
         .fallback(ui::serve)
+        .method_not_allowed_fallback(ui::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             middleware::observe,

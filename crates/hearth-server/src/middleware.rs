@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument as _;
@@ -39,7 +39,18 @@ pub async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Ne
             "ui".into()
         }
     });
-    let method = req.method().as_str().to_owned();
+    // Only standard methods become label values: hyper accepts any token as a method, and
+    // each distinct label would be a new series kept forever.
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    };
     let span = tracing::info_span!(
         "request",
         request.id = %id,
@@ -52,7 +63,7 @@ pub async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Ne
         .await;
     let elapsed = start.elapsed();
     let status = response.status().as_u16();
-    metrics.observe(&method, &route, status, elapsed);
+    metrics.observe(method, &route, status, elapsed);
     span.in_scope(|| {
         let ms = elapsed.as_secs_f64() * 1000.0;
         if matches!(route.as_str(), "/health" | "/ready" | "/metrics") {

@@ -122,7 +122,7 @@ const OPTIONAL_KEYS: &[&str] = &["database.url", "auth.jwt_secret"];
 /// Short names the design documents use, kept as aliases of the nested keys.
 const ALIASES: &[(&str, &str)] = &[("HEARTH_DATABASE_URL", "database.url")];
 /// `HEARTH_*` variables that are not settings.
-const NOT_SETTINGS: &[&str] = &["HEARTH_CONFIG", "HEARTH_BIN"];
+const NOT_SETTINGS: &[&str] = &["HEARTH_CONFIG", "HEARTH_BIN", "HEARTH_NEW_PASSWORD"];
 
 impl Settings {
     /// Loads settings from `env` (pairs of name and value, normally `std::env::vars()`) and
@@ -169,6 +169,16 @@ impl Settings {
                 Some((_, key)) => (*key).to_owned(),
                 None => rest.to_lowercase().replace("__", "."),
             };
+            if from_file
+                && env
+                    .iter()
+                    .any(|(other, _)| other == &name[..name.len() - "_FILE".len()])
+            {
+                return Err(SettingsError(format!(
+                    "both {} and {name} are set; set one",
+                    &name[..name.len() - "_FILE".len()]
+                )));
+            }
             if !known.contains(&key) {
                 warnings.push(format!(
                     "unknown environment variable {name} is ignored (no setting `{key}`)"
@@ -210,6 +220,12 @@ impl Settings {
             SettingsError(lines.join("; "))
         })?;
         settings.validate()?;
+        if !settings.server.listen.ip().is_loopback() && !settings.server.secure_cookies {
+            warnings.push(format!(
+                "server.listen is {} but server.secure_cookies is off: serve Hearth over HTTPS and turn it on",
+                settings.server.listen
+            ));
+        }
         Ok(Loaded { settings, warnings })
     }
 
@@ -271,6 +287,9 @@ impl Settings {
         }
         if a.login.per_ip_per_minute == 0 {
             return bad("auth.login.per_ip_per_minute", "must be at least 1");
+        }
+        if a.login.lockout_secs == 0 {
+            return bad("auth.login.lockout_secs", "must be at least 1");
         }
         if a.login.max_failures == 0 {
             return bad("auth.login.max_failures", "must be at least 1");
@@ -431,6 +450,11 @@ mod tests {
                 "server.cors_allowed_origins",
             ),
             ("HEARTH_LOG__LEVEL", "info,[", "log.level"),
+            (
+                "HEARTH_AUTH__LOGIN__LOCKOUT_SECS",
+                "0",
+                "auth.login.lockout_secs",
+            ),
         ];
         for (name, value, key) in cases {
             let err = Settings::load(env(&[(name, value)]), &Overrides::default()).expect_err(name);
@@ -490,6 +514,59 @@ mod tests {
         let debug = format!("{s:?}");
         assert!(!debug.contains("s3cr3t"), "{debug}");
         assert!(!debug.contains("pa55word"), "{debug}");
+    }
+
+    #[test]
+    fn a_value_and_its_file_together_are_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "x".repeat(40)).expect("write");
+        let err = Settings::load(
+            env(&[
+                ("HEARTH_AUTH__JWT_SECRET", &"y".repeat(40)),
+                ("HEARTH_AUTH__JWT_SECRET_FILE", file.to_str().expect("utf8")),
+            ]),
+            &Overrides::default(),
+        )
+        .expect_err("both");
+        assert!(
+            err.to_string().contains("HEARTH_AUTH__JWT_SECRET_FILE"),
+            "{err}"
+        );
+        let err = Settings::load(
+            env(&[("HEARTH_AUTH__JWT_SECRET_FILE", "/nonexistent/secret")]),
+            &Overrides::default(),
+        )
+        .expect_err("unreadable");
+        assert!(err.to_string().contains("/nonexistent/secret"), "{err}");
+    }
+
+    #[test]
+    fn toml_beats_defaults_and_new_password_is_not_unknown() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("hearth.toml");
+        std::fs::write(&file, "[auth]\nregistration = \"closed\"\n").expect("write");
+        let overrides = Overrides {
+            config_file: Some(file),
+            ..Default::default()
+        };
+        let loaded =
+            Settings::load(env(&[("HEARTH_NEW_PASSWORD", "x")]), &overrides).expect("loads");
+        assert_eq!(
+            loaded.settings.auth.registration,
+            hearth_core::api::Registration::Closed
+        );
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let loaded = Settings::load(
+            env(&[("HEARTH_SERVER__LISTEN", "0.0.0.0:8080")]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert!(
+            loaded.warnings.iter().any(|w| w.contains("secure_cookies")),
+            "{:?}",
+            loaded.warnings
+        );
     }
 
     #[test]

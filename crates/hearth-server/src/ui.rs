@@ -1,7 +1,7 @@
 //! The web UI, built by Vite into `web/dist` and embedded into the binary (read from disk in
 //! debug builds). Unknown non-API paths get `index.html` so client-side routes work on reload.
 
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use hearth_core::CoreError;
 use rust_embed::RustEmbed;
@@ -17,10 +17,10 @@ const NOT_BUILT: &str = "<!doctype html><title>Hearth</title><h1>The web UI is n
 <p>Run <code>make run</code> (or <code>npm --prefix web ci &amp;&amp; npm --prefix web run build</code>, then rebuild) \
 to include it. The API is available under <code>/api/v1</code>; see <a href=\"/docs\">/docs</a>.</p>";
 
-/// Serves an asset, or the SPA shell for client routes.
-pub async fn serve(uri: Uri) -> Response {
+/// Serves an asset, or the SPA shell for client routes. Only GET and HEAD reach the UI.
+pub async fn serve(method: Method, uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
-    if path.starts_with("api/") || path == "api" {
+    if path.starts_with("api/") || path == "api" || !matches!(method, Method::GET | Method::HEAD) {
         return ApiError::Core(CoreError::NotFound("route")).into_response();
     }
     if !path.is_empty() {
@@ -68,4 +68,15 @@ pub async fn serve(uri: Uri) -> Response {
         )
             .into_response(),
     }
+}
+
+/// The JSON error shape for a known route called with the wrong method.
+pub async fn method_not_allowed() -> Response {
+    ApiError::request(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+        None,
+    )
+    .into_response()
 }

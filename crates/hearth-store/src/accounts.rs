@@ -9,10 +9,23 @@ use crate::{
 impl Store {
     /// Inserts a user. A duplicate email is a [`StoreError::Conflict`].
     pub async fn create_user(&self, new: NewUser) -> Result<User> {
+        let user = self.insert_user(new, None).await?;
+        user.ok_or_else(|| StoreError::Conflict("invite".into()))
+    }
+
+    /// Inserts a user and claims the invite for them, in one transaction. `None` when the
+    /// invite was used by someone else first (nothing is inserted then).
+    pub async fn create_invited_user(
+        &self,
+        new: NewUser,
+        invite: InviteId,
+    ) -> Result<Option<User>> {
+        self.insert_user(new, Some(invite)).await
+    }
+
+    async fn insert_user(&self, new: NewUser, invite: Option<InviteId>) -> Result<Option<User>> {
         let id = UserId::new();
         let now = Timestamp::now();
-        // The role choice and the insert are one statement, so two first registrations
-        // cannot both see an empty table and both become admin on SQLite (one writer at a time).
         let role_sql = match &new.role {
             NewUserRole::Exact(_) => "$5",
             NewUserRole::AdminIfFirst => {
@@ -27,16 +40,39 @@ impl Store {
             NewUserRole::Exact(role) => role,
             NewUserRole::AdminIfFirst => String::new(),
         };
+        let lock = self.users_lock();
         let user = on_pool!(self, |pool| {
-            sqlx::query_as::<_, User>(&sql)
+            let mut tx = pool.begin().await?;
+            sqlx::query(lock).execute(&mut *tx).await?;
+            let user = sqlx::query_as::<_, User>(&sql)
                 .bind(id)
                 .bind(&new.email)
                 .bind(&new.name)
                 .bind(&new.password_hash)
                 .bind(&exact)
                 .bind(now)
-                .fetch_one(pool)
-                .await
+                .fetch_one(&mut *tx)
+                .await?;
+            let claimed = match invite {
+                None => true,
+                Some(invite) => {
+                    sqlx::query("UPDATE invites SET used_at = $2, used_by = $3 WHERE id = $1 AND used_at IS NULL")
+                        .bind(invite)
+                        .bind(now)
+                        .bind(user.id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 1
+                }
+            };
+            if claimed {
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(Some(user))
+            } else {
+                tx.rollback().await?;
+                Ok(None)
+            }
         })?;
         Ok(user)
     }
@@ -93,20 +129,36 @@ impl Store {
         Ok(n)
     }
 
-    /// Applies the fields set in `patch` and returns the updated user.
+    /// Applies the fields set in `patch` and returns the updated user. Refuses, with
+    /// `StoreError::Conflict("last_admin")`, a change that would take the number of enabled
+    /// admins from one to none; the
+    /// check and the update are one transaction so two admins cannot demote each other at once.
     pub async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User> {
+        let lock = self.users_lock();
         let user = on_pool!(self, |pool| {
-            sqlx::query_as::<_, User>(
+            let mut tx = pool.begin().await?;
+            sqlx::query(lock).execute(&mut *tx).await?;
+            let count_admins =
+                "SELECT count(*) FROM users WHERE role = 'admin' AND disabled = FALSE";
+            let (before,): (i64,) = sqlx::query_as(count_admins).fetch_one(&mut *tx).await?;
+            let user = sqlx::query_as::<_, User>(
                 "UPDATE users SET name = COALESCE($2, name), role = COALESCE($3, role), \
                  disabled = COALESCE($4, disabled), updated_at = $5 WHERE id = $1 RETURNING *",
             )
             .bind(id)
-            .bind(patch.name)
-            .bind(patch.role)
+            .bind(&patch.name)
+            .bind(&patch.role)
             .bind(patch.disabled)
             .bind(Timestamp::now())
-            .fetch_optional(pool)
-            .await
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (after,): (i64,) = sqlx::query_as(count_admins).fetch_one(&mut *tx).await?;
+            if before > 0 && after == 0 {
+                tx.rollback().await?;
+                return Err(StoreError::Conflict("last_admin".into()));
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(user)
         })?;
         user.ok_or(StoreError::NotFound)
     }
@@ -230,6 +282,46 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Marks `used` used and stores its successor, in one transaction. Returns false (and
+    /// stores nothing) when `used` had been used already.
+    pub async fn rotate_refresh_token(
+        &self,
+        used: RefreshTokenId,
+        next: NewRefreshToken,
+    ) -> Result<bool> {
+        let now = Timestamp::now();
+        let rotated = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let won = sqlx::query(
+                "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
+            )
+            .bind(used)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !won {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(RefreshTokenId::new())
+            .bind(next.session_id)
+            .bind(&next.token_hash)
+            .bind(now)
+            .bind(next.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(true)
+        })?;
+        Ok(rotated)
+    }
+
     /// Stores an API key (by hash).
     pub async fn create_api_key(&self, new: NewApiKey) -> Result<ApiKey> {
         Ok(on_pool!(self, |pool| {
@@ -335,22 +427,6 @@ impl Store {
                 .fetch_optional(pool)
                 .await
         })?)
-    }
-
-    /// Claims an unused invitation for a user. Returns false when it was already used.
-    pub async fn claim_invite(&self, id: InviteId, user: UserId) -> Result<bool> {
-        let done = on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE invites SET used_at = $2, used_by = $3 WHERE id = $1 AND used_at IS NULL",
-            )
-            .bind(id)
-            .bind(Timestamp::now())
-            .bind(user)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(done == 1)
     }
 
     /// Deletes a user and, by cascade, everything they own.

@@ -60,6 +60,8 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for a connection (and, on SQLite, for a lock) before failing.
     pub acquire_timeout: Duration,
+    /// Create a missing SQLite file (off for backups: a wrong path must not look like success).
+    pub create_if_missing: bool,
 }
 
 impl Default for StoreOptions {
@@ -67,6 +69,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
+            create_if_missing: true,
         }
     }
 }
@@ -81,13 +84,23 @@ pub struct MigrationReport {
 }
 
 /// The one storage API. Cheap to clone: it holds a connection pool.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// The URL as given, kept for `pg_dump`; may hold a password, so never printed.
+    url: String,
     /// The URL without credentials, for messages.
     location: String,
     /// The SQLite file, when there is one.
     sqlite_path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -109,7 +122,7 @@ impl Store {
             let location = format!("SQLite database {}", path.display());
             let connect = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Open(format!("invalid SQLite URL: {e}")))?
-                .create_if_missing(true)
+                .create_if_missing(options.create_if_missing)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
@@ -131,6 +144,7 @@ impl Store {
                 })?;
             Ok(Self {
                 pool: Pool::Sqlite(pool),
+                url: url.to_owned(),
                 location,
                 sqlite_path: Some(path),
             })
@@ -156,6 +170,7 @@ impl Store {
                 })?;
             Ok(Self {
                 pool: Pool::Postgres(pool),
+                url: url.to_owned(),
                 location,
                 sqlite_path: None,
             })
@@ -211,14 +226,13 @@ impl Store {
     /// anything to apply to a database that already holds a schema.
     pub async fn migrate(&self, backup_dir: &Path) -> Result<MigrationReport> {
         let pending = self.pending_migrations().await?;
-        if pending == 0 {
-            return Ok(MigrationReport::default());
-        }
         let mut report = MigrationReport {
             applied: pending,
             backup: None,
         };
-        if let Pool::Sqlite(pool) = &self.pool {
+        // Even with nothing pending, `run` checks that every applied migration is one this
+        // binary knows, unchanged: a database written by a newer Hearth is refused.
+        if let (Pool::Sqlite(pool), true) = (&self.pool, pending > 0) {
             let (tables,): (i64,) = sqlx::query_as(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\'",
             )
@@ -245,6 +259,27 @@ impl Store {
             .await
             .map_err(migrate_error))?;
         Ok(report)
+    }
+
+    /// Whether every migration of this binary is applied, without writing anything (for
+    /// readiness probes).
+    pub async fn is_migrated(&self) -> Result<bool> {
+        let applied: std::result::Result<Vec<(i64,)>, sqlx::Error> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(pool)
+                .await
+        });
+        let applied = match applied {
+            Ok(rows) => rows,
+            // No migrations table yet: nothing is applied.
+            Err(sqlx::Error::Database(_)) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(self
+            .migrator()
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .all(|m| applied.iter().any(|(v,)| *v == m.version)))
     }
 
     /// Checks that the database answers.
@@ -280,7 +315,13 @@ impl Store {
             Pool::Postgres(pool) => {
                 let opts = pool.connect_options();
                 let mut cmd = tokio::process::Command::new("pg_dump");
-                cmd.arg("--format=custom")
+                // The password goes through the environment, not the command line (`ps` shows
+                // that); `--no-password` makes pg_dump fail instead of prompting.
+                if let Some(password) = url_password(&self.url) {
+                    cmd.env("PGPASSWORD", password);
+                }
+                cmd.arg("--no-password")
+                    .arg("--format=custom")
                     .arg("--file")
                     .arg(dest)
                     .arg("--host")
@@ -322,10 +363,49 @@ impl Store {
         Ok(())
     }
 
+    /// A statement that, first in a transaction, serialises it against others that decide on
+    /// the state of the whole users table (first admin, last admin). PostgreSQL runs READ
+    /// COMMITTED, so it needs a table lock. SQLite has one writer at a time, but a transaction
+    /// that reads before it writes can fail to upgrade its lock; a no-op write takes the write
+    /// lock up front (waiting on the busy timeout like any writer).
+    pub(crate) fn users_lock(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "UPDATE users SET id = id WHERE FALSE",
+            Pool::Postgres(_) => "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE",
+        }
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)
     }
+}
+
+/// The percent-decoded password of a `postgres://user:password@host/db` URL.
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split('/').next()?.rsplit_once('@')?.0;
+    let raw = userinfo.split_once(':')?.1;
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| raw.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match decoded {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
@@ -346,5 +426,22 @@ fn driver_message(e: &sqlx::Error) -> String {
             "timed out waiting for a connection (is it locked or unreachable?)".into()
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn password_from_url() {
+        assert_eq!(
+            super::url_password("postgres://u:p%40ss%3Aw@h:5432/db").as_deref(),
+            Some("p@ss:w")
+        );
+        assert_eq!(super::url_password("postgres://u@h/db"), None);
+        assert_eq!(super::url_password("postgres://h/db"), None);
+        assert_eq!(
+            super::url_password("postgres://u:%zz@h/db").as_deref(),
+            Some("%zz")
+        );
     }
 }

@@ -143,6 +143,10 @@ conformance!(
     refresh_token_can_be_used_once,
     api_keys_crud,
     invites_are_claimed_once,
+    concurrent_first_users_make_one_admin,
+    the_last_admin_stays,
+    refresh_rotation_is_all_or_nothing,
+    a_database_from_a_newer_binary_is_refused,
     deleting_a_user_cascades,
 );
 
@@ -439,21 +443,146 @@ async fn invites_are_claimed_once(store: &Store) {
         })
         .await
         .expect("invite");
-    let b = store
-        .create_user(new_user("b@x.io", NewUserRole::Exact("user".into())))
-        .await
-        .expect("b");
-    assert!(store.claim_invite(invite.id, b.id).await.expect("claim"));
-    assert!(!store
-        .claim_invite(invite.id, b.id)
-        .await
-        .expect("claim twice"));
+    let user = NewUserRole::Exact("user".into());
+    let (b, c) = tokio::join!(
+        store.create_invited_user(new_user("b@x.io", user.clone()), invite.id),
+        store.create_invited_user(new_user("c@x.io", user), invite.id),
+    );
+    let winners: Vec<_> = [b.expect("b"), c.expect("c")]
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one registration claims the invite"
+    );
+    assert_eq!(
+        store.count_users().await.expect("count"),
+        2,
+        "the loser was not inserted"
+    );
     let stored = store
         .find_invite_by_hash("ih")
         .await
         .expect("find")
         .expect("exists");
-    assert_eq!(stored.used_by, Some(b.id));
+    assert_eq!(stored.used_by, Some(winners[0].id));
+}
+
+async fn concurrent_first_users_make_one_admin(store: &Store) {
+    let (a, b) = tokio::join!(
+        store.create_user(new_user("a@x.io", NewUserRole::AdminIfFirst)),
+        store.create_user(new_user("b@x.io", NewUserRole::AdminIfFirst)),
+    );
+    let roles = [a.expect("a").role, b.expect("b").role];
+    assert_eq!(
+        roles.iter().filter(|r| *r == "admin").count(),
+        1,
+        "{roles:?}"
+    );
+}
+
+async fn the_last_admin_stays(store: &Store) {
+    let a = store
+        .create_user(new_user("a@x.io", NewUserRole::AdminIfFirst))
+        .await
+        .expect("a");
+    let b = store
+        .create_user(new_user("b@x.io", NewUserRole::Exact("admin".into())))
+        .await
+        .expect("b");
+    // Two admins demoting each other at once: one must fail.
+    let demote = || UserPatch {
+        role: Some("user".into()),
+        ..UserPatch::default()
+    };
+    let (x, y) = tokio::join!(
+        store.update_user(a.id, demote()),
+        store.update_user(b.id, demote())
+    );
+    let failed: Vec<_> = [x, y].into_iter().filter_map(Result::err).collect();
+    assert_eq!(failed.len(), 1, "exactly one demotion is refused");
+    assert!(matches!(&failed[0], StoreError::Conflict(what) if what == "last_admin"));
+    assert_eq!(store.count_active_admins().await.expect("admins"), 1);
+    let admin = if store.get_user(a.id).await.expect("a").role == "admin" {
+        a.id
+    } else {
+        b.id
+    };
+    let disable = UserPatch {
+        disabled: Some(true),
+        ..UserPatch::default()
+    };
+    assert!(matches!(
+        store.update_user(admin, disable).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        !store.get_user(admin).await.expect("admin").disabled,
+        "nothing changed"
+    );
+}
+
+async fn refresh_rotation_is_all_or_nothing(store: &Store) {
+    let u = store
+        .create_user(new_user("a@x.io", NewUserRole::Exact("user".into())))
+        .await
+        .expect("create");
+    let s = store.create_session(u.id).await.expect("session");
+    let first = store
+        .create_refresh_token(NewRefreshToken {
+            session_id: s.id,
+            token_hash: "h1".into(),
+            expires_at: Timestamp::now().plus_secs(60),
+        })
+        .await
+        .expect("token");
+    let next = |hash: &str| NewRefreshToken {
+        session_id: s.id,
+        token_hash: hash.into(),
+        expires_at: Timestamp::now().plus_secs(60),
+    };
+    let (a, b) = tokio::join!(
+        store.rotate_refresh_token(first.id, next("h2")),
+        store.rotate_refresh_token(first.id, next("h3"))
+    );
+    assert_eq!(
+        [a.expect("a"), b.expect("b")]
+            .iter()
+            .filter(|won| **won)
+            .count(),
+        1
+    );
+    let successors = [
+        store.find_refresh_token_by_hash("h2").await.expect("h2"),
+        store.find_refresh_token_by_hash("h3").await.expect("h3"),
+    ];
+    assert_eq!(
+        successors.iter().flatten().count(),
+        1,
+        "only the winner stored a successor"
+    );
+}
+
+async fn a_database_from_a_newer_binary_is_refused(store: &Store) {
+    assert!(store.is_migrated().await.expect("is_migrated"));
+    let blob = match store.backend() {
+        Backend::Sqlite => "X'00'",
+        Backend::Postgres => "'\\x00'::bytea",
+    };
+    store
+        .execute_admin(&format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99991231000000, 'from the future', TRUE, {blob}, 1)"
+        ))
+        .await
+        .expect("insert a migration this binary does not know");
+    let err = store
+        .migrate(std::path::Path::new("/nonexistent"))
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("newer Hearth"), "{err}");
 }
 
 async fn deleting_a_user_cascades(store: &Store) {
@@ -520,6 +649,21 @@ async fn sqlite_backup_is_a_consistent_copy_and_migrate_backs_up_first() {
 }
 
 #[tokio::test]
+async fn backups_never_create_a_missing_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.db");
+    let options = StoreOptions {
+        create_if_missing: false,
+        ..StoreOptions::default()
+    };
+    let err = Store::open(&format!("sqlite://{}", missing.display()), &options)
+        .await
+        .expect_err("missing");
+    assert!(err.to_string().contains("missing.db"), "{err}");
+    assert!(!missing.exists());
+}
+
+#[tokio::test]
 async fn bad_urls_and_files_give_one_clear_error() {
     let err = Store::open("mysql://localhost/x", &StoreOptions::default())
         .await
@@ -548,6 +692,7 @@ async fn bad_urls_and_files_give_one_clear_error() {
         "the file is untouched"
     );
     let quick = StoreOptions {
+        create_if_missing: true,
         max_connections: 1,
         acquire_timeout: std::time::Duration::from_secs(2),
     };

@@ -129,7 +129,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             database_url: common.database_url,
         };
         let Loaded { settings, warnings } =
-            Settings::load(std::env::vars(), &overrides).map_err(|e| e.to_string())?;
+            Settings::load(hearth_env()?, &overrides).map_err(|e| e.to_string())?;
         hearth_server::telemetry::init(&settings.log);
         for warning in warnings {
             tracing::warn!("{warning}");
@@ -153,9 +153,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Admin(AdminCommand::Backup { output, common }) => {
             let settings = load(None, common)?;
-            hearth_server::prepare_data_dir(&settings).map_err(|e| e.to_string())?;
-            let options = hearth_store::StoreOptions::default();
-            // No migration here: a backup must not change the database it copies.
+            // No migration and no file creation: a backup must not change what it copies, and
+            // a wrong path must fail rather than back up a new empty database.
+            let options = hearth_store::StoreOptions {
+                create_if_missing: false,
+                ..hearth_server::store_options(&settings)
+            };
             let store = hearth_store::Store::open(&settings.database_url(), &options)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -212,6 +215,25 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// The `HEARTH_*` environment. Other variables may hold anything; ours must be UTF-8.
+fn hearth_env() -> Result<Vec<(String, String)>, String> {
+    let mut vars = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        let Some(key) = key
+            .to_str()
+            .filter(|k| k.starts_with("HEARTH_"))
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let value = value
+            .into_string()
+            .map_err(|_| format!("environment variable {key} is not valid UTF-8"))?;
+        vars.push((key, value));
+    }
+    Ok(vars)
 }
 
 async fn accounts(

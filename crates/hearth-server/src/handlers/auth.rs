@@ -8,7 +8,7 @@ use hearth_core::api::{AuthResponse, AuthStatus, LoginRequest, RefreshRequest, R
 use hearth_core::CoreError;
 
 use crate::error::ApiError;
-use crate::extract::{parse_json, ClientIp, Json, MaybeAuth};
+use crate::extract::{parse_json, ClientIp, Json, LenientAuth};
 use crate::state::AppState;
 
 const REFRESH_COOKIE: &str = "hearth_refresh";
@@ -29,7 +29,7 @@ pub async fn register(
     Json(req): Json<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let auth = state.accounts.register(req, ip).await?;
-    Ok(with_cookie(StatusCode::CREATED, auth, &state))
+    Ok(with_cookie(StatusCode::CREATED, auth, &state, true))
 }
 
 /// Sign in with email and password.
@@ -41,7 +41,7 @@ pub async fn login(
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let auth = state.accounts.login(req, ip).await?;
-    Ok(with_cookie(StatusCode::OK, auth, &state))
+    Ok(with_cookie(StatusCode::OK, auth, &state, true))
 }
 
 /// Exchange a refresh token (body or cookie) for a new pair. Reusing one revokes the session.
@@ -52,19 +52,30 @@ pub async fn refresh(
     headers: HeaderMap,
     OptionalJson(req): OptionalJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    let token = req
-        .refresh_token
-        .or_else(|| cookie(&headers, REFRESH_COOKIE))
-        .ok_or_else(|| {
-            ApiError::Core(CoreError::Unauthorized(
-                "no refresh token in the body or cookie".into(),
-            ))
-        })?;
+    // A token from the body goes back in the body (API clients); one from the cookie goes
+    // back only in the cookie, so scripts in the page never hold a refresh token.
+    let (token, in_body) = match req.refresh_token {
+        Some(token) => (token, true),
+        None => {
+            let token = cookie(&headers, REFRESH_COOKIE).ok_or_else(|| {
+                ApiError::Core(CoreError::Unauthorized(
+                    "no refresh token in the body or cookie".into(),
+                ))
+            })?;
+            (token, false)
+        }
+    };
     match state.accounts.refresh(&token).await {
-        Ok(auth) => Ok(with_cookie(StatusCode::OK, auth, &state)),
+        Ok(auth) => Ok(with_cookie(StatusCode::OK, auth, &state, in_body)),
         Err(e) => {
             let mut response = ApiError::from(e).into_response();
-            clear_cookie(&mut response, &state);
+            // A dead token clears the cookie; a server fault must not sign the user out.
+            if matches!(
+                response.status(),
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+            ) {
+                clear_cookie(&mut response, &state);
+            }
             Ok(response)
         }
     }
@@ -75,7 +86,7 @@ pub async fn refresh(
     responses((status = 204)), security((), ("bearer" = [])))]
 pub async fn logout(
     State(state): State<AppState>,
-    MaybeAuth(principal): MaybeAuth,
+    LenientAuth(principal): LenientAuth,
     headers: HeaderMap,
     OptionalJson(req): OptionalJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
@@ -91,7 +102,12 @@ pub async fn logout(
     Ok(response)
 }
 
-fn with_cookie(status: StatusCode, auth: AuthResponse, state: &AppState) -> Response {
+fn with_cookie(
+    status: StatusCode,
+    mut auth: AuthResponse,
+    state: &AppState,
+    in_body: bool,
+) -> Response {
     let cookie = format!(
         "{REFRESH_COOKIE}={}; Path={COOKIE_PATH}; Max-Age={}; HttpOnly; SameSite=Strict{}",
         auth.refresh_token,
@@ -102,10 +118,16 @@ fn with_cookie(status: StatusCode, auth: AuthResponse, state: &AppState) -> Resp
             ""
         }
     );
-    let mut response = (status, axum::Json(auth)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, v);
+    if !in_body {
+        auth.refresh_token.clear();
     }
+    let mut response = (status, axum::Json(auth)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        headers.append(header::SET_COOKIE, v);
+    }
+    // Tokens must not land in any cache.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

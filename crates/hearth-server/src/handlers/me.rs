@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use hearth_core::api::{ChangePasswordRequest, User};
 
 use crate::error::ApiError;
-use crate::extract::{Auth, Json};
+use crate::extract::{Auth, ClientIp, Json};
 use crate::state::AppState;
 
 /// The signed-in user.
@@ -23,8 +23,9 @@ pub async fn get(
 pub async fn change_password(
     State(state): State<AppState>,
     Auth(principal): Auth,
+    ClientIp(ip): ClientIp,
     Json(req): Json<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.accounts.change_password(&principal, req).await?;
+    state.accounts.change_password(&principal, req, ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }

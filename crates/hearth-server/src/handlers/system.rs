@@ -31,9 +31,9 @@ pub async fn health() -> Json<Status> {
 /// The store answers and every migration is applied.
 #[utoipa::path(get, path = "/ready", tag = "system", responses((status = 200, body = Status), (status = 503, body = Status)))]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let reason = match state.store.pending_migrations().await {
-        Ok(0) => None,
-        Ok(n) => Some(format!("{n} migrations pending")),
+    let reason = match state.store.is_migrated().await {
+        Ok(true) => None,
+        Ok(false) => Some("migrations pending".to_owned()),
         Err(e) => {
             tracing::warn!(error.cause = %e, "readiness check failed");
             Some("database unreachable".to_owned())
