@@ -121,3 +121,57 @@ async fn admin_creates_users_and_duplicates_conflict() {
         Some(StatusCode::NOT_FOUND)
     );
 }
+
+#[tokio::test]
+async fn demotion_takes_effect_at_once_and_admin_keys_work_on_admin_routes() {
+    let app = spawn_open().await;
+    let (admin, user, admin_auth, user_auth) = app.admin_and_user().await;
+    admin
+        .update_user(
+            user_auth.user.id,
+            &UpdateUserRequest {
+                role: Some(Role::Admin),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("promote");
+    let key = user.create_api_key("ops", None).await.expect("key");
+    let by_key = app.client.with_token(&key.key);
+    assert_eq!(
+        by_key
+            .list_users()
+            .await
+            .expect("admin key on admin route")
+            .len(),
+        2
+    );
+    by_key
+        .update_user(
+            admin_auth.user.id,
+            &UpdateUserRequest {
+                name: Some("Boss".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("admin key can administer");
+    admin
+        .update_user(
+            user_auth.user.id,
+            &UpdateUserRequest {
+                role: Some(Role::User),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("demote");
+    assert_eq!(
+        user.list_users().await.expect_err("token").status(),
+        Some(StatusCode::FORBIDDEN)
+    );
+    assert_eq!(
+        by_key.list_users().await.expect_err("key").status(),
+        Some(StatusCode::FORBIDDEN)
+    );
+}

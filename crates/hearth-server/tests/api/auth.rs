@@ -396,3 +396,106 @@ async fn login_lockout_and_per_ip_limit() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(response.headers().get("retry-after").is_some());
 }
+
+#[tokio::test]
+async fn browser_refresh_keeps_the_token_in_the_cookie_only() {
+    let app = spawn_open().await;
+    let (auth, _) = app.register("ada@example.com").await;
+    let response = app
+        .client
+        .request(hearth_client::Method::POST, "/api/v1/auth/refresh")
+        .header("cookie", format!("hearth_refresh={}", auth.refresh_token))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    assert!(body["access_token"].is_string());
+    let rotated = cookie
+        .split(';')
+        .next()
+        .expect("pair")
+        .trim_start_matches("hearth_refresh=")
+        .to_owned();
+    app.client
+        .refresh(&rotated)
+        .await
+        .expect("the rotated cookie token works");
+}
+
+#[tokio::test]
+async fn logout_with_a_dead_access_token_still_ends_the_session() {
+    let app = spawn_open().await;
+    let (auth, _) = app.register("ada@example.com").await;
+    let response = app
+        .client
+        .request(hearth_client::Method::POST, "/api/v1/auth/logout")
+        .header("authorization", "Bearer expired.or.garbage")
+        .header("cookie", format!("hearth_refresh={}", auth.refresh_token))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .contains("Max-Age=0"));
+    let err = app
+        .client
+        .refresh(&auth.refresh_token)
+        .await
+        .expect_err("session ended");
+    assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
+}
+
+#[tokio::test]
+async fn concurrent_first_registrations_make_exactly_one_account() {
+    let app = spawn_app().await; // invite-only: the loser must not get an account
+    let a = register_req("a@example.com");
+    let b = register_req("b@example.com");
+    let (ra, rb) = tokio::join!(app.client.register(&a), app.client.register(&b));
+    let winners: Vec<_> = [ra, rb].into_iter().filter_map(Result::ok).collect();
+    assert_eq!(winners.len(), 1);
+    assert_eq!(winners[0].user.role, Role::Admin);
+    let admin = app.client.with_token(&winners[0].access_token);
+    assert_eq!(admin.list_users().await.expect("list").len(), 1);
+}
+
+#[tokio::test]
+async fn secrets_are_stored_only_as_hashes() {
+    let app = spawn_open().await;
+    let (auth, client) = app.register("ada@example.com").await;
+    let key = client.create_api_key("k", None).await.expect("key");
+    let invite = client.create_invite(None).await.expect("invite");
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(&app.data_dir).expect("data dir") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("hearth.db"))
+        {
+            stored.extend(std::fs::read(&path).expect("read"));
+        }
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    for secret in [
+        &auth.refresh_token,
+        &key.key,
+        &invite.token,
+        &crate::helpers::PASSWORD.to_owned(),
+    ] {
+        assert!(
+            !stored.contains(secret.as_str()),
+            "a secret is stored in clear"
+        );
+    }
+    let hash = hearth_core::tokens::hash_secret(&key.key);
+    assert!(stored.contains(&hash), "the key's hash is what is stored");
+}

@@ -9,6 +9,7 @@ pub const PASSWORD: &str = "correct-horse-battery";
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
     pub client: Client,
+    pub data_dir: std::path::PathBuf,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
@@ -37,6 +38,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut settings = test_settings(dir.path());
     configure(&mut settings);
+    let data_dir = settings.data_dir.clone();
     let app = Application::build(settings)
         .await
         .expect("application builds");
@@ -47,6 +49,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }));
     TestApp {
         client,
+        data_dir,
         _shutdown: tx,
         _dir: dir,
     }

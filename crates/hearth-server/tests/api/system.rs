@@ -151,3 +151,56 @@ async fn cors_allowlist() {
         .get("access-control-allow-origin")
         .is_none());
 }
+
+#[tokio::test]
+async fn wrong_methods_and_non_get_ui_paths_get_json_errors_with_headers() {
+    let app = spawn_open().await;
+    let response = app
+        .client
+        .request(Method::DELETE, "/api/v1/me")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        response.headers()["x-content-type-options"],
+        "nosniff",
+        "security headers on errors too"
+    );
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    let response = app
+        .client
+        .request(Method::POST, "/settings")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "not_found");
+    let ui = app
+        .client
+        .request(Method::GET, "/settings")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(ui.headers()["x-frame-options"], "DENY");
+    assert_eq!(ui.headers()["referrer-policy"], "no-referrer");
+    assert!(ui.headers().get("permissions-policy").is_some());
+}
+
+#[tokio::test]
+async fn no_cors_headers_without_an_allowlist() {
+    let app = spawn_open().await;
+    let response = app
+        .client
+        .request(Method::GET, "/health")
+        .header("origin", "https://elsewhere.example.com")
+        .send()
+        .await
+        .expect("send");
+    assert!(response
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}
