@@ -14,13 +14,18 @@ step "building the web UI"
 npm --prefix web run build --silent
 
 if [ -z "${HEARTH_TEST_POSTGRES_URL:-}" ]; then
-  echo "note: PostgreSQL conformance tests skip: HEARTH_TEST_POSTGRES_URL is unset (e.g. postgres://postgres@127.0.0.1:5432/test)"
+  echo "note: PostgreSQL conformance and API runs skip: HEARTH_TEST_POSTGRES_URL is unset (e.g. postgres://postgres@127.0.0.1:5432/test)"
 else
-  echo "note: PostgreSQL conformance tests run (HEARTH_TEST_POSTGRES_URL is set)"
+  echo "note: PostgreSQL conformance and API runs are on (HEARTH_TEST_POSTGRES_URL is set)"
 fi
 
 step "Rust tests"
 cargo test --workspace --locked
+
+if [ -n "${HEARTH_TEST_POSTGRES_URL:-}" ]; then
+  step "API tests again, on PostgreSQL"
+  HEARTH_TEST_API_ON_POSTGRES=1 cargo test --locked -p hearth-server --test api
+fi
 
 step "web UI unit tests"
 npm --prefix web test --silent

@@ -9,6 +9,7 @@ mod accounts;
 mod error;
 pub mod ids;
 mod records;
+pub mod testing;
 mod time;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! `HEARTH_TEST_POSTGRES_URL` is set (each test gets its own fresh database).
 
 use hearth_store::ids::{SessionId, UserId};
+use hearth_store::testing::TempPostgres;
 use hearth_store::{
     Backend, NewApiKey, NewInvite, NewRefreshToken, NewUser, NewUserRole, Store, StoreError,
     StoreOptions, Timestamp, UserPatch,
@@ -11,7 +12,7 @@ use hearth_store::{
 pub struct Fixture {
     pub store: Store,
     _dir: Option<tempfile::TempDir>,
-    pg_admin: Option<(String, String)>,
+    pg: Option<TempPostgres>,
 }
 
 impl Fixture {
@@ -28,7 +29,7 @@ impl Fixture {
         Self {
             store,
             _dir: Some(dir),
-            pg_admin: None,
+            pg: None,
         }
     }
 
@@ -37,23 +38,10 @@ impl Fixture {
             eprintln!("skipping the PostgreSQL conformance run: HEARTH_TEST_POSTGRES_URL is unset");
             return None;
         };
-        let name = format!("hearth_test_{}", uuid_like());
-        let admin = Store::open(
-            &admin_url,
-            &StoreOptions {
-                max_connections: 1,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("open admin db");
-        admin
-            .execute_admin(&format!("CREATE DATABASE {name}"))
+        let db = TempPostgres::create(&admin_url)
             .await
             .expect("create database");
-        admin.close().await;
-        let url = with_database(&admin_url, &name);
-        let store = Store::open(&url, &StoreOptions::default())
+        let store = Store::open(&db.url, &StoreOptions::default())
             .await
             .expect("open postgres");
         store
@@ -63,49 +51,15 @@ impl Fixture {
         Some(Self {
             store,
             _dir: None,
-            pg_admin: Some((admin_url, name)),
+            pg: Some(db),
         })
     }
 
     async fn finish(self) {
         self.store.close().await;
-        if let Some((admin_url, name)) = self.pg_admin {
-            let admin = Store::open(
-                &admin_url,
-                &StoreOptions {
-                    max_connections: 1,
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("open admin db");
-            admin
-                .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await
-                .expect("drop database");
-            admin.close().await;
+        if let Some(db) = self.pg {
+            db.drop_now().await.expect("drop database");
         }
-    }
-}
-
-fn uuid_like() -> String {
-    UserId::new().to_string().replace('-', "")
-}
-
-/// The same URL naming another database.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let root = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
     }
 }
 

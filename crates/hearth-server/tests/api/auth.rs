@@ -473,17 +473,7 @@ async fn secrets_are_stored_only_as_hashes() {
     let (auth, client) = app.register("ada@example.com").await;
     let key = client.create_api_key("k", None).await.expect("key");
     let invite = client.create_invite(None).await.expect("invite");
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(&app.data_dir).expect("data dir") {
-        let path = entry.expect("entry").path();
-        if path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("hearth.db"))
-        {
-            stored.extend(std::fs::read(&path).expect("read"));
-        }
-    }
+    let stored = app.stored_bytes();
     let stored = String::from_utf8_lossy(&stored);
     for secret in [
         &auth.refresh_token,

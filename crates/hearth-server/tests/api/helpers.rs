@@ -3,6 +3,7 @@ use hearth_core::api::{AuthResponse, RegisterRequest};
 use hearth_core::passwords::Argon2Cost;
 use hearth_server::settings::Settings;
 use hearth_server::Application;
+use hearth_store::testing::TempPostgres;
 
 pub const PASSWORD: &str = "correct-horse-battery";
 
@@ -10,6 +11,8 @@ pub const PASSWORD: &str = "correct-horse-battery";
 pub struct TestApp {
     pub client: Client,
     pub data_dir: std::path::PathBuf,
+    /// The PostgreSQL database of this app, when the suite runs on PostgreSQL.
+    pg: Option<TempPostgres>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
@@ -39,6 +42,16 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(dir.path());
     configure(&mut settings);
     let data_dir = settings.data_dir.clone();
+    let pg = match postgres_url() {
+        Some(admin_url) => {
+            let db = TempPostgres::create(&admin_url)
+                .await
+                .expect("create database");
+            settings.database.url = Some(hearth_core::Secret::new(db.url.clone()));
+            Some(db)
+        }
+        None => None,
+    };
     let app = Application::build(settings)
         .await
         .expect("application builds");
@@ -50,12 +63,67 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp {
         client,
         data_dir,
+        pg,
         _shutdown: tx,
         _dir: dir,
     }
 }
 
+/// The suite runs on PostgreSQL when `HEARTH_TEST_API_ON_POSTGRES=1` and
+/// `HEARTH_TEST_POSTGRES_URL` are set (`.ci/run` does a second pass that way); on SQLite otherwise.
+fn postgres_url() -> Option<String> {
+    let on = std::env::var("HEARTH_TEST_API_ON_POSTGRES").is_ok_and(|v| v == "1");
+    on.then(|| {
+        std::env::var("HEARTH_TEST_POSTGRES_URL")
+            .expect("HEARTH_TEST_API_ON_POSTGRES=1 needs HEARTH_TEST_POSTGRES_URL")
+    })
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Dropping a database needs async I/O, and Drop cannot await: do it on a thread of its own.
+        if let Some(db) = self.pg.take() {
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(db.drop_now())
+            })
+            .join();
+        }
+    }
+}
+
 impl TestApp {
+    /// Every byte the database holds: the SQLite files, or a plain `pg_dump` of the data.
+    pub fn stored_bytes(&self) -> Vec<u8> {
+        if let Some(db) = &self.pg {
+            let out = std::process::Command::new("pg_dump")
+                .args(["--data-only", "--no-password", "--dbname", &db.url])
+                .output()
+                .expect("run pg_dump");
+            assert!(
+                out.status.success(),
+                "pg_dump: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return out.stdout;
+        }
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(&self.data_dir).expect("data dir") {
+            let path = entry.expect("entry").path();
+            if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("hearth.db"))
+            {
+                bytes.extend(std::fs::read(&path).expect("read"));
+            }
+        }
+        bytes
+    }
+
     /// Registers a user and returns their tokens and a client signed in with them.
     pub async fn register(&self, email: &str) -> (AuthResponse, Client) {
         let req = RegisterRequest {
