@@ -37,27 +37,35 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 None,
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::request(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        "request body is too large",
-                        None,
-                    )
-                } else {
-                    ApiError::request(
-                        StatusCode::BAD_REQUEST,
-                        "bad_body",
-                        "could not read the request body",
-                        None,
-                    )
-                }
-            })?;
+        let bytes = read_body(req, state).await?;
         parse_json(&bytes).map(Json)
     }
+}
+
+/// The whole body, with a 413 when it is over the limit.
+pub async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::request(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "request body is too large",
+                    None,
+                )
+            } else {
+                ApiError::request(
+                    StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    "could not read the request body",
+                    None,
+                )
+            }
+        })
 }
 
 /// Parses a JSON body, naming the field at fault.

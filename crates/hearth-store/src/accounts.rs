@@ -268,20 +268,6 @@ impl Store {
         })?)
     }
 
-    /// Marks a refresh token used. Returns false when it already was: only one caller can win,
-    /// which is what makes replay detection race-free.
-    pub async fn mark_refresh_token_used(&self, id: RefreshTokenId) -> Result<bool> {
-        let done = on_pool!(self, |pool| {
-            sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
-                .bind(id)
-                .bind(Timestamp::now())
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        Ok(done == 1)
-    }
-
     /// Marks `used` used and stores its successor, in one transaction. Returns false (and
     /// stores nothing) when `used` had been used already.
     pub async fn rotate_refresh_token(

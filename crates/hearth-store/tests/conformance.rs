@@ -94,7 +94,6 @@ conformance!(
     emails_are_unique,
     users_get_find_update_list,
     sessions_and_refresh_tokens,
-    refresh_token_can_be_used_once,
     api_keys_crud,
     invites_are_claimed_once,
     concurrent_first_users_make_one_admin,
@@ -282,34 +281,6 @@ async fn sessions_and_refresh_tokens(store: &Store) {
         .await
         .expect("find")
         .is_none());
-}
-
-async fn refresh_token_can_be_used_once(store: &Store) {
-    let u = store
-        .create_user(new_user("a@x.io", NewUserRole::Exact("user".into())))
-        .await
-        .expect("create");
-    let s = store.create_session(u.id).await.expect("session");
-    let t = store
-        .create_refresh_token(NewRefreshToken {
-            session_id: s.id,
-            token_hash: "h".into(),
-            expires_at: Timestamp::now().plus_secs(60),
-        })
-        .await
-        .expect("token");
-    let (a, b) = tokio::join!(
-        store.mark_refresh_token_used(t.id),
-        store.mark_refresh_token_used(t.id)
-    );
-    assert_eq!(
-        [a.expect("a"), b.expect("b")]
-            .iter()
-            .filter(|won| **won)
-            .count(),
-        1,
-        "exactly one caller wins"
-    );
 }
 
 async fn api_keys_crud(store: &Store) {

@@ -8,7 +8,7 @@ use hearth_core::api::{AuthResponse, AuthStatus, LoginRequest, RefreshRequest, R
 use hearth_core::CoreError;
 
 use crate::error::ApiError;
-use crate::extract::{parse_json, ClientIp, Json, LenientAuth};
+use crate::extract::{parse_json, read_body, ClientIp, Json, LenientAuth};
 use crate::state::AppState;
 
 const REFRESH_COOKIE: &str = "hearth_refresh";
@@ -169,16 +169,7 @@ impl<T: serde::de::DeserializeOwned + Default, S: Send + Sync> FromRequest<S> fo
             .get(header::CONTENT_LENGTH)
             .is_none_or(|v| v != "0");
         if req.headers().get(header::CONTENT_TYPE).is_none() {
-            let bytes = axum::body::Bytes::from_request(req, state)
-                .await
-                .map_err(|_| {
-                    ApiError::request(
-                        StatusCode::BAD_REQUEST,
-                        "bad_body",
-                        "could not read the request body",
-                        None,
-                    )
-                })?;
+            let bytes = read_body(req, state).await?;
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(OptionalJson(T::default()));
             }

@@ -143,6 +143,15 @@ async fn oversized_body_is_413() {
     let (status, value) = post_raw(&app, "/api/v1/auth/register", "application/json", &body).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(value["error"]["code"], "payload_too_large");
+    // The optional body of refresh/logout too, even without a content type.
+    let response = app
+        .client
+        .request(Method::POST, "/api/v1/auth/refresh")
+        .body("x".repeat(10_000))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[tokio::test]
