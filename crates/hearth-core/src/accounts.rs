@@ -718,3 +718,21 @@ fn api_key_view(k: &hearth_store::ApiKey) -> api::ApiKey {
         expires_at: k.expires_at.map(Timestamp::to_datetime),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_chars;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn truncation_keeps_a_char_boundary_prefix(s in ".{0,200}", max in 0usize..150) {
+            let t = truncate_chars(&s, max);
+            prop_assert!(s.starts_with(t));
+            prop_assert!(t.chars().count() <= max + 1);
+            if s.chars().count() <= max + 1 {
+                prop_assert_eq!(t, s.as_str());
+            }
+        }
+    }
+}

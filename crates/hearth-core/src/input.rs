@@ -179,4 +179,47 @@ mod tests {
         assert!(text("name", "abcdefghijk", 10).is_err());
         assert!(text("name", "a\u{7}b", 10).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn email_parse_never_panics_and_normalises(raw in ".{0,300}") {
+                if let Ok(email) = Email::parse("email", &raw) {
+                    let s = email.as_str();
+                    prop_assert_eq!(s, s.trim());
+                    prop_assert_eq!(s.to_lowercase(), s);
+                    prop_assert_eq!(s.matches('@').count(), 1);
+                    prop_assert!(s.chars().count() <= 254);
+                }
+            }
+
+            #[test]
+            fn emails_of_the_usual_shape_parse(local in "[a-z0-9._+-]{1,30}", domain in "[a-z0-9-]{1,20}", tld in "[a-z]{2,6}") {
+                let raw = format!(" {}@{}.{} ", local.to_uppercase(), domain, tld);
+                let email = Email::parse("email", &raw).expect("valid");
+                prop_assert_eq!(email.as_str(), format!("{local}@{domain}.{tld}"));
+            }
+
+            #[test]
+            fn password_accepts_exactly_the_policy(raw in ".{0,140}") {
+                let n = raw.chars().count();
+                let first = raw.chars().next();
+                let allowed = (Password::MIN_CHARS..=Password::MAX_CHARS).contains(&n)
+                    && !raw.chars().all(|c| Some(c) == first)
+                    && !COMMON.contains(&raw.to_lowercase().as_str());
+                prop_assert_eq!(Password::parse("password", &raw).is_ok(), allowed);
+            }
+
+            #[test]
+            fn text_is_trimmed_and_bounded(raw in ".{0,60}", max in 1usize..40) {
+                if let Ok(t) = text("name", &raw, max) {
+                    prop_assert!(!t.is_empty() && t.chars().count() <= max);
+                    prop_assert_eq!(t.as_str(), raw.trim());
+                }
+            }
+        }
+    }
 }

@@ -489,3 +489,50 @@ async fn secrets_are_stored_only_as_hashes() {
     let hash = hearth_core::tokens::hash_secret(&key.key);
     assert!(stored.contains(&hash), "the key's hash is what is stored");
 }
+
+#[tokio::test]
+async fn the_contract_shapes_other_clients_rely_on() {
+    let app = spawn_open().await;
+    let response = app
+        .client
+        .request(hearth_client::Method::POST, "/api/v1/auth/register")
+        .json(&serde_json::json!({"email": "ada@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("send");
+    let body: serde_json::Value = response.json().await.expect("json");
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&body),
+        [
+            "access_token",
+            "expires_in",
+            "refresh_token",
+            "token_type",
+            "user"
+        ]
+    );
+    assert_eq!(
+        keys(&body["user"]),
+        ["created_at", "disabled", "email", "id", "name", "role"]
+    );
+    assert_eq!(body["user"]["role"], "admin");
+    let token = body["access_token"].as_str().expect("token");
+    let me: serde_json::Value = app
+        .client
+        .with_token(token)
+        .request(hearth_client::Method::GET, "/api/v1/me")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    for key in ["id", "email", "name", "role"] {
+        assert!(me.get(key).is_some(), "/me has {key}");
+    }
+}
