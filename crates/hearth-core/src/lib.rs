@@ -6,10 +6,12 @@
 pub mod access;
 pub mod accounts;
 pub mod api;
+pub mod crypto;
 mod error;
 pub mod input;
 pub mod limits;
 pub mod passwords;
+pub mod providers;
 mod secret;
 pub mod tokens;
 

@@ -87,4 +87,16 @@ id_type!(
     ApiKeyId,
     /// An invitation to register.
     InviteId,
+    /// A model provider (an upstream API, or the built-in models).
+    ProviderId,
+    /// A model offered by a provider.
+    ModelId,
+    /// A conversation.
+    ConversationId,
+    /// A message of a conversation.
+    MessageId,
+    /// One streamed answer: a server-side run whose events can be resumed.
+    RunId,
+    /// One call to a model, kept for usage and traces.
+    LlmCallId,
 );

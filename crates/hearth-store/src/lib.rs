@@ -6,6 +6,7 @@
 //! This crate knows SQL and nothing of HTTP or business rules: it stores what the core decided.
 
 mod accounts;
+mod chat;
 mod error;
 pub mod ids;
 mod records;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use chat::*;
 pub use error::{Result, StoreError};
 pub use records::*;
 pub use time::Timestamp;

@@ -1,0 +1,601 @@
+//! Model providers and their models (admin), the models users may pick, and resolving a model
+//! name to a ready client. Provider API keys are encrypted (system scope) before they are stored.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use hearth_llm::{AnthropicProvider, Endpoint, OpenAiProvider, Provider, Timeouts};
+use hearth_store::ids::{ModelId, ProviderId};
+use hearth_store::{ModelPatch, NewProvider, ProviderPatch, Store, SyncedModel};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::access::{Admin, Principal};
+use crate::crypto::{Crypto, Scope};
+use crate::error::{CoreError, Result};
+use crate::input;
+
+const NAME_MAX: usize = 100;
+const URL_MAX: usize = 2000;
+const KEY_MAX: usize = 4000;
+const ALIASES_MAX: usize = 20;
+const ANTHROPIC_DEFAULT_URL: &str = "https://api.anthropic.com/v1";
+
+/// The wire format of a provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible API.
+    Openai,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// Hearth's built-in models.
+    Local,
+}
+
+impl ProviderKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Local => "local",
+        }
+    }
+
+    fn from_stored(s: &str) -> Self {
+        match s {
+            "anthropic" => ProviderKind::Anthropic,
+            "local" => ProviderKind::Local,
+            _ => ProviderKind::Openai,
+        }
+    }
+}
+
+/// `POST /api/v1/admin/providers`.
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProviderRequest {
+    pub kind: ProviderKind,
+    pub name: String,
+    /// Required for `openai`; `anthropic` defaults to the public API.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for CreateProviderRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateProviderRequest")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// `PATCH /api/v1/admin/providers/{id}`; absent fields stay, `api_key: ""` removes the key.
+#[derive(Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProviderRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+impl std::fmt::Debug for UpdateProviderRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateProviderRequest")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+/// A provider as an admin sees it (never the key itself).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProviderView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: ProviderId,
+    pub kind: ProviderKind,
+    pub name: String,
+    pub base_url: Option<String>,
+    pub has_api_key: bool,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A model's capabilities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Capabilities {
+    pub streaming: bool,
+    pub tools: bool,
+    pub vision: bool,
+    pub context_length: Option<i64>,
+}
+
+/// A model as an admin sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: ModelId,
+    #[schema(value_type = String, format = Uuid)]
+    pub provider_id: ProviderId,
+    /// What users pick and what `/v1` calls it.
+    pub name: String,
+    /// What the provider calls it.
+    pub upstream_id: String,
+    pub display_name: String,
+    pub aliases: Vec<String>,
+    pub capabilities: Capabilities,
+    /// US dollars per million input tokens.
+    pub input_price_per_mtok: Option<f64>,
+    /// US dollars per million output tokens.
+    pub output_price_per_mtok: Option<f64>,
+    pub enabled: bool,
+}
+
+/// A model as a user sees it (`GET /api/v1/models`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserModel {
+    pub name: String,
+    pub display_name: String,
+    pub aliases: Vec<String>,
+    pub capabilities: Capabilities,
+    pub provider: String,
+}
+
+/// `PATCH /api/v1/admin/models/{id}`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateModelRequest {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub aliases: Option<Vec<String>>,
+    #[serde(default)]
+    pub supports_streaming: Option<bool>,
+    #[serde(default)]
+    pub supports_tools: Option<bool>,
+    #[serde(default)]
+    pub supports_vision: Option<bool>,
+    #[serde(default)]
+    pub context_length: Option<i64>,
+    #[serde(default)]
+    pub input_price_per_mtok: Option<f64>,
+    #[serde(default)]
+    pub output_price_per_mtok: Option<f64>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// A model ready to call.
+#[derive(Clone, Debug)]
+pub struct ResolvedModel {
+    pub model: hearth_store::Model,
+    pub provider: Arc<dyn Provider>,
+}
+
+impl ResolvedModel {
+    /// Cost in US dollars of a call, when the model has prices.
+    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> Option<f64> {
+        let i = self.model.input_price_per_mtok;
+        let o = self.model.output_price_per_mtok;
+        if i.is_none() && o.is_none() {
+            return None;
+        }
+        Some(
+            (input_tokens as f64 * i.unwrap_or(0.0) + output_tokens as f64 * o.unwrap_or(0.0))
+                / 1_000_000.0,
+        )
+    }
+}
+
+/// The providers service.
+#[derive(Clone)]
+pub struct Providers {
+    store: Store,
+    crypto: Crypto,
+    timeouts: Timeouts,
+    /// Clients by provider, built on first use and dropped when the provider changes.
+    clients: Arc<RwLock<HashMap<ProviderId, Arc<dyn Provider>>>>,
+}
+
+impl Providers {
+    /// The service; `timeouts` apply to every upstream call.
+    pub fn new(store: Store, crypto: Crypto, timeouts: Timeouts) -> Self {
+        Self {
+            store,
+            crypto,
+            timeouts,
+            clients: Arc::default(),
+        }
+    }
+
+    /// Adds a provider.
+    pub async fn create(&self, _admin: &Admin, req: CreateProviderRequest) -> Result<ProviderView> {
+        let name = input::text("name", &req.name, NAME_MAX)?;
+        let base_url = match (req.kind, req.base_url.as_deref()) {
+            (ProviderKind::Local, _) => {
+                return Err(CoreError::invalid(
+                    "kind",
+                    "`local` (the built-in models) is not available in this build yet; use `openai` or `anthropic`",
+                ))
+            }
+            (_, Some(url)) => Some(parse_url(url)?),
+            (ProviderKind::Anthropic, None) => Some(ANTHROPIC_DEFAULT_URL.to_owned()),
+            (ProviderKind::Openai, None) => {
+                return Err(CoreError::invalid("base_url", "is required for `openai` providers"))
+            }
+        };
+        let api_key_enc = self.encrypt_key(req.api_key.as_deref())?;
+        let row = self
+            .store
+            .create_provider(NewProvider {
+                kind: req.kind.as_str().into(),
+                name,
+                base_url,
+                api_key_enc,
+            })
+            .await
+            .map_err(|e| name_conflict(e, "a provider with this name already exists"))?;
+        Ok(provider_view(row))
+    }
+
+    /// All providers.
+    pub async fn list(&self, _admin: &Admin) -> Result<Vec<ProviderView>> {
+        Ok(self
+            .store
+            .list_providers()
+            .await?
+            .into_iter()
+            .map(provider_view)
+            .collect())
+    }
+
+    /// One provider.
+    pub async fn get(&self, _admin: &Admin, id: ProviderId) -> Result<ProviderView> {
+        self.store
+            .find_provider(id)
+            .await?
+            .map(provider_view)
+            .ok_or(CoreError::NotFound("provider"))
+    }
+
+    /// Changes a provider.
+    pub async fn update(
+        &self,
+        _admin: &Admin,
+        id: ProviderId,
+        req: UpdateProviderRequest,
+    ) -> Result<ProviderView> {
+        let patch = ProviderPatch {
+            name: req
+                .name
+                .as_deref()
+                .map(|n| input::text("name", n, NAME_MAX))
+                .transpose()?,
+            base_url: req
+                .base_url
+                .as_deref()
+                .map(|u| parse_url(u).map(Some))
+                .transpose()?,
+            api_key_enc: match req.api_key.as_deref() {
+                None => None,
+                Some("") => Some(None),
+                Some(key) => Some(self.encrypt_key(Some(key))?),
+            },
+            enabled: req.enabled,
+        };
+        let row = self
+            .store
+            .update_provider(id, patch)
+            .await
+            .map_err(|e| match e {
+                hearth_store::StoreError::NotFound => CoreError::NotFound("provider"),
+                e => name_conflict(e, "a provider with this name already exists"),
+            })?;
+        self.forget(id);
+        Ok(provider_view(row))
+    }
+
+    /// Removes a provider and its models.
+    pub async fn delete(&self, _admin: &Admin, id: ProviderId) -> Result<()> {
+        if !self.store.delete_provider(id).await? {
+            return Err(CoreError::NotFound("provider"));
+        }
+        self.forget(id);
+        Ok(())
+    }
+
+    /// Reads the provider's model list and adds what is new. Known models keep their settings.
+    pub async fn sync(&self, _admin: &Admin, id: ProviderId) -> Result<Vec<ModelView>> {
+        let row = self
+            .store
+            .find_provider(id)
+            .await?
+            .ok_or(CoreError::NotFound("provider"))?;
+        let client = self.client(&row)?;
+        let listed = client
+            .list_models()
+            .await
+            .map_err(|e| CoreError::Upstream(format!("syncing {}: {e}", row.name)))?;
+        let existing = self.store.list_models(Some(id)).await?;
+        let mut found = Vec::with_capacity(listed.len());
+        for m in listed {
+            let name = match existing.iter().find(|e| e.upstream_id == m.id) {
+                Some(e) => e.name.clone(),
+                None if self.store.model_name_taken(&m.id).await? => {
+                    format!("{}/{}", row.name, m.id)
+                }
+                None => m.id.clone(),
+            };
+            found.push(SyncedModel {
+                display_name: m.display_name.unwrap_or_else(|| m.id.clone()),
+                context_length: m.context_length.and_then(|c| i64::try_from(c).ok()),
+                upstream_id: m.id,
+                name,
+            });
+        }
+        let models = self.store.sync_models(id, &found).await?;
+        Ok(models.into_iter().map(model_view).collect())
+    }
+
+    /// Every model, enabled or not.
+    pub async fn list_all_models(&self, _admin: &Admin) -> Result<Vec<ModelView>> {
+        Ok(self
+            .store
+            .list_models(None)
+            .await?
+            .into_iter()
+            .map(model_view)
+            .collect())
+    }
+
+    /// Changes a model's settings.
+    pub async fn update_model(
+        &self,
+        _admin: &Admin,
+        id: ModelId,
+        req: UpdateModelRequest,
+    ) -> Result<ModelView> {
+        let aliases = match &req.aliases {
+            None => None,
+            Some(list) => {
+                if list.len() > ALIASES_MAX {
+                    return Err(CoreError::invalid(
+                        "aliases",
+                        format!("must have at most {ALIASES_MAX} entries"),
+                    ));
+                }
+                let mut clean = Vec::with_capacity(list.len());
+                for (i, a) in list.iter().enumerate() {
+                    let a = input::text(&format!("aliases[{i}]"), a, NAME_MAX)?;
+                    let others = self.store.list_models(None).await?;
+                    if others.iter().any(|m| {
+                        m.id != id && (m.name == a || parse_aliases(&m.aliases).contains(&a))
+                    }) {
+                        return Err(CoreError::Conflict {
+                            field: Some(format!("aliases[{i}]")),
+                            message: format!("`{a}` already names another model"),
+                        });
+                    }
+                    clean.push(a);
+                }
+                Some(serde_json::to_string(&clean).map_err(|e| CoreError::other(e.to_string()))?)
+            }
+        };
+        for (field, price) in [
+            ("input_price_per_mtok", req.input_price_per_mtok),
+            ("output_price_per_mtok", req.output_price_per_mtok),
+        ] {
+            if price.is_some_and(|p| !p.is_finite() || p < 0.0) {
+                return Err(CoreError::invalid(field, "must be a non-negative number"));
+            }
+        }
+        if req.context_length.is_some_and(|c| c <= 0) {
+            return Err(CoreError::invalid("context_length", "must be positive"));
+        }
+        let patch = ModelPatch {
+            display_name: req
+                .display_name
+                .as_deref()
+                .map(|n| input::text("display_name", n, NAME_MAX))
+                .transpose()?,
+            aliases,
+            supports_streaming: req.supports_streaming,
+            supports_tools: req.supports_tools,
+            supports_vision: req.supports_vision,
+            context_length: req.context_length.map(Some),
+            input_price_per_mtok: req.input_price_per_mtok.map(Some),
+            output_price_per_mtok: req.output_price_per_mtok.map(Some),
+            enabled: req.enabled,
+        };
+        let row = self
+            .store
+            .update_model(id, patch)
+            .await
+            .map_err(|e| match e {
+                hearth_store::StoreError::NotFound => CoreError::NotFound("model"),
+                e => e.into(),
+            })?;
+        Ok(model_view(row))
+    }
+
+    /// The models a user may pick: enabled models of enabled providers.
+    pub async fn list_for_user(&self, _principal: &Principal) -> Result<Vec<UserModel>> {
+        let providers: HashMap<ProviderId, hearth_store::Provider> = self
+            .store
+            .list_providers()
+            .await?
+            .into_iter()
+            .filter(|p| p.enabled)
+            .map(|p| (p.id, p))
+            .collect();
+        Ok(self
+            .store
+            .list_models(None)
+            .await?
+            .into_iter()
+            .filter(|m| m.enabled)
+            .filter_map(|m| {
+                let provider = providers.get(&m.provider_id)?.name.clone();
+                let view = model_view(m);
+                Some(UserModel {
+                    name: view.name,
+                    display_name: view.display_name,
+                    aliases: view.aliases,
+                    capabilities: view.capabilities,
+                    provider,
+                })
+            })
+            .collect())
+    }
+
+    /// The enabled model called `name` (or aliased so), with a client for its provider.
+    /// Unknown and disabled models are the same 404.
+    pub async fn resolve(&self, _principal: &Principal, name: &str) -> Result<ResolvedModel> {
+        let models = self.store.list_models(None).await?;
+        let model = models
+            .iter()
+            .find(|m| m.name == name)
+            .or_else(|| {
+                models
+                    .iter()
+                    .find(|m| parse_aliases(&m.aliases).iter().any(|a| a == name))
+            })
+            .filter(|m| m.enabled)
+            .cloned()
+            .ok_or(CoreError::NotFound("model"))?;
+        let provider = self
+            .store
+            .find_provider(model.provider_id)
+            .await?
+            .filter(|p| p.enabled)
+            .ok_or(CoreError::NotFound("model"))?;
+        Ok(ResolvedModel {
+            provider: self.client(&provider)?,
+            model,
+        })
+    }
+
+    fn client(&self, row: &hearth_store::Provider) -> Result<Arc<dyn Provider>> {
+        if let Some(c) = self
+            .clients
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&row.id)
+        {
+            return Ok(c.clone());
+        }
+        let api_key = row
+            .api_key_enc
+            .as_deref()
+            .map(|c| self.crypto.decrypt(Scope::System, c))
+            .transpose()?;
+        let endpoint = Endpoint {
+            base_url: row.base_url.clone().unwrap_or_default(),
+            api_key,
+            timeouts: self.timeouts,
+        };
+        let client: Arc<dyn Provider> = match ProviderKind::from_stored(&row.kind) {
+            ProviderKind::Openai => Arc::new(OpenAiProvider::new(endpoint)),
+            ProviderKind::Anthropic => Arc::new(AnthropicProvider::new(endpoint)),
+            ProviderKind::Local => {
+                return Err(CoreError::Upstream(
+                    "the built-in local models are not available in this build".into(),
+                ))
+            }
+        };
+        self.clients
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(row.id, client.clone());
+        Ok(client)
+    }
+
+    fn forget(&self, id: ProviderId) {
+        self.clients
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    fn encrypt_key(&self, key: Option<&str>) -> Result<Option<String>> {
+        match key.map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(k) if k.len() > KEY_MAX => Err(CoreError::invalid(
+                "api_key",
+                format!("must be at most {KEY_MAX} characters"),
+            )),
+            Some(k) => Ok(Some(self.crypto.encrypt(Scope::System, k)?)),
+        }
+    }
+}
+
+fn parse_url(raw: &str) -> Result<String> {
+    let url = input::text("base_url", raw, URL_MAX)?;
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| CoreError::invalid("base_url", "must start with http:// or https://"))?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+        return Err(CoreError::invalid("base_url", "must name a host"));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn parse_aliases(stored: &str) -> Vec<String> {
+    serde_json::from_str(stored).unwrap_or_default()
+}
+
+fn name_conflict(e: hearth_store::StoreError, message: &str) -> CoreError {
+    match e {
+        hearth_store::StoreError::Conflict(_) => CoreError::Conflict {
+            field: Some("name".into()),
+            message: message.into(),
+        },
+        e => e.into(),
+    }
+}
+
+fn provider_view(p: hearth_store::Provider) -> ProviderView {
+    ProviderView {
+        id: p.id,
+        kind: ProviderKind::from_stored(&p.kind),
+        name: p.name,
+        base_url: p.base_url,
+        has_api_key: p.api_key_enc.is_some(),
+        enabled: p.enabled,
+        created_at: p.created_at.to_datetime(),
+    }
+}
+
+fn model_view(m: hearth_store::Model) -> ModelView {
+    ModelView {
+        aliases: parse_aliases(&m.aliases),
+        capabilities: Capabilities {
+            streaming: m.supports_streaming,
+            tools: m.supports_tools,
+            vision: m.supports_vision,
+            context_length: m.context_length,
+        },
+        id: m.id,
+        provider_id: m.provider_id,
+        name: m.name,
+        upstream_id: m.upstream_id,
+        display_name: m.display_name,
+        input_price_per_mtok: m.input_price_per_mtok,
+        output_price_per_mtok: m.output_price_per_mtok,
+        enabled: m.enabled,
+    }
+}

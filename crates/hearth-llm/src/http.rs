@@ -1,0 +1,273 @@
+//! The streaming driver both wire formats share: send with retries (429/5xx, before the first
+//! token only), then read SSE under first-token and idle deadlines, handing each event to the
+//! format's parser. It runs in its own task and stops the moment the consumer drops the stream.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::sse::{SseDecoder, SseEvent};
+use crate::{EventStream, LlmError, StreamEvent, Timeouts};
+
+/// Largest single SSE event accepted from an upstream.
+const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
+/// Longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// Turns SSE events of one wire format into normalized events.
+pub(crate) trait WireParser: Send + 'static {
+    /// Events for one SSE event.
+    fn event(&mut self, event: SseEvent) -> Result<Vec<StreamEvent>, LlmError>;
+    /// Events owed when the upstream closes the stream; an error if it closed too early.
+    fn end(&mut self) -> Result<Vec<StreamEvent>, LlmError>;
+    /// Whether the stream is complete (no more events should be read).
+    fn finished(&self) -> bool;
+}
+
+/// An HTTP client with the connect timeout set.
+pub(crate) fn client(timeouts: &Timeouts) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// Starts the request in a task and returns its events.
+pub(crate) fn spawn_stream<P: WireParser>(
+    request: impl Fn() -> RequestBuilder + Send + Sync + 'static,
+    parser: P,
+    timeouts: Timeouts,
+) -> EventStream {
+    let (tx, rx) = mpsc::channel::<Result<StreamEvent, LlmError>>(64);
+    tokio::spawn(async move {
+        let result = tokio::select! {
+            // The consumer went away: dropping the future drops the response and its connection.
+            _ = tx.closed() => Ok(()),
+            r = drive(&request, parser, timeouts, &tx) => r,
+        };
+        if let Err(err) = result {
+            let _ = tx.send(Err(err)).await;
+        }
+    });
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+async fn drive<P: WireParser>(
+    request: &(impl Fn() -> RequestBuilder + Send + Sync),
+    mut parser: P,
+    timeouts: Timeouts,
+    tx: &mpsc::Sender<Result<StreamEvent, LlmError>>,
+) -> Result<(), LlmError> {
+    let started = Instant::now();
+    let first_token_deadline = started + timeouts.first_token;
+    let response = send_with_retries(request, &timeouts, first_token_deadline).await?;
+    let mut body = response.bytes_stream();
+    let mut decoder = SseDecoder::new(MAX_EVENT_BYTES);
+    let mut got_token = false;
+    loop {
+        let deadline = if got_token {
+            Instant::now() + timeouts.idle
+        } else {
+            first_token_deadline
+        };
+        let chunk = match tokio::time::timeout_at(deadline, body.next()).await {
+            Err(_) => {
+                return Err(if got_token {
+                    LlmError::Timeout {
+                        phase: "idle between tokens",
+                        after: timeouts.idle,
+                    }
+                } else {
+                    LlmError::Timeout {
+                        phase: "first token",
+                        after: timeouts.first_token,
+                    }
+                })
+            }
+            Ok(None) => {
+                for event in decoder.finish().into_iter() {
+                    for e in parser.event(event)? {
+                        send(tx, e).await?;
+                    }
+                }
+                for e in parser.end()? {
+                    send(tx, e).await?;
+                }
+                return Ok(());
+            }
+            Ok(Some(Err(e))) => {
+                return Err(LlmError::Protocol(format!(
+                    "the connection broke mid-stream: {}",
+                    error_text(&e)
+                )))
+            }
+            Ok(Some(Ok(bytes))) => bytes,
+        };
+        let events = decoder
+            .push(&chunk)
+            .map_err(|e| LlmError::Protocol(e.to_string()))?;
+        for event in events {
+            for e in parser.event(event)? {
+                got_token |= matches!(
+                    e,
+                    StreamEvent::TextDelta(_) | StreamEvent::ToolCallDelta { .. }
+                );
+                send(tx, e).await?;
+            }
+            if parser.finished() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Hands an event to the consumer; a gone consumer ends the drive quietly.
+async fn send(
+    tx: &mpsc::Sender<Result<StreamEvent, LlmError>>,
+    event: StreamEvent,
+) -> Result<(), LlmError> {
+    // If the receiver is gone the select in spawn_stream ends this task; nothing to report.
+    let _ = tx.send(Ok(event)).await;
+    Ok(())
+}
+
+async fn send_with_retries(
+    request: &(impl Fn() -> RequestBuilder + Send + Sync),
+    timeouts: &Timeouts,
+    deadline: Instant,
+) -> Result<Response, LlmError> {
+    let mut attempt = 0u32;
+    loop {
+        let response = match tokio::time::timeout_at(deadline, request().send()).await {
+            Err(_) => {
+                return Err(LlmError::Timeout {
+                    phase: "first token",
+                    after: timeouts.first_token,
+                })
+            }
+            Ok(Err(e)) if e.is_timeout() || e.is_connect() => {
+                return Err(LlmError::Connect(error_text(&e)))
+            }
+            Ok(Err(e)) => return Err(LlmError::Connect(error_text(&e))),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+        if retryable && attempt < timeouts.max_retries {
+            let wait = retry_after(&response)
+                .unwrap_or_else(|| timeouts.backoff.saturating_mul(1 << attempt.min(16)));
+            tracing::debug!(%status, attempt, wait_ms = wait.as_millis() as u64, "retrying provider call");
+            if Instant::now() + wait >= deadline {
+                return Err(status_error(response).await);
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+            continue;
+        }
+        return Err(status_error(response).await);
+    }
+}
+
+fn retry_after(response: &Response) -> Option<Duration> {
+    let secs: u64 = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
+/// The error for a non-success status, with the upstream's own message when it sent one.
+pub(crate) async fn status_error(response: Response) -> LlmError {
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    LlmError::Status {
+        status,
+        message: upstream_message(&body),
+    }
+}
+
+/// The `error.message` (OpenAI and Anthropic shapes) of an error body, else its start.
+pub(crate) fn upstream_message(body: &str) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let message = parsed.as_ref().and_then(|v| {
+        v.pointer("/error/message")
+            .or_else(|| v.get("error").filter(|e| e.is_string()))
+            .or_else(|| v.get("message"))
+            .and_then(|m| m.as_str())
+            .map(str::to_owned)
+    });
+    let text = message.unwrap_or_else(|| body.trim().to_owned());
+    let mut short: String = text.chars().take(300).collect();
+    if short.is_empty() {
+        short = "no details".into();
+    }
+    short
+}
+
+/// A reqwest error without the URL (which may carry credentials in a query).
+fn error_text(e: &reqwest::Error) -> String {
+    let mut text = strip_url(e);
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn strip_url(e: &reqwest::Error) -> String {
+    let text = e.to_string();
+    match e.url() {
+        Some(url) => text
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "<url>"),
+        None => text,
+    }
+}
+
+/// Joins a base URL and a path without doubling slashes.
+pub(crate) fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+/// GETs JSON (model lists) with the first-token timeout as the whole budget.
+pub(crate) async fn get_json(
+    request: RequestBuilder,
+    timeouts: &Timeouts,
+) -> Result<serde_json::Value, LlmError> {
+    let response = match tokio::time::timeout(timeouts.first_token, request.send()).await {
+        Err(_) => {
+            return Err(LlmError::Timeout {
+                phase: "model list",
+                after: timeouts.first_token,
+            })
+        }
+        Ok(Err(e)) => return Err(LlmError::Connect(error_text(&e))),
+        Ok(Ok(r)) => r,
+    };
+    if !response.status().is_success() {
+        return Err(status_error(response).await);
+    }
+    response
+        .json()
+        .await
+        .map_err(|e| LlmError::Protocol(format!("model list is not JSON: {}", error_text(&e))))
+}

@@ -1,0 +1,357 @@
+//! The OpenAI-compatible Chat Completions wire format (`POST {base}/chat/completions` with
+//! `stream: true`, `GET {base}/models`), which OpenAI, Ollama, vLLM, llama.cpp's server, LM Studio,
+//! OpenRouter and Groq all speak.
+
+use std::collections::BTreeMap;
+
+use futures_util::future::BoxFuture;
+use serde_json::{json, Value};
+
+use crate::http::{self, WireParser};
+use crate::sse::SseEvent;
+use crate::{
+    ChatRequest, Endpoint, EventStream, FinishReason, LlmError, Message, ModelInfo, Provider, Role,
+    StreamEvent, ToolCall, ToolChoice, Usage,
+};
+
+/// A client of an OpenAI-compatible upstream.
+#[derive(Debug, Clone)]
+pub struct OpenAiProvider {
+    endpoint: Endpoint,
+    client: reqwest::Client,
+}
+
+impl OpenAiProvider {
+    /// A client of `endpoint`.
+    pub fn new(endpoint: Endpoint) -> Self {
+        let client = http::client(&endpoint.timeouts);
+        Self { endpoint, client }
+    }
+
+    fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.endpoint.api_key {
+            Some(key) if !key.is_empty() => builder.bearer_auth(key),
+            _ => builder,
+        }
+    }
+}
+
+impl Provider for OpenAiProvider {
+    fn stream(&self, request: ChatRequest) -> EventStream {
+        let body = request_body(&request);
+        let url = http::join(&self.endpoint.base_url, "chat/completions");
+        let this = self.clone();
+        http::spawn_stream(
+            move || this.authorized(this.client.post(&url).json(&body)),
+            OpenAiParser::default(),
+            self.endpoint.timeouts,
+        )
+    }
+
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, LlmError>> {
+        Box::pin(async move {
+            let url = http::join(&self.endpoint.base_url, "models");
+            let body = http::get_json(
+                self.authorized(self.client.get(url)),
+                &self.endpoint.timeouts,
+            )
+            .await?;
+            let data = body
+                .get("data")
+                .or_else(|| body.get("models"))
+                .and_then(Value::as_array)
+                .ok_or_else(|| LlmError::Protocol("model list has no `data` array".into()))?;
+            Ok(data
+                .iter()
+                .filter_map(|m| {
+                    let id = m.get("id").and_then(Value::as_str)?.to_owned();
+                    Some(ModelInfo {
+                        display_name: m.get("name").and_then(Value::as_str).map(str::to_owned),
+                        context_length: m
+                            .get("context_length")
+                            .or_else(|| m.get("context_window"))
+                            .or_else(|| m.get("max_model_len"))
+                            .and_then(Value::as_u64),
+                        id,
+                    })
+                })
+                .collect())
+        })
+    }
+}
+
+/// The JSON body of a streamed Chat Completions request.
+pub(crate) fn request_body(request: &ChatRequest) -> Value {
+    let messages: Vec<Value> = request.messages.iter().map(message_json).collect();
+    let mut body = json!({
+        "model": request.model,
+        "messages": messages,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .iter()
+            .map(|t| {
+                json!({"type": "function", "function": {
+                    "name": t.name, "description": t.description, "parameters": t.parameters}})
+            })
+            .collect();
+        if let Some(choice) = &request.tool_choice {
+            body["tool_choice"] = match choice {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::None => json!("none"),
+                ToolChoice::Required => json!("required"),
+                ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
+            };
+        }
+    }
+    if let Some(t) = request.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(m) = request.max_tokens {
+        body["max_tokens"] = json!(m);
+    }
+    body
+}
+
+fn message_json(m: &Message) -> Value {
+    let role = match m.role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    };
+    let mut v = json!({"role": role, "content": m.content});
+    if !m.tool_calls.is_empty() {
+        v["tool_calls"] = m
+            .tool_calls
+            .iter()
+            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+            .collect();
+        if m.content.is_empty() {
+            v["content"] = Value::Null;
+        }
+    }
+    if let Some(id) = &m.tool_call_id {
+        v["tool_call_id"] = json!(id);
+    }
+    v
+}
+
+#[derive(Default)]
+struct PartialCall {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// Parses `data:` chunks of `chat.completion.chunk` objects, ending at `[DONE]`.
+#[derive(Default)]
+pub(crate) struct OpenAiParser {
+    calls: BTreeMap<usize, PartialCall>,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+impl OpenAiParser {
+    fn complete(&mut self) -> Vec<StreamEvent> {
+        let mut out: Vec<StreamEvent> = std::mem::take(&mut self.calls)
+            .into_values()
+            .map(|c| {
+                StreamEvent::ToolCall(ToolCall {
+                    id: c.id,
+                    name: c.name,
+                    arguments: if c.arguments.trim().is_empty() {
+                        "{}".into()
+                    } else {
+                        c.arguments
+                    },
+                })
+            })
+            .collect();
+        if let Some(u) = self.usage.take() {
+            out.push(StreamEvent::Usage(u));
+        }
+        let reason = self.finish.take().unwrap_or(FinishReason::Stop);
+        out.push(StreamEvent::Finish(reason));
+        self.done = true;
+        out
+    }
+}
+
+impl WireParser for OpenAiParser {
+    fn event(&mut self, event: SseEvent) -> Result<Vec<StreamEvent>, LlmError> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            return Ok(self.complete());
+        }
+        if data.is_empty() {
+            return Ok(Vec::new());
+        }
+        let chunk: Value = serde_json::from_str(data)
+            .map_err(|e| LlmError::Protocol(format!("a chunk is not JSON ({e})")))?;
+        if let Some(err) = chunk.get("error") {
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| err.to_string());
+            return Err(LlmError::Upstream(message));
+        }
+        let mut out = Vec::new();
+        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(Usage {
+                input_tokens: usage
+                    .get("prompt_tokens")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+                output_tokens: usage
+                    .get("completion_tokens")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+            });
+        }
+        let choices = match chunk.get("choices") {
+            Some(Value::Array(c)) => c,
+            Some(_) => return Err(LlmError::Protocol("`choices` is not an array".into())),
+            None => return Ok(out),
+        };
+        let Some(choice) = choices.first() else {
+            return Ok(out);
+        };
+        if let Some(delta) = choice.get("delta") {
+            if let Some(text) = delta.get("content").and_then(Value::as_str) {
+                if !text.is_empty() {
+                    out.push(StreamEvent::TextDelta(text.to_owned()));
+                }
+            }
+            if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
+                for (position, call) in calls.iter().enumerate() {
+                    let index = call
+                        .get("index")
+                        .and_then(Value::as_u64)
+                        .map(|i| i as usize)
+                        .unwrap_or(position);
+                    let function = call.get("function");
+                    let id = call.get("id").and_then(Value::as_str).map(str::to_owned);
+                    let name = function
+                        .and_then(|f| f.get("name"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    let arguments = function
+                        .and_then(|f| f.get("arguments"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned();
+                    let partial = self.calls.entry(index).or_default();
+                    if let Some(id) = &id {
+                        partial.id.clone_from(id);
+                    }
+                    if let Some(name) = &name {
+                        partial.name.push_str(name);
+                    }
+                    partial.arguments.push_str(&arguments);
+                    if partial.id.is_empty() {
+                        partial.id = format!("call_{index}");
+                    }
+                    out.push(StreamEvent::ToolCallDelta {
+                        index,
+                        id,
+                        name,
+                        arguments,
+                    });
+                }
+            }
+        }
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish = Some(match reason {
+                "stop" => FinishReason::Stop,
+                "length" => FinishReason::Length,
+                "tool_calls" | "function_call" => FinishReason::ToolCalls,
+                "content_filter" => FinishReason::ContentFilter,
+                other => FinishReason::Other(other.to_owned()),
+            });
+        }
+        Ok(out)
+    }
+
+    fn end(&mut self) -> Result<Vec<StreamEvent>, LlmError> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        if self.finish.is_some() {
+            // Some servers close after the finishing chunk without `[DONE]`.
+            return Ok(self.complete());
+        }
+        Err(LlmError::Protocol(
+            "the stream ended before the answer was finished".into(),
+        ))
+    }
+
+    fn finished(&self) -> bool {
+        self.done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(data: &str) -> SseEvent {
+        SseEvent {
+            event: String::new(),
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn assembles_text_tool_calls_usage_and_finish() {
+        let mut p = OpenAiParser::default();
+        let mut all = Vec::new();
+        for d in [
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"calc","arguments":"{\"ex"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"pr\":1}"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7}}"#,
+            "[DONE]",
+        ] {
+            all.extend(p.event(ev(d)).expect("parse"));
+        }
+        assert_eq!(all[0], StreamEvent::TextDelta("Hi".into()));
+        assert!(all.contains(&StreamEvent::ToolCall(ToolCall {
+            id: "c1".into(),
+            name: "calc".into(),
+            arguments: "{\"expr\":1}".into()
+        })));
+        assert!(all.contains(&StreamEvent::Usage(Usage {
+            input_tokens: 5,
+            output_tokens: 7
+        })));
+        assert_eq!(
+            all.last(),
+            Some(&StreamEvent::Finish(FinishReason::ToolCalls))
+        );
+        assert!(p.finished());
+    }
+
+    #[test]
+    fn malformed_and_error_chunks_are_errors() {
+        let mut p = OpenAiParser::default();
+        assert!(matches!(
+            p.event(ev("{not json")),
+            Err(LlmError::Protocol(_))
+        ));
+        assert!(matches!(
+            p.event(ev(r#"{"error":{"message":"overloaded"}}"#)),
+            Err(LlmError::Upstream(m)) if m == "overloaded"
+        ));
+        let mut p = OpenAiParser::default();
+        p.event(ev(r#"{"choices":[{"delta":{"content":"x"}}]}"#))
+            .expect("ok");
+        assert!(p.end().is_err(), "closed before finishing");
+    }
+}
