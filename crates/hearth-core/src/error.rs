@@ -13,6 +13,9 @@ pub enum CoreError {
     /// Missing, or not visible to the caller (the two are indistinguishable on purpose).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// No enabled model has this name or alias.
+    #[error("model `{0}` does not exist or is not enabled")]
+    ModelNotFound(String),
     /// A field failed to parse or validate.
     #[error("{field}: {reason}")]
     InvalidInput { field: String, reason: String },
@@ -25,6 +28,15 @@ pub enum CoreError {
     /// Too many attempts; try again after this many seconds.
     #[error("too many attempts, try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// A usage quota is used up; it renews after this many seconds.
+    #[error("{message}")]
+    QuotaExceeded {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// The input is larger than allowed.
+    #[error("{field} {message}")]
+    TooLarge { field: String, message: String },
     /// A service Hearth depends on failed.
     #[error("upstream failure: {0}")]
     Upstream(String),

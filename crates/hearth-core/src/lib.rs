@@ -6,6 +6,7 @@
 pub mod access;
 pub mod accounts;
 pub mod api;
+pub mod chat;
 pub mod crypto;
 mod error;
 pub mod input;

@@ -475,13 +475,13 @@ impl Providers {
             })
             .filter(|m| m.enabled)
             .cloned()
-            .ok_or(CoreError::NotFound("model"))?;
+            .ok_or_else(|| CoreError::ModelNotFound(name.to_owned()))?;
         let provider = self
             .store
             .find_provider(model.provider_id)
             .await?
             .filter(|p| p.enabled)
-            .ok_or(CoreError::NotFound("model"))?;
+            .ok_or_else(|| CoreError::ModelNotFound(name.to_owned()))?;
         Ok(ResolvedModel {
             provider: self.client(&provider)?,
             model,

@@ -73,6 +73,12 @@ impl IntoResponse for ApiError {
                     format!("{what} not found"),
                     None,
                 ),
+                err @ CoreError::ModelNotFound(_) => (
+                    StatusCode::NOT_FOUND,
+                    "model_not_found",
+                    err.to_string(),
+                    Some("model".into()),
+                ),
                 CoreError::InvalidInput { field, reason } => (
                     StatusCode::BAD_REQUEST,
                     "invalid_input",
@@ -91,6 +97,24 @@ impl IntoResponse for ApiError {
                         None,
                     )
                 }
+                CoreError::QuotaExceeded {
+                    message,
+                    retry_after_secs,
+                } => {
+                    retry_after = Some(retry_after_secs);
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "quota_exceeded",
+                        message,
+                        None,
+                    )
+                }
+                CoreError::TooLarge { field, message } => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("{field} {message}"),
+                    Some(field),
+                ),
                 CoreError::Upstream(cause) => {
                     tracing::error!(error.cause = %cause, "upstream failure");
                     (
@@ -214,6 +238,27 @@ mod tests {
                 },
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
+            ),
+            (
+                CoreError::ModelNotFound("gpt".into()),
+                StatusCode::NOT_FOUND,
+                "model_not_found",
+            ),
+            (
+                CoreError::QuotaExceeded {
+                    message: "daily quota".into(),
+                    retry_after_secs: 60,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+            ),
+            (
+                CoreError::TooLarge {
+                    field: "content".into(),
+                    message: "is too long".into(),
+                },
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
             ),
             (
                 CoreError::Upstream("provider said 500".into()),

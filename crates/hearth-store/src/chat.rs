@@ -607,6 +607,18 @@ impl Store {
         Ok(())
     }
 
+    /// The newest run writing `message`, if any.
+    pub async fn find_run_for_message(&self, message: MessageId) -> Result<Option<RunId>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar::<_, RunId>(
+                "SELECT id FROM runs WHERE message_id = $1 ORDER BY created_at DESC LIMIT 1",
+            )
+            .bind(message)
+            .fetch_optional(pool)
+            .await
+        })?)
+    }
+
     /// One run, or `None`.
     pub async fn find_run(&self, id: RunId) -> Result<Option<Run>> {
         Ok(on_pool!(self, |pool| {

@@ -1,0 +1,258 @@
+//! The JSON shapes of conversations, messages and run events.
+
+use chrono::{DateTime, Utc};
+use hearth_store::ids::{ConversationId, MessageId, RunId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::content::{Part, ToolCallStatus};
+
+/// `POST /api/v1/conversations`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConversationRequest {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// `PATCH /api/v1/conversations/{id}`: rename, change the model, or show another branch.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConversationRequest {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Show the branch through this message (its latest descendant becomes the shown leaf).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub active_message_id: Option<MessageId>,
+}
+
+/// A conversation in a list.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Conversation {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: ConversationId,
+    pub title: String,
+    pub model: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A conversation with the messages of the branch being shown, oldest first.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConversationDetail {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    pub messages: Vec<MessageView>,
+}
+
+/// Message status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Complete,
+    Streaming,
+    Error,
+    Stopped,
+}
+
+impl MessageStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Complete => "complete",
+            MessageStatus::Streaming => "streaming",
+            MessageStatus::Error => "error",
+            MessageStatus::Stopped => "stopped",
+        }
+    }
+
+    pub(crate) fn from_stored(s: &str) -> Self {
+        match s {
+            "streaming" => MessageStatus::Streaming,
+            "error" => MessageStatus::Error,
+            "stopped" => MessageStatus::Stopped,
+            _ => MessageStatus::Complete,
+        }
+    }
+}
+
+/// Who wrote a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageRole {
+    System,
+    User,
+    Assistant,
+}
+
+/// A message as the API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MessageView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: MessageId,
+    #[schema(value_type = String, format = Uuid)]
+    pub conversation_id: ConversationId,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub parent_id: Option<MessageId>,
+    pub role: MessageRole,
+    /// The text of all text parts.
+    pub content: String,
+    /// Text and tool calls in order.
+    pub parts: Vec<Part>,
+    pub model: Option<String>,
+    pub status: MessageStatus,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// This message and its alternatives (edits or regenerations), oldest first.
+    #[schema(value_type = Vec<String>)]
+    pub sibling_ids: Vec<MessageId>,
+    /// The run producing this message while it streams (resume with its events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub run_id: Option<RunId>,
+}
+
+/// `POST /api/v1/conversations/{id}/messages`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessageRequest {
+    pub content: String,
+    /// The model for this answer (default: the conversation's).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The message this one answers (default: the branch shown). Set it to the parent of a
+    /// message to edit that message into a new branch; `null` with `edit_root` starts at the top.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub parent_id: Option<MessageId>,
+    /// With no `parent_id`: attach to the conversation's top instead of the shown branch.
+    #[serde(default)]
+    pub edit_root: bool,
+    /// Tools offered to the model (default: every tool not denied by policy).
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+}
+
+/// `POST /api/v1/conversations/{id}/messages/{message_id}/regenerate`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegenerateRequest {
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+}
+
+/// `POST /api/v1/runs/{run_id}/approvals/{call_id}`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRequest {
+    pub approve: bool,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Complete,
+    Error,
+    Stopped,
+}
+
+impl RunStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Complete => "complete",
+            RunStatus::Error => "error",
+            RunStatus::Stopped => "stopped",
+        }
+    }
+
+    pub(crate) fn from_stored(s: &str) -> Self {
+        match s {
+            "running" => RunStatus::Running,
+            "error" => RunStatus::Error,
+            "stopped" => RunStatus::Stopped,
+            _ => RunStatus::Complete,
+        }
+    }
+}
+
+/// What a run was started with, returned when it starts.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunStarted {
+    #[schema(value_type = String, format = Uuid)]
+    pub run_id: RunId,
+    #[schema(value_type = String, format = Uuid)]
+    pub conversation_id: ConversationId,
+    /// The assistant message being written.
+    #[schema(value_type = String, format = Uuid)]
+    pub message_id: MessageId,
+    /// The user message it answers (absent on regenerate).
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub user_message_id: Option<MessageId>,
+    pub model: String,
+}
+
+/// One event of a run; `seq` starts at 1 and has no gaps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunEvent {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub kind: RunEventKind,
+}
+
+/// The kinds of run events. Every run ends with exactly one `done`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RunEventKind {
+    RunStarted {
+        #[schema(value_type = String)]
+        run_id: RunId,
+        #[schema(value_type = String)]
+        conversation_id: ConversationId,
+        #[schema(value_type = String)]
+        message_id: MessageId,
+        #[schema(value_type = Option<String>)]
+        user_message_id: Option<MessageId>,
+        model: String,
+    },
+    TextDelta {
+        text: String,
+    },
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: String,
+    },
+    ToolApprovalRequired {
+        id: String,
+        name: String,
+        arguments: String,
+        timeout_secs: u64,
+    },
+    ToolResult {
+        id: String,
+        name: String,
+        status: ToolCallStatus,
+        output: String,
+    },
+    Usage {
+        input_tokens: u64,
+        output_tokens: u64,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+    Done {
+        status: RunStatus,
+        message: Box<MessageView>,
+    },
+}

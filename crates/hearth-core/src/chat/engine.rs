@@ -1,0 +1,358 @@
+//! The task behind a run: stream from the model, execute tool calls under their policy, feed
+//! results back until the model answers (or the round limit), checkpoint the partial answer,
+//! record each model call, and end with one `done` event and the stored event log.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use hearth_llm::{ChatRequest, LlmError, Message as LlmMessage, StreamEvent, ToolCall, Usage};
+use hearth_store::ids::{ConversationId, LlmCallId, MessageId};
+use hearth_store::{LlmCall, Timestamp};
+
+use super::api::{MessageStatus, RunEventKind, RunStatus};
+use super::content::{Content, Part, ToolCallStatus};
+use super::runs::LiveRun;
+use super::{Chat, ToolPolicy};
+use crate::providers::ResolvedModel;
+
+/// The partial answer is written to the store at most this often while streaming.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+pub(super) struct Job {
+    pub chat: Chat,
+    pub run: Arc<LiveRun>,
+    pub owner: hearth_store::ids::UserId,
+    pub conversation_id: ConversationId,
+    pub parent_id: MessageId,
+    pub message_id: MessageId,
+    pub resolved: ResolvedModel,
+    pub history: Vec<LlmMessage>,
+    pub tools: Vec<String>,
+}
+
+/// How one model call ended.
+enum CallEnd {
+    Finished,
+    Failed(LlmError),
+    Cancelled,
+}
+
+impl Job {
+    pub(super) async fn execute(mut self) {
+        let mut content = Content::default();
+        let (status, error) = self.rounds(&mut content).await;
+        self.finish(content, status, error).await;
+    }
+
+    async fn rounds(&mut self, content: &mut Content) -> (RunStatus, Option<String>) {
+        let max_rounds = self.chat.config.max_tool_rounds;
+        let specs = if self.resolved.model.supports_tools {
+            self.chat.tools.specs(Some(&self.tools))
+        } else {
+            Vec::new()
+        };
+        let mut last_checkpoint = Instant::now();
+        for round in 0..=max_rounds {
+            let mut request = ChatRequest::new(
+                self.resolved.model.upstream_id.clone(),
+                self.history.clone(),
+            );
+            // The last round offers no tools, so the model has to answer in words.
+            if round < max_rounds {
+                request.tools = specs.clone();
+            }
+            let started = Instant::now();
+            let mut ttft = None;
+            let mut usage = Usage::default();
+            let mut calls: Vec<ToolCall> = Vec::new();
+            let mut round_text = String::new();
+            let mut stream = self.resolved.provider.stream(request);
+            let end = loop {
+                let next = tokio::select! {
+                    _ = self.run.cancel.cancelled() => break CallEnd::Cancelled,
+                    next = stream.next() => next,
+                };
+                match next {
+                    None => break CallEnd::Finished,
+                    Some(Ok(StreamEvent::TextDelta(text))) => {
+                        ttft.get_or_insert_with(|| started.elapsed());
+                        round_text.push_str(&text);
+                        content.push_text(&text);
+                        self.run.publish(RunEventKind::TextDelta { text });
+                        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                            last_checkpoint = Instant::now();
+                            self.checkpoint(content).await;
+                        }
+                    }
+                    Some(Ok(StreamEvent::ToolCallDelta { .. })) => {
+                        ttft.get_or_insert_with(|| started.elapsed());
+                    }
+                    Some(Ok(StreamEvent::ToolCall(call))) => calls.push(call),
+                    Some(Ok(StreamEvent::Usage(u))) => usage = u,
+                    Some(Ok(StreamEvent::Finish(_))) => {}
+                    Some(Err(e)) => break CallEnd::Failed(e),
+                }
+            };
+            drop(stream);
+            let error = match &end {
+                CallEnd::Failed(e) => Some(e.to_string()),
+                CallEnd::Cancelled => Some("stopped".to_owned()),
+                CallEnd::Finished => None,
+            };
+            self.record_call(usage, started.elapsed(), ttft, calls.len(), error)
+                .await;
+            if usage != Usage::default() {
+                self.run.publish(RunEventKind::Usage {
+                    input_tokens: usage.input_tokens,
+                    output_tokens: usage.output_tokens,
+                });
+            }
+            match end {
+                CallEnd::Cancelled => return (RunStatus::Stopped, None),
+                CallEnd::Failed(e) => {
+                    let message = e.to_string();
+                    self.run.publish(RunEventKind::Error {
+                        code: e.code().into(),
+                        message: message.clone(),
+                    });
+                    return (RunStatus::Error, Some(message));
+                }
+                CallEnd::Finished => {}
+            }
+            if calls.is_empty() {
+                return (RunStatus::Complete, None);
+            }
+            self.history.push(LlmMessage {
+                role: hearth_llm::Role::Assistant,
+                content: round_text,
+                tool_calls: calls.clone(),
+                tool_call_id: None,
+            });
+            for call in calls {
+                content.parts.push(Part::ToolCall {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                    status: ToolCallStatus::Pending,
+                    output: None,
+                });
+                self.run.publish(RunEventKind::ToolCall {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                });
+                let Some((status, output)) = self.call_tool(&call).await else {
+                    content.settle_call(&call.id, ToolCallStatus::Denied, "stopped".into());
+                    return (RunStatus::Stopped, None);
+                };
+                content.settle_call(&call.id, status, output.clone());
+                self.run.publish(RunEventKind::ToolResult {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    status,
+                    output: output.clone(),
+                });
+                let for_model = match status {
+                    ToolCallStatus::Ok => output,
+                    _ => format!("error: {output}"),
+                };
+                self.history
+                    .push(LlmMessage::tool_result(call.id, for_model));
+            }
+            self.checkpoint(content).await;
+        }
+        (RunStatus::Complete, None)
+    }
+
+    /// Runs one tool call under its policy. `None` when the run was stopped meanwhile.
+    async fn call_tool(&self, call: &ToolCall) -> Option<(ToolCallStatus, String)> {
+        let config = &self.chat.config;
+        if !self.tools.iter().any(|t| t == &call.name) {
+            return Some((
+                ToolCallStatus::Error,
+                format!(
+                    "unknown tool `{}`; available: {}",
+                    call.name,
+                    self.tools.join(", ")
+                ),
+            ));
+        }
+        match config.policy(&call.name) {
+            ToolPolicy::Deny => {
+                return Some((
+                    ToolCallStatus::Denied,
+                    "this tool is disabled by policy".into(),
+                ))
+            }
+            ToolPolicy::Ask => {
+                let answer = self.run.await_approval(&call.id);
+                self.run.publish(RunEventKind::ToolApprovalRequired {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                    timeout_secs: config.approval_timeout_secs,
+                });
+                let wait = Duration::from_secs(config.approval_timeout_secs);
+                let approved = tokio::select! {
+                    _ = self.run.cancel.cancelled() => {
+                        self.run.drop_approval(&call.id);
+                        return None;
+                    }
+                    r = tokio::time::timeout(wait, answer) => r,
+                };
+                match approved {
+                    Ok(Ok(true)) => {}
+                    Ok(Ok(false)) | Ok(Err(_)) => {
+                        return Some((ToolCallStatus::Denied, "the user declined this call".into()))
+                    }
+                    Err(_) => {
+                        self.run.drop_approval(&call.id);
+                        return Some((
+                            ToolCallStatus::Denied,
+                            "the approval timed out, so the call was declined".into(),
+                        ));
+                    }
+                }
+            }
+            ToolPolicy::Auto => {}
+        }
+        let limit = Duration::from_secs(config.tool_timeout_secs);
+        let result = tokio::select! {
+            _ = self.run.cancel.cancelled() => return None,
+            r = tokio::time::timeout(limit, self.chat.tools.call(&call.name, &call.arguments)) => r,
+        };
+        Some(match result {
+            Ok(Ok(output)) => (ToolCallStatus::Ok, output),
+            Ok(Err(e)) => (ToolCallStatus::Error, e.to_string()),
+            Err(_) => (
+                ToolCallStatus::Error,
+                format!("the tool did not finish within {} s", limit.as_secs()),
+            ),
+        })
+    }
+
+    async fn checkpoint(&self, content: &Content) {
+        let result = match self.chat.seal_content(self.owner, content) {
+            Ok(enc) => self
+                .chat
+                .store
+                .update_message(
+                    self.message_id,
+                    &enc,
+                    MessageStatus::Streaming.as_str(),
+                    None,
+                )
+                .await
+                .map_err(crate::CoreError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(run = %self.run.id, error = %e, "could not checkpoint a streaming answer");
+        }
+    }
+
+    async fn record_call(
+        &self,
+        usage: Usage,
+        latency: Duration,
+        ttft: Option<Duration>,
+        tool_calls: usize,
+        error: Option<String>,
+    ) {
+        let call = LlmCall {
+            id: LlmCallId::new(),
+            user_id: Some(self.owner),
+            run_id: Some(self.run.id),
+            source: "chat".into(),
+            model: self.resolved.model.name.clone(),
+            provider_id: Some(self.resolved.model.provider_id),
+            input_tokens: usage.input_tokens as i64,
+            output_tokens: usage.output_tokens as i64,
+            latency_ms: latency.as_millis() as i64,
+            ttft_ms: ttft.map(|d| d.as_millis() as i64),
+            cost_usd: self.resolved.cost(usage.input_tokens, usage.output_tokens),
+            tool_calls: tool_calls as i64,
+            error,
+            created_at: Timestamp::now(),
+        };
+        if let Err(e) = self.chat.store.record_llm_call(&call).await {
+            tracing::warn!(run = %self.run.id, error = %e, "could not record an LLM call");
+        }
+    }
+
+    /// Stores the answer and the event log, publishes `done`, and leaves the hub.
+    async fn finish(self, content: Content, status: RunStatus, error: Option<String>) {
+        let message_status = match status {
+            RunStatus::Complete | RunStatus::Running => MessageStatus::Complete,
+            RunStatus::Error => MessageStatus::Error,
+            RunStatus::Stopped => MessageStatus::Stopped,
+        };
+        let stored = async {
+            let enc = self.chat.seal_content(self.owner, &content)?;
+            self.chat
+                .store
+                .update_message(
+                    self.message_id,
+                    &enc,
+                    message_status.as_str(),
+                    error.as_deref(),
+                )
+                .await?;
+            let conv = self
+                .chat
+                .store
+                .find_conversation(self.conversation_id)
+                .await?
+                .ok_or(crate::CoreError::NotFound("conversation"))?;
+            let all = self.chat.store.list_messages(conv.id).await?;
+            let m = all
+                .iter()
+                .find(|m| m.id == self.message_id)
+                .ok_or(crate::CoreError::NotFound("message"))?;
+            self.chat.message_view(self.owner, m, &all).await
+        }
+        .await;
+        let message = match stored {
+            Ok(view) => view,
+            Err(e) => {
+                // The conversation may have been deleted mid-answer; report what was produced.
+                tracing::warn!(run = %self.run.id, error = %e, "could not store the finished answer");
+                super::api::MessageView {
+                    id: self.message_id,
+                    conversation_id: self.conversation_id,
+                    parent_id: Some(self.parent_id),
+                    role: super::api::MessageRole::Assistant,
+                    content: content.plain_text(),
+                    parts: content.parts.clone(),
+                    model: Some(self.resolved.model.name.clone()),
+                    status: message_status,
+                    error: error.clone(),
+                    created_at: chrono::Utc::now(),
+                    sibling_ids: vec![self.message_id],
+                    run_id: None,
+                }
+            }
+        };
+        self.run.publish(RunEventKind::Done {
+            status,
+            message: Box::new(message),
+        });
+        let events = serde_json::to_string(&self.run.events()).unwrap_or_else(|_| "[]".into());
+        let saved = match self.chat.seal(self.owner, &events) {
+            Ok(enc) => self
+                .chat
+                .store
+                .finish_run(self.run.id, status.as_str(), &enc)
+                .await
+                .map_err(crate::CoreError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = saved {
+            tracing::warn!(run = %self.run.id, error = %e, "could not store the run's events");
+        }
+        // Stored first, then removed: a subscriber that misses the hub finds the stored log.
+        self.chat.hub.remove(self.run.id);
+        self.run.finish();
+    }
+}

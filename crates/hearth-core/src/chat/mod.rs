@@ -1,0 +1,738 @@
+//! Conversations and streaming answers. Every answer is a server-side run (see [`runs`]) that
+//! goes on when the client disconnects; its events can be read again from any sequence number.
+//! Titles and message contents are encrypted with the owner's key before they are stored.
+
+pub mod api;
+pub mod config;
+pub mod content;
+mod engine;
+pub mod runs;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt as _};
+use hearth_llm::Role;
+use hearth_store::ids::{ConversationId, MessageId, RunId, UserId};
+use hearth_store::{NewMessage, Store, Timestamp};
+use hearth_tools::Registry;
+
+use crate::access::{self, Owned, Principal};
+use crate::crypto::{Crypto, Scope};
+use crate::error::{CoreError, Result};
+use crate::providers::Providers;
+use api::{
+    Conversation, ConversationDetail, CreateConversationRequest, MessageRole, MessageStatus,
+    MessageView, RegenerateRequest, RunEvent, RunStarted, RunStatus, SendMessageRequest,
+    UpdateConversationRequest,
+};
+pub use config::{ChatConfig, ToolPolicy};
+use content::Content;
+use runs::{LiveRun, Published, RunHub};
+
+const TITLE_MAX: usize = 200;
+const DEFAULT_TITLE: &str = "New chat";
+const LIST_LIMIT: i64 = 500;
+/// Messages scanned (newest first) when searching a user's conversations.
+const SEARCH_MESSAGES: i64 = 5000;
+
+impl Owned for hearth_store::Conversation {
+    fn owner(&self) -> UserId {
+        self.user_id
+    }
+    const KIND: &'static str = "conversation";
+}
+
+impl Owned for hearth_store::Run {
+    fn owner(&self) -> UserId {
+        self.user_id
+    }
+    const KIND: &'static str = "run";
+}
+
+impl Owned for Arc<LiveRun> {
+    fn owner(&self) -> UserId {
+        self.owner
+    }
+    const KIND: &'static str = "run";
+}
+
+/// The chat service.
+#[derive(Clone)]
+pub struct Chat {
+    store: Store,
+    crypto: Crypto,
+    providers: Providers,
+    tools: Arc<Registry>,
+    config: Arc<ChatConfig>,
+    hub: RunHub,
+}
+
+/// Where a new answer goes.
+struct AnswerPlan {
+    conversation: hearth_store::Conversation,
+    /// The user message to insert first, if any.
+    user_message: Option<NewMessage>,
+    /// The message the answer replies to.
+    parent: MessageId,
+    model: Option<String>,
+    tools: Option<Vec<String>>,
+}
+
+impl Chat {
+    /// The service.
+    pub fn new(
+        store: Store,
+        crypto: Crypto,
+        providers: Providers,
+        tools: Registry,
+        config: ChatConfig,
+    ) -> Self {
+        Self {
+            store,
+            crypto,
+            providers,
+            tools: Arc::new(tools),
+            config: Arc::new(config),
+            hub: RunHub::default(),
+        }
+    }
+
+    /// Runs in progress on this instance.
+    pub fn hub(&self) -> &RunHub {
+        &self.hub
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ChatConfig {
+        &self.config
+    }
+
+    /// Marks answers left streaming by a previous process as failed. Call once at start.
+    pub async fn recover(&self) -> Result<u64> {
+        Ok(self
+            .store
+            .fail_interrupted("the server stopped while this answer was being written")
+            .await?)
+    }
+
+    fn seal(&self, user: UserId, text: &str) -> Result<String> {
+        self.crypto.encrypt(Scope::User(&user.to_string()), text)
+    }
+
+    fn open(&self, user: UserId, text: &str) -> Result<String> {
+        self.crypto.decrypt(Scope::User(&user.to_string()), text)
+    }
+
+    fn seal_content(&self, user: UserId, content: &Content) -> Result<String> {
+        let json = serde_json::to_string(content).map_err(|e| CoreError::other(e.to_string()))?;
+        self.seal(user, &json)
+    }
+
+    fn open_content(&self, user: UserId, stored: &str) -> Result<Content> {
+        let json = self.open(user, stored)?;
+        serde_json::from_str(&json).map_err(|e| CoreError::other(format!("stored message: {e}")))
+    }
+
+    fn conversation_view(&self, c: &hearth_store::Conversation) -> Result<Conversation> {
+        Ok(Conversation {
+            id: c.id,
+            title: self.open(c.user_id, &c.title_enc)?,
+            model: c.model.clone(),
+            created_at: c.created_at.to_datetime(),
+            updated_at: c.updated_at.to_datetime(),
+        })
+    }
+
+    async fn owned_conversation(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+    ) -> Result<hearth_store::Conversation> {
+        access::owned(principal, self.store.find_conversation(id).await?)
+    }
+
+    /// Starts a conversation.
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        req: CreateConversationRequest,
+    ) -> Result<Conversation> {
+        let title = match req.title.as_deref() {
+            Some(t) => crate::input::text("title", t, TITLE_MAX)?,
+            None => DEFAULT_TITLE.to_owned(),
+        };
+        let model = match req.model.as_deref() {
+            Some(m) => Some(self.providers.resolve(principal, m).await?.model.name),
+            None => None,
+        };
+        let owner = access::list_scope(principal);
+        let row = self
+            .store
+            .create_conversation(owner, &self.seal(owner, &title)?, model.as_deref())
+            .await?;
+        self.conversation_view(&row)
+    }
+
+    /// The caller's conversations, most recent first; with `q`, those whose title or messages
+    /// contain it (case-insensitive).
+    pub async fn list(&self, principal: &Principal, q: Option<&str>) -> Result<Vec<Conversation>> {
+        let owner = access::list_scope(principal);
+        let rows = self.store.list_conversations(owner, LIST_LIMIT).await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for row in &rows {
+            views.push(self.conversation_view(row)?);
+        }
+        let needle = q
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_lowercase);
+        let Some(needle) = needle else {
+            return Ok(views);
+        };
+        // Contents are encrypted, so search decrypts the caller's recent messages in memory.
+        let mut hits: HashSet<ConversationId> = views
+            .iter()
+            .filter(|c| c.title.to_lowercase().contains(&needle))
+            .map(|c| c.id)
+            .collect();
+        for m in self
+            .store
+            .list_user_messages(owner, SEARCH_MESSAGES)
+            .await?
+        {
+            if hits.contains(&m.conversation_id) {
+                continue;
+            }
+            if self
+                .open_content(owner, &m.content_enc)?
+                .plain_text()
+                .to_lowercase()
+                .contains(&needle)
+            {
+                hits.insert(m.conversation_id);
+            }
+        }
+        Ok(views.into_iter().filter(|c| hits.contains(&c.id)).collect())
+    }
+
+    /// A conversation with the branch being shown.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+    ) -> Result<ConversationDetail> {
+        let conv = self.owned_conversation(principal, id).await?;
+        self.detail(&conv).await
+    }
+
+    async fn detail(&self, conv: &hearth_store::Conversation) -> Result<ConversationDetail> {
+        let all = self.store.list_messages(conv.id).await?;
+        let path = branch(&all, conv.active_leaf_id);
+        let mut messages = Vec::with_capacity(path.len());
+        for m in path {
+            messages.push(self.message_view(conv.user_id, m, &all).await?);
+        }
+        Ok(ConversationDetail {
+            conversation: self.conversation_view(conv)?,
+            messages,
+        })
+    }
+
+    async fn message_view(
+        &self,
+        owner: UserId,
+        m: &hearth_store::Message,
+        all: &[hearth_store::Message],
+    ) -> Result<MessageView> {
+        let content = self.open_content(owner, &m.content_enc)?;
+        let status = MessageStatus::from_stored(&m.status);
+        let run_id = if status == MessageStatus::Streaming {
+            self.store.find_run_for_message(m.id).await?
+        } else {
+            None
+        };
+        Ok(MessageView {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            parent_id: m.parent_id,
+            role: match m.role.as_str() {
+                "system" => MessageRole::System,
+                "assistant" => MessageRole::Assistant,
+                _ => MessageRole::User,
+            },
+            content: content.plain_text(),
+            parts: content.parts,
+            model: m.model.clone(),
+            status,
+            error: m.error.clone(),
+            created_at: m.created_at.to_datetime(),
+            sibling_ids: all
+                .iter()
+                .filter(|o| o.parent_id == m.parent_id)
+                .map(|o| o.id)
+                .collect(),
+            run_id,
+        })
+    }
+
+    /// Renames, changes the model, or switches the branch shown.
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+        req: UpdateConversationRequest,
+    ) -> Result<ConversationDetail> {
+        let conv = self.owned_conversation(principal, id).await?;
+        let title = req
+            .title
+            .as_deref()
+            .map(|t| crate::input::text("title", t, TITLE_MAX))
+            .transpose()?
+            .map(|t| self.seal(conv.user_id, &t))
+            .transpose()?;
+        let model = match req.model.as_deref() {
+            Some(m) => Some(self.providers.resolve(principal, m).await?.model.name),
+            None => None,
+        };
+        let leaf = match req.active_message_id {
+            None => None,
+            Some(mid) => {
+                let all = self.store.list_messages(conv.id).await?;
+                if !all.iter().any(|m| m.id == mid) {
+                    return Err(CoreError::invalid(
+                        "active_message_id",
+                        "is not a message of this conversation",
+                    ));
+                }
+                Some(latest_leaf(&all, mid))
+            }
+        };
+        let conv = self
+            .store
+            .update_conversation(conv.id, title.as_deref(), model.as_deref(), leaf)
+            .await?;
+        self.detail(&conv).await
+    }
+
+    /// Deletes a conversation, stopping its runs.
+    pub async fn delete(&self, principal: &Principal, id: ConversationId) -> Result<()> {
+        let conv = self.owned_conversation(principal, id).await?;
+        self.store.delete_conversation(conv.id).await?;
+        Ok(())
+    }
+
+    /// The branch shown, as Markdown.
+    pub async fn export_markdown(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+    ) -> Result<String> {
+        let detail = self.get(principal, id).await?;
+        let mut out = format!("# {}\n\n", detail.conversation.title);
+        for m in &detail.messages {
+            let who = match m.role {
+                MessageRole::User => "User".to_owned(),
+                MessageRole::System => "System".to_owned(),
+                MessageRole::Assistant => match &m.model {
+                    Some(model) => format!("Assistant ({model})"),
+                    None => "Assistant".to_owned(),
+                },
+            };
+            out.push_str(&format!("## {who}\n\n"));
+            for part in &m.parts {
+                match part {
+                    content::Part::Text { text } => {
+                        out.push_str(text);
+                        out.push_str("\n\n");
+                    }
+                    content::Part::ToolCall {
+                        name,
+                        arguments,
+                        output,
+                        ..
+                    } => {
+                        out.push_str(&format!(
+                            "> Tool `{name}` called with `{arguments}` → {}\n\n",
+                            output.as_deref().unwrap_or("(no result)")
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends a user message and starts the answer. The run goes on whoever listens.
+    pub async fn send(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+        req: SendMessageRequest,
+    ) -> Result<(RunStarted, Arc<LiveRun>)> {
+        let conv = self.owned_conversation(principal, id).await?;
+        if req.content.chars().count() > self.config.max_message_chars {
+            return Err(CoreError::TooLarge {
+                field: "content".into(),
+                message: format!(
+                    "is longer than {} characters",
+                    self.config.max_message_chars
+                ),
+            });
+        }
+        if req.content.trim().is_empty() {
+            return Err(CoreError::invalid("content", "must not be empty"));
+        }
+        let all = self.store.list_messages(conv.id).await?;
+        let parent = match req.parent_id {
+            Some(p) if all.iter().any(|m| m.id == p) => Some(p),
+            Some(_) => {
+                return Err(CoreError::invalid(
+                    "parent_id",
+                    "is not a message of this conversation",
+                ))
+            }
+            None if req.edit_root => None,
+            None => conv.active_leaf_id,
+        };
+        if let Some(p) = parent {
+            if all.iter().any(|m| m.id == p && m.role == "user") {
+                return Err(CoreError::invalid(
+                    "parent_id",
+                    "must be an assistant message (to edit a message, answer its parent)",
+                ));
+            }
+        }
+        let user_id = MessageId::new();
+        let user_message = NewMessage {
+            id: user_id,
+            conversation_id: conv.id,
+            parent_id: parent,
+            role: "user".into(),
+            content_enc: self.seal_content(conv.user_id, &Content::text(req.content.clone()))?,
+            model: None,
+            status: MessageStatus::Complete.as_str().into(),
+        };
+        // The first message names an untitled conversation.
+        if all.is_empty() && self.open(conv.user_id, &conv.title_enc)? == DEFAULT_TITLE {
+            let title: String = req.content.split_whitespace().collect::<Vec<_>>().join(" ");
+            let title: String = title.chars().take(60).collect();
+            if !title.is_empty() {
+                self.store
+                    .update_conversation(
+                        conv.id,
+                        Some(&self.seal(conv.user_id, &title)?),
+                        None,
+                        None,
+                    )
+                    .await?;
+            }
+        }
+        self.start(
+            principal,
+            AnswerPlan {
+                conversation: conv,
+                user_message: Some(user_message),
+                parent: user_id,
+                model: req.model,
+                tools: req.tools,
+            },
+        )
+        .await
+    }
+
+    /// Writes a new answer to the user message `message_id` (or, for an assistant message, to
+    /// the user message it answered); the old answer stays as a sibling.
+    pub async fn regenerate(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+        message_id: MessageId,
+        req: RegenerateRequest,
+    ) -> Result<(RunStarted, Arc<LiveRun>)> {
+        let conv = self.owned_conversation(principal, id).await?;
+        let all = self.store.list_messages(conv.id).await?;
+        let target = all
+            .iter()
+            .find(|m| m.id == message_id)
+            .ok_or(CoreError::NotFound("message"))?;
+        let parent = if target.role == "user" {
+            target.id
+        } else {
+            target
+                .parent_id
+                .ok_or_else(|| CoreError::invalid("message_id", "has no user message to answer"))?
+        };
+        self.start(
+            principal,
+            AnswerPlan {
+                conversation: conv,
+                user_message: None,
+                parent,
+                model: req.model,
+                tools: req.tools,
+            },
+        )
+        .await
+    }
+
+    async fn start(
+        &self,
+        principal: &Principal,
+        plan: AnswerPlan,
+    ) -> Result<(RunStarted, Arc<LiveRun>)> {
+        let conv = &plan.conversation;
+        let model_name = plan
+            .model
+            .clone()
+            .or_else(|| conv.model.clone())
+            .ok_or_else(|| {
+                CoreError::invalid("model", "is required (the conversation has none)")
+            })?;
+        let resolved = self.providers.resolve(principal, &model_name).await?;
+        self.check_quota(conv.user_id).await?;
+        let tools = match &plan.tools {
+            Some(names) => {
+                for (i, n) in names.iter().enumerate() {
+                    if !self.tools.contains(n) {
+                        return Err(CoreError::invalid(
+                            format!("tools[{i}]"),
+                            format!("`{n}` is not a known tool"),
+                        ));
+                    }
+                }
+                names.clone()
+            }
+            None => self.tools.names(),
+        };
+        let tools: Vec<String> = tools
+            .into_iter()
+            .filter(|t| self.config.policy(t) != ToolPolicy::Deny)
+            .collect();
+
+        // History: the branch from the top to the parent, plus the new user message.
+        let all = self.store.list_messages(conv.id).await?;
+        let parent_in_store = all.iter().any(|m| m.id == plan.parent);
+        let mut history = Vec::new();
+        if !self.config.system_prompt.trim().is_empty() {
+            history.push(hearth_llm::Message::text(
+                Role::System,
+                self.config.system_prompt.clone(),
+            ));
+        }
+        let mut chain = Vec::new();
+        let mut cursor = if parent_in_store {
+            Some(plan.parent)
+        } else {
+            plan.user_message.as_ref().and_then(|m| m.parent_id)
+        };
+        let by_id: HashMap<MessageId, &hearth_store::Message> =
+            all.iter().map(|m| (m.id, m)).collect();
+        while let Some(id) = cursor {
+            let Some(m) = by_id.get(&id) else { break };
+            chain.push(*m);
+            cursor = m.parent_id;
+        }
+        chain.reverse();
+        for m in chain {
+            let role = match m.role.as_str() {
+                "assistant" => Role::Assistant,
+                "system" => Role::System,
+                _ => Role::User,
+            };
+            history.extend(
+                self.open_content(conv.user_id, &m.content_enc)?
+                    .to_llm(role),
+            );
+        }
+        if let Some(um) = &plan.user_message {
+            history.extend(
+                self.open_content(conv.user_id, &um.content_enc)?
+                    .to_llm(Role::User),
+            );
+        }
+
+        let run_id = RunId::new();
+        let message_id = MessageId::new();
+        let mut to_insert = Vec::new();
+        if let Some(um) = plan.user_message.clone() {
+            to_insert.push(um);
+        }
+        to_insert.push(NewMessage {
+            id: message_id,
+            conversation_id: conv.id,
+            parent_id: Some(plan.parent),
+            role: "assistant".into(),
+            content_enc: self.seal_content(conv.user_id, &Content::default())?,
+            model: Some(resolved.model.name.clone()),
+            status: MessageStatus::Streaming.as_str().into(),
+        });
+        self.store.append_messages(&to_insert).await?;
+        self.store
+            .create_run(run_id, conv.user_id, conv.id, message_id)
+            .await?;
+
+        let started = RunStarted {
+            run_id,
+            conversation_id: conv.id,
+            message_id,
+            user_message_id: plan.user_message.as_ref().map(|m| m.id),
+            model: resolved.model.name.clone(),
+        };
+        let live = Arc::new(LiveRun::new(run_id, conv.user_id));
+        self.hub.insert(live.clone());
+        live.publish(api::RunEventKind::RunStarted {
+            run_id,
+            conversation_id: conv.id,
+            message_id,
+            user_message_id: started.user_message_id,
+            model: started.model.clone(),
+        });
+        let job = engine::Job {
+            chat: self.clone(),
+            run: live.clone(),
+            owner: conv.user_id,
+            conversation_id: conv.id,
+            parent_id: plan.parent,
+            message_id,
+            resolved,
+            history,
+            tools,
+        };
+        tokio::spawn(job.execute());
+        Ok((started, live))
+    }
+
+    async fn check_quota(&self, user: UserId) -> Result<()> {
+        let quota = self.config.daily_token_quota;
+        if quota == 0 {
+            return Ok(());
+        }
+        let now = chrono::Utc::now();
+        let day_start = now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc())
+            .unwrap_or(now);
+        let used = self
+            .store
+            .tokens_used_since(user, Timestamp::from_millis(day_start.timestamp_millis()))
+            .await?;
+        if used >= 0 && used as u64 >= quota {
+            let renews = (day_start + chrono::Duration::days(1) - now)
+                .num_seconds()
+                .max(1) as u64;
+            return Err(CoreError::QuotaExceeded {
+                message: format!(
+                    "daily token quota of {quota} tokens is used up ({used} used); it renews at 00:00 UTC"
+                ),
+                retry_after_secs: renews,
+            });
+        }
+        Ok(())
+    }
+
+    /// Events of a run after `after`: live ones as they come, or the stored log of a finished run.
+    pub async fn events(
+        &self,
+        principal: &Principal,
+        run_id: RunId,
+        after: u64,
+    ) -> Result<std::pin::Pin<Box<dyn Stream<Item = Arc<Published>> + Send>>> {
+        if let Some(live) = self.hub.get(run_id) {
+            let live = access::owned(principal, Some(live))?;
+            return Ok(Box::pin(live.subscribe(after)));
+        }
+        let run = access::owned(principal, self.store.find_run(run_id).await?)?;
+        let events: Vec<RunEvent> = match (&run.events_enc, RunStatus::from_stored(&run.status)) {
+            (Some(enc), _) => serde_json::from_str(&self.open(run.user_id, enc)?)
+                .map_err(|e| CoreError::other(format!("stored run events: {e}")))?,
+            // The run ended between the two lookups; its log is being written.
+            (None, RunStatus::Running) => match self.hub.get(run_id) {
+                Some(live) => return Ok(Box::pin(live.subscribe(after))),
+                None => Vec::new(),
+            },
+            (None, _) => Vec::new(),
+        };
+        let items: Vec<Arc<Published>> = events
+            .into_iter()
+            .filter(|e| e.seq > after)
+            .map(|event| {
+                let json = serde_json::to_string(&event).unwrap_or_else(|_| "{}".into());
+                Arc::new(Published { event, json })
+            })
+            .collect();
+        Ok(Box::pin(futures_util::stream::iter(items)))
+    }
+
+    /// Waits for the run to end and returns the finished message.
+    pub async fn wait(&self, principal: &Principal, run_id: RunId) -> Result<MessageView> {
+        let mut events = self.events(principal, run_id, 0).await?;
+        while let Some(p) = events.next().await {
+            if let api::RunEventKind::Done { message, .. } = &p.event.kind {
+                return Ok((**message).clone());
+            }
+        }
+        Err(CoreError::other("the run ended without a done event"))
+    }
+
+    /// Stops a run; stopping one that already ended is not an error.
+    pub async fn stop(&self, principal: &Principal, run_id: RunId) -> Result<RunStatus> {
+        if let Some(live) = self.hub.get(run_id) {
+            let live = access::owned(principal, Some(live))?;
+            live.cancel.cancel();
+            return Ok(RunStatus::Stopped);
+        }
+        let run = access::owned(principal, self.store.find_run(run_id).await?)?;
+        Ok(RunStatus::from_stored(&run.status))
+    }
+
+    /// Answers a pending tool approval of the caller's run.
+    pub async fn approve(
+        &self,
+        principal: &Principal,
+        run_id: RunId,
+        call_id: &str,
+        approved: bool,
+    ) -> Result<()> {
+        let live = access::owned(principal, self.hub.get(run_id))?;
+        if live.answer(call_id, approved) {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound("pending approval"))
+        }
+    }
+}
+
+/// The messages from the top to `leaf`, following parents.
+fn branch(all: &[hearth_store::Message], leaf: Option<MessageId>) -> Vec<&hearth_store::Message> {
+    let by_id: HashMap<MessageId, &hearth_store::Message> = all.iter().map(|m| (m.id, m)).collect();
+    let mut path = Vec::new();
+    let mut cursor = leaf;
+    while let Some(id) = cursor {
+        let Some(m) = by_id.get(&id) else { break };
+        path.push(*m);
+        cursor = m.parent_id;
+        if path.len() > all.len() {
+            break;
+        }
+    }
+    path.reverse();
+    path
+}
+
+/// The newest leaf under `from` (following the newest child at each step).
+fn latest_leaf(all: &[hearth_store::Message], from: MessageId) -> MessageId {
+    let mut current = from;
+    for _ in 0..=all.len() {
+        match all
+            .iter()
+            .filter(|m| m.parent_id == Some(current))
+            .max_by_key(|m| (m.created_at, m.id))
+        {
+            Some(child) => current = child.id,
+            None => break,
+        }
+    }
+    current
+}
