@@ -7,7 +7,16 @@ use hearth_core::api::{
     CreateInviteRequest, CreateUserRequest, CreatedApiKey, CreatedInvite, ErrorBody, LoginRequest,
     RefreshRequest, RegisterRequest, ResetPasswordRequest, UpdateUserRequest, User,
 };
-use hearth_core::ids::{ApiKeyId, UserId};
+use hearth_core::chat::api::{
+    ApprovalRequest, Conversation, ConversationDetail, CreateConversationRequest, MessageView,
+    RegenerateRequest, RunEvent, SendMessageRequest, UpdateConversationRequest,
+};
+use hearth_core::ids::{ApiKeyId, ConversationId, MessageId, ModelId, ProviderId, RunId, UserId};
+use hearth_core::providers::{
+    CreateProviderRequest, ModelView, ProviderView, UpdateModelRequest, UpdateProviderRequest,
+    UserModel,
+};
+use hearth_llm::sse::SseDecoder;
 pub use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -287,6 +296,255 @@ impl Client {
         self.send(Method::POST, "/api/v1/admin/invites", Some(&req))
             .await
     }
+}
+
+/// Run events read from an SSE response.
+pub type RunEvents = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<RunEvent>> + Send>>;
+
+impl Client {
+    /// `POST /api/v1/admin/providers`.
+    pub async fn create_provider(&self, req: &CreateProviderRequest) -> Result<ProviderView> {
+        self.send(Method::POST, "/api/v1/admin/providers", Some(req))
+            .await
+    }
+
+    /// `GET /api/v1/admin/providers`.
+    pub async fn list_providers(&self) -> Result<Vec<ProviderView>> {
+        self.send(Method::GET, "/api/v1/admin/providers", None::<&()>)
+            .await
+    }
+
+    /// `PATCH /api/v1/admin/providers/{id}`.
+    pub async fn update_provider(
+        &self,
+        id: ProviderId,
+        req: &UpdateProviderRequest,
+    ) -> Result<ProviderView> {
+        self.send(
+            Method::PATCH,
+            &format!("/api/v1/admin/providers/{id}"),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/admin/providers/{id}`.
+    pub async fn delete_provider(&self, id: ProviderId) -> Result<()> {
+        self.send_empty(
+            Method::DELETE,
+            &format!("/api/v1/admin/providers/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/admin/providers/{id}/sync`.
+    pub async fn sync_provider(&self, id: ProviderId) -> Result<Vec<ModelView>> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/admin/providers/{id}/sync"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `GET /api/v1/admin/models`.
+    pub async fn admin_models(&self) -> Result<Vec<ModelView>> {
+        self.send(Method::GET, "/api/v1/admin/models", None::<&()>)
+            .await
+    }
+
+    /// `PATCH /api/v1/admin/models/{id}`.
+    pub async fn update_model(&self, id: ModelId, req: &UpdateModelRequest) -> Result<ModelView> {
+        self.send(
+            Method::PATCH,
+            &format!("/api/v1/admin/models/{id}"),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/models`.
+    pub async fn models(&self) -> Result<Vec<UserModel>> {
+        self.send(Method::GET, "/api/v1/models", None::<&()>).await
+    }
+
+    /// `POST /api/v1/conversations`.
+    pub async fn create_conversation(
+        &self,
+        req: &CreateConversationRequest,
+    ) -> Result<Conversation> {
+        self.send(Method::POST, "/api/v1/conversations", Some(req))
+            .await
+    }
+
+    /// `GET /api/v1/conversations?q=`.
+    pub async fn list_conversations(&self, q: Option<&str>) -> Result<Vec<Conversation>> {
+        let mut req = self.request(Method::GET, "/api/v1/conversations");
+        if let Some(q) = q {
+            req = req.query(&[("q", q)]);
+        }
+        Ok(check(req.send().await?).await?.json().await?)
+    }
+
+    /// `GET /api/v1/conversations/{id}`.
+    pub async fn get_conversation(&self, id: ConversationId) -> Result<ConversationDetail> {
+        self.send(
+            Method::GET,
+            &format!("/api/v1/conversations/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `PATCH /api/v1/conversations/{id}`.
+    pub async fn update_conversation(
+        &self,
+        id: ConversationId,
+        req: &UpdateConversationRequest,
+    ) -> Result<ConversationDetail> {
+        self.send(
+            Method::PATCH,
+            &format!("/api/v1/conversations/{id}"),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/conversations/{id}`.
+    pub async fn delete_conversation(&self, id: ConversationId) -> Result<()> {
+        self.send_empty(
+            Method::DELETE,
+            &format!("/api/v1/conversations/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `GET /api/v1/conversations/{id}/export?format=`: the export's text.
+    pub async fn export_conversation(&self, id: ConversationId, format: &str) -> Result<String> {
+        let req = self
+            .request(Method::GET, &format!("/api/v1/conversations/{id}/export"))
+            .query(&[("format", format)]);
+        Ok(check(req.send().await?).await?.text().await?)
+    }
+
+    /// `POST /api/v1/conversations/{id}/messages`, waiting for the finished answer.
+    pub async fn send_message(
+        &self,
+        id: ConversationId,
+        req: &SendMessageRequest,
+    ) -> Result<MessageView> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages"),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/conversations/{id}/messages` with `Accept: text/event-stream`.
+    pub async fn send_message_events(
+        &self,
+        id: ConversationId,
+        req: &SendMessageRequest,
+    ) -> Result<RunEvents> {
+        let request = self
+            .request(
+                Method::POST,
+                &format!("/api/v1/conversations/{id}/messages"),
+            )
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .json(req);
+        Ok(run_events(check(request.send().await?).await?))
+    }
+
+    /// `POST /api/v1/conversations/{id}/messages/{message_id}/regenerate`, waiting for the answer.
+    pub async fn regenerate(
+        &self,
+        id: ConversationId,
+        message_id: MessageId,
+        req: &RegenerateRequest,
+    ) -> Result<MessageView> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/conversations/{id}/messages/{message_id}/regenerate"),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/conversations/{id}/runs/{run_id}/events?after=SEQ`.
+    pub async fn run_events(
+        &self,
+        id: ConversationId,
+        run_id: RunId,
+        after: u64,
+    ) -> Result<RunEvents> {
+        let request = self
+            .request(
+                Method::GET,
+                &format!("/api/v1/conversations/{id}/runs/{run_id}/events"),
+            )
+            .query(&[("after", after)]);
+        Ok(run_events(check(request.send().await?).await?))
+    }
+
+    /// `POST /api/v1/runs/{run_id}/stop`.
+    pub async fn stop_run(&self, run_id: RunId) -> Result<serde_json::Value> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/runs/{run_id}/stop"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/runs/{run_id}/approvals/{call_id}`.
+    pub async fn approve(&self, run_id: RunId, call_id: &str, approve: bool) -> Result<()> {
+        self.send_empty(
+            Method::POST,
+            &format!("/api/v1/runs/{run_id}/approvals/{call_id}"),
+            Some(&ApprovalRequest { approve }),
+        )
+        .await
+    }
+}
+
+/// Decodes an SSE response of run events (heartbeat comments are skipped).
+fn run_events(response: reqwest::Response) -> RunEvents {
+    use futures_util::StreamExt as _;
+    let state = (
+        response.bytes_stream().boxed(),
+        SseDecoder::new(16 * 1024 * 1024),
+        std::collections::VecDeque::<RunEvent>::new(),
+    );
+    Box::pin(futures_util::stream::unfold(
+        Some(state),
+        |state| async move {
+            let (mut body, mut decoder, mut pending) = state?;
+            loop {
+                if let Some(event) = pending.pop_front() {
+                    return Some((Ok(event), Some((body, decoder, pending))));
+                }
+                match body.next().await {
+                    None => return None,
+                    Some(Err(e)) => return Some((Err(ClientError::Transport(e)), None)),
+                    Some(Ok(bytes)) => {
+                        let Ok(events) = decoder.push(&bytes) else {
+                            return None;
+                        };
+                        for e in events {
+                            match serde_json::from_str::<RunEvent>(&e.data) {
+                                Ok(ev) => pending.push_back(ev),
+                                Err(_) => continue,
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
 }
 
 /// Turns an error status into [`ClientError::Api`] with the server's code and message.

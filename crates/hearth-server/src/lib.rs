@@ -26,7 +26,10 @@ use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::Router;
 use hearth_core::accounts::Accounts;
+use hearth_core::chat::Chat;
+use hearth_core::crypto::Crypto;
 use hearth_core::limits::MemoryLoginLimiter;
+use hearth_core::providers::Providers;
 use hearth_store::{Store, StoreError, StoreOptions};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -46,7 +49,7 @@ pub enum StartupError {
     },
     #[error("{0}")]
     Store(#[from] StoreError),
-    #[error("signing secret {path}: {reason}")]
+    #[error("secret file {path}: {reason}")]
     Secret { path: String, reason: String },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -100,6 +103,21 @@ pub fn accounts(settings: &Settings, store: Store) -> Result<Accounts, StartupEr
     )?)
 }
 
+/// The encryption-at-rest codec: the master key from settings or `<data_dir>/master-key`.
+pub fn crypto(settings: &Settings) -> Result<Crypto, StartupError> {
+    let master = match &settings.crypto.master_key {
+        Some(k) => k.expose().as_bytes().to_vec(),
+        None => load_or_create_secret(&settings.data_dir.join("master-key"))?,
+    };
+    let previous: Vec<&[u8]> = settings
+        .crypto
+        .previous_master_keys
+        .iter()
+        .map(|k| k.expose().as_bytes())
+        .collect();
+    Ok(Crypto::new(&master, &previous)?)
+}
+
 /// A server bound to its port, ready to run.
 pub struct Application {
     listener: tokio::net::TcpListener,
@@ -112,11 +130,29 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let store = open_store(&settings).await?;
         let accounts = accounts(&settings, store.clone())?;
+        let crypto = crypto(&settings)?;
+        let providers = Providers::new(store.clone(), crypto.clone(), settings.chat.timeouts());
+        let chat = Chat::new(
+            store.clone(),
+            crypto,
+            providers.clone(),
+            hearth_tools::Registry::builtin(),
+            settings.chat.clone(),
+        );
+        let interrupted = chat.recover().await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "answers cut off by the previous shutdown were marked as failed"
+            );
+        }
         let listen = settings.server.listen;
         let state = AppState::new(Services {
             settings,
             store: store.clone(),
             accounts,
+            providers,
+            chat,
             metrics: Arc::new(Metrics::new()),
         });
         let router = router(state);
@@ -191,6 +227,63 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/admin/invites",
             post(handlers::admin::create_invite),
         )
+        .route(
+            "/api/v1/admin/providers",
+            get(handlers::providers::list).post(handlers::providers::create),
+        )
+        .route(
+            "/api/v1/admin/providers/{id}",
+            get(handlers::providers::get)
+                .patch(handlers::providers::update)
+                .delete(handlers::providers::delete),
+        )
+        .route(
+            "/api/v1/admin/providers/{id}/sync",
+            post(handlers::providers::sync),
+        )
+        .route(
+            "/api/v1/admin/models",
+            get(handlers::providers::list_models),
+        )
+        .route(
+            "/api/v1/admin/models/{id}",
+            axum::routing::patch(handlers::providers::update_model),
+        )
+        .route("/api/v1/models", get(handlers::providers::user_models))
+        .route(
+            "/api/v1/conversations",
+            get(handlers::conversations::list).post(handlers::conversations::create),
+        )
+        .route(
+            "/api/v1/conversations/{id}",
+            get(handlers::conversations::get)
+                .patch(handlers::conversations::update)
+                .delete(handlers::conversations::delete),
+        )
+        .route(
+            "/api/v1/conversations/{id}/export",
+            get(handlers::conversations::export),
+        )
+        .route(
+            "/api/v1/conversations/{id}/messages",
+            post(handlers::conversations::send),
+        )
+        .route(
+            "/api/v1/conversations/{id}/messages/{message_id}/regenerate",
+            post(handlers::conversations::regenerate),
+        )
+        .route(
+            "/api/v1/conversations/{id}/runs/{run_id}/events",
+            get(handlers::conversations::events),
+        )
+        .route(
+            "/api/v1/runs/{run_id}/stop",
+            post(handlers::conversations::stop),
+        )
+        .route(
+            "/api/v1/runs/{run_id}/approvals/{call_id}",
+            post(handlers::conversations::approve),
+        )
         .route("/health", get(handlers::system::health))
         .route("/ready", get(handlers::system::ready))
         .route("/metrics", get(handlers::system::metrics))
@@ -256,7 +349,7 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
 ];
 
-/// Reads the signing secret, or creates it (0600) on first start.
+/// Reads a generated secret (signing secret, master key), or creates it (0600) on first start.
 fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, StartupError> {
     let err = |reason: String| StartupError::Secret {
         path: path.display().to_string(),

@@ -15,8 +15,15 @@ use crate::handlers;
         handlers::api_keys::list, handlers::api_keys::create, handlers::api_keys::get, handlers::api_keys::delete,
         handlers::admin::list_users, handlers::admin::create_user, handlers::admin::update_user, handlers::admin::reset_password,
         handlers::admin::create_invite,
+        handlers::providers::create, handlers::providers::list, handlers::providers::get, handlers::providers::update,
+        handlers::providers::delete, handlers::providers::sync, handlers::providers::list_models,
+        handlers::providers::update_model, handlers::providers::user_models,
+        handlers::conversations::create, handlers::conversations::list, handlers::conversations::get,
+        handlers::conversations::update, handlers::conversations::delete, handlers::conversations::export,
+        handlers::conversations::send, handlers::conversations::regenerate, handlers::conversations::events,
+        handlers::conversations::stop, handlers::conversations::approve,
     ),
-    components(schemas(hearth_core::api::ErrorBody)),
+    components(schemas(hearth_core::api::ErrorBody, hearth_core::chat::api::RunEvent)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -11,6 +11,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::Value;
 use figment::Figment;
 use hearth_core::accounts::AuthConfig;
+use hearth_core::chat::ChatConfig;
 use hearth_core::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +24,20 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub auth: AuthConfig,
+    pub crypto: CryptoSettings,
+    pub chat: ChatConfig,
     pub log: LogSettings,
+}
+
+/// Encryption at rest.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoSettings {
+    /// The master key (32+ bytes); unset means one generated into `<data_dir>/master-key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_key: Option<Secret>,
+    /// Earlier master keys, accepted for decryption after a rotation.
+    pub previous_master_keys: Vec<Secret>,
 }
 
 /// The HTTP server.
@@ -87,6 +101,8 @@ impl Default for Settings {
                 acquire_timeout_secs: 5,
             },
             auth: AuthConfig::default(),
+            crypto: CryptoSettings::default(),
+            chat: ChatConfig::default(),
             log: LogSettings {
                 format: LogFormat::Json,
                 level: "info".into(),
@@ -118,7 +134,9 @@ pub struct Loaded {
 }
 
 /// Keys whose default is unset, so they do not show up when the defaults are walked.
-const OPTIONAL_KEYS: &[&str] = &["database.url", "auth.jwt_secret"];
+const OPTIONAL_KEYS: &[&str] = &["database.url", "auth.jwt_secret", "crypto.master_key"];
+/// Tables whose keys are free (any tool name), so any key under them is a setting.
+const MAP_KEYS: &[&str] = &["chat.tool_policy."];
 /// Short names the design documents use, kept as aliases of the nested keys.
 const ALIASES: &[(&str, &str)] = &[("HEARTH_DATABASE_URL", "database.url")];
 /// `HEARTH_*` variables that are not settings.
@@ -179,7 +197,7 @@ impl Settings {
                     &name[..name.len() - "_FILE".len()]
                 )));
             }
-            if !known.contains(&key) {
+            if !known.contains(&key) && !MAP_KEYS.iter().any(|p| key.starts_with(p)) {
                 warnings.push(format!(
                     "unknown environment variable {name} is ignored (no setting `{key}`)"
                 ));
@@ -293,6 +311,41 @@ impl Settings {
         }
         if a.login.max_failures == 0 {
             return bad("auth.login.max_failures", "must be at least 1");
+        }
+        for (i, key) in std::iter::once(&self.crypto.master_key)
+            .flatten()
+            .chain(&self.crypto.previous_master_keys)
+            .enumerate()
+        {
+            if key.expose().len() < hearth_core::crypto::MIN_MASTER_KEY_LEN {
+                let name = if i == 0 && self.crypto.master_key.is_some() {
+                    "crypto.master_key".to_owned()
+                } else {
+                    "crypto.previous_master_keys".to_owned()
+                };
+                return bad(&name, "must be at least 32 bytes");
+            }
+        }
+        let c = &self.chat;
+        if c.max_tool_rounds > 50 {
+            return bad("chat.max_tool_rounds", "must be at most 50");
+        }
+        for (key, value) in [
+            ("chat.approval_timeout_secs", c.approval_timeout_secs),
+            ("chat.tool_timeout_secs", c.tool_timeout_secs),
+            ("chat.connect_timeout_secs", c.connect_timeout_secs),
+            ("chat.first_token_timeout_secs", c.first_token_timeout_secs),
+            ("chat.idle_timeout_secs", c.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                return bad(key, "must be at least 1");
+            }
+        }
+        if c.max_message_chars == 0 {
+            return bad("chat.max_message_chars", "must be at least 1");
+        }
+        if c.max_retries > 10 {
+            return bad("chat.max_retries", "must be at most 10");
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad(

@@ -2,6 +2,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use hearth_core::accounts::Accounts;
+use hearth_core::chat::Chat;
+use hearth_core::providers::Providers;
 use hearth_store::Store;
 
 use crate::metrics::Metrics;
@@ -17,6 +19,8 @@ pub struct Services {
     pub settings: Settings,
     pub store: Store,
     pub accounts: Accounts,
+    pub providers: Providers,
+    pub chat: Chat,
     pub metrics: Arc<Metrics>,
 }
 

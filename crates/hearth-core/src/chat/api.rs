@@ -256,3 +256,19 @@ pub enum RunEventKind {
         message: Box<MessageView>,
     },
 }
+
+impl RunEventKind {
+    /// The `type` tag, used as the SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RunEventKind::RunStarted { .. } => "run_started",
+            RunEventKind::TextDelta { .. } => "text_delta",
+            RunEventKind::ToolCall { .. } => "tool_call",
+            RunEventKind::ToolApprovalRequired { .. } => "tool_approval_required",
+            RunEventKind::ToolResult { .. } => "tool_result",
+            RunEventKind::Usage { .. } => "usage",
+            RunEventKind::Error { .. } => "error",
+            RunEventKind::Done { .. } => "done",
+        }
+    }
+}

@@ -579,7 +579,7 @@ impl Chat {
             user_message_id: plan.user_message.as_ref().map(|m| m.id),
             model: resolved.model.name.clone(),
         };
-        let live = Arc::new(LiveRun::new(run_id, conv.user_id));
+        let live = Arc::new(LiveRun::new(run_id, conv.user_id, conv.id));
         self.hub.insert(live.clone());
         live.publish(api::RunEventKind::RunStarted {
             run_id,
@@ -632,18 +632,31 @@ impl Chat {
         Ok(())
     }
 
-    /// Events of a run after `after`: live ones as they come, or the stored log of a finished run.
+    /// Events of a run after `after`: live ones as they come, or the stored log of a finished
+    /// run. With `conversation`, the run must belong to it.
     pub async fn events(
         &self,
         principal: &Principal,
+        conversation: Option<ConversationId>,
         run_id: RunId,
         after: u64,
     ) -> Result<std::pin::Pin<Box<dyn Stream<Item = Arc<Published>> + Send>>> {
-        if let Some(live) = self.hub.get(run_id) {
+        let in_conversation = |c: ConversationId| conversation.is_none_or(|want| want == c);
+        if let Some(live) = self
+            .hub
+            .get(run_id)
+            .filter(|r| in_conversation(r.conversation))
+        {
             let live = access::owned(principal, Some(live))?;
             return Ok(Box::pin(live.subscribe(after)));
         }
-        let run = access::owned(principal, self.store.find_run(run_id).await?)?;
+        let run = access::owned(
+            principal,
+            self.store
+                .find_run(run_id)
+                .await?
+                .filter(|r| in_conversation(r.conversation_id)),
+        )?;
         let events: Vec<RunEvent> = match (&run.events_enc, RunStatus::from_stored(&run.status)) {
             (Some(enc), _) => serde_json::from_str(&self.open(run.user_id, enc)?)
                 .map_err(|e| CoreError::other(format!("stored run events: {e}")))?,
@@ -667,7 +680,7 @@ impl Chat {
 
     /// Waits for the run to end and returns the finished message.
     pub async fn wait(&self, principal: &Principal, run_id: RunId) -> Result<MessageView> {
-        let mut events = self.events(principal, run_id, 0).await?;
+        let mut events = self.events(principal, None, run_id, 0).await?;
         while let Some(p) = events.next().await {
             if let api::RunEventKind::Done { message, .. } = &p.event.kind {
                 return Ok((**message).clone());

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::Stream;
-use hearth_store::ids::{RunId, UserId};
+use hearth_store::ids::{ConversationId, RunId, UserId};
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +30,7 @@ struct Buffer {
 pub struct LiveRun {
     pub id: RunId,
     pub owner: UserId,
+    pub conversation: ConversationId,
     buffer: Mutex<Buffer>,
     notify: watch::Sender<u64>,
     pub(crate) cancel: CancellationToken,
@@ -49,10 +50,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl LiveRun {
-    pub(crate) fn new(id: RunId, owner: UserId) -> Self {
+    pub(crate) fn new(id: RunId, owner: UserId, conversation: ConversationId) -> Self {
         Self {
             id,
             owner,
+            conversation,
             buffer: Mutex::default(),
             notify: watch::channel(0).0,
             cancel: CancellationToken::new(),
@@ -187,7 +189,11 @@ mod tests {
 
     #[tokio::test]
     async fn subscribers_resume_after_a_sequence_and_end_with_the_run() {
-        let run = Arc::new(LiveRun::new(RunId::new(), UserId::new()));
+        let run = Arc::new(LiveRun::new(
+            RunId::new(),
+            UserId::new(),
+            ConversationId::new(),
+        ));
         run.publish(RunEventKind::TextDelta { text: "a".into() });
         let late = run.subscribe(1);
         let all = run.subscribe(0);

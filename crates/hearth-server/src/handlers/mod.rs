@@ -3,7 +3,9 @@
 pub mod admin;
 pub mod api_keys;
 pub mod auth;
+pub mod conversations;
 pub mod me;
+pub mod providers;
 pub mod system;
 
 use std::str::FromStr;

@@ -148,3 +148,21 @@ impl TestApp {
 pub async fn spawn_open() -> TestApp {
     spawn_with(|s| s.auth.registration = hearth_core::api::Registration::Open).await
 }
+
+/// A fake upstream registered by `admin` as an OpenAI-compatible provider named `fake`, synced.
+pub async fn fake_provider(admin: &Client) -> hearth_fake_llm::FakeLlm {
+    let fake = hearth_fake_llm::FakeLlm::start()
+        .await
+        .expect("fake upstream");
+    let provider = admin
+        .create_provider(&hearth_core::providers::CreateProviderRequest {
+            kind: hearth_core::providers::ProviderKind::Openai,
+            name: "fake".into(),
+            base_url: Some(fake.openai_url()),
+            api_key: Some("sk-fake-upstream-key".into()),
+        })
+        .await
+        .expect("create provider");
+    admin.sync_provider(provider.id).await.expect("sync");
+    fake
+}

@@ -4,6 +4,7 @@ mod access;
 mod admin;
 mod api_keys;
 mod auth;
+mod chat;
 mod errors;
 mod helpers;
 mod system;
