@@ -37,8 +37,9 @@ pub enum CoreError {
     /// The input is larger than allowed.
     #[error("{field} {message}")]
     TooLarge { field: String, message: String },
-    /// A service Hearth depends on failed.
-    #[error("upstream failure: {0}")]
+    /// A service Hearth depends on failed. The message is shown: build it only from text that
+    /// is safe for the caller (provider errors never carry keys).
+    #[error("{0}")]
     Upstream(String),
     /// Anything else: a bug or an infrastructure failure. Logged in full, never shown.
     #[error(transparent)]

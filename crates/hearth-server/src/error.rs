@@ -115,14 +115,9 @@ impl IntoResponse for ApiError {
                     format!("{field} {message}"),
                     Some(field),
                 ),
-                CoreError::Upstream(cause) => {
-                    tracing::error!(error.cause = %cause, "upstream failure");
-                    (
-                        StatusCode::BAD_GATEWAY,
-                        "upstream_error",
-                        "an upstream service failed".into(),
-                        None,
-                    )
+                CoreError::Upstream(message) => {
+                    tracing::warn!(error.cause = %message, "upstream failure");
+                    (StatusCode::BAD_GATEWAY, "upstream_error", message, None)
                 }
                 CoreError::Other(cause) => {
                     tracing::error!(error.cause = %cause_chain(cause.as_ref()), "internal error");
@@ -247,7 +242,7 @@ mod tests {
             (
                 CoreError::QuotaExceeded {
                     message: "daily quota".into(),
-                    retry_after_secs: 60,
+                    retry_after_secs: 7,
                 },
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota_exceeded",
@@ -261,7 +256,12 @@ mod tests {
                 "payload_too_large",
             ),
             (
-                CoreError::Upstream("provider said 500".into()),
+                CoreError::other("provider said 500"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+            ),
+            (
+                CoreError::Upstream("cannot reach the provider".into()),
                 StatusCode::BAD_GATEWAY,
                 "upstream_error",
             ),
@@ -276,7 +276,7 @@ mod tests {
             assert_eq!(body["error"]["code"], code);
             assert!(
                 !body.to_string().contains("provider said"),
-                "upstream details stay in the log"
+                "internal details stay in the log"
             );
         }
     }

@@ -8,43 +8,133 @@ use std::pin::Pin;
 use hearth_client::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::spawn_open;
+use crate::helpers::{fake_provider, spawn_open, spawn_with};
 
-/// Method, path (with `{id}`), and a body maker.
+/// Method, path (with `{id}` and other placeholders), and a body maker.
 type Probe = (&'static str, &'static str, Option<fn() -> Value>);
 
-type Create = for<'a> fn(&'a Client) -> Pin<Box<dyn Future<Output = String> + Send + 'a>>;
+/// Placeholder names and the values to put in them.
+type Ids = Vec<(&'static str, String)>;
+
+type Create = for<'a> fn(&'a Client) -> Pin<Box<dyn Future<Output = Ids> + Send + 'a>>;
 
 struct Resource {
     name: &'static str,
-    /// Creates one as the owner, returns its id.
+    /// Creates one as the owner, returns its ids.
     create: Create,
-    /// Method, path (with `{id}`), body.
+    /// Method, path (with placeholders), body.
     probes: &'static [Probe],
-    /// A path that lists or gets it as the owner, to check it survived.
+    /// A path that gets it as the owner, to check it survived.
     owner_check: &'static str,
 }
 
-fn create_api_key(c: &Client) -> Pin<Box<dyn Future<Output = String> + Send + '_>> {
-    Box::pin(async move {
-        c.create_api_key("owned", None)
-            .await
-            .expect("create key")
-            .api_key
-            .id
-            .to_string()
+fn fill(path: &str, ids: &Ids) -> String {
+    ids.iter().fold(path.to_owned(), |p, (name, value)| {
+        p.replace(&format!("{{{name}}}"), value)
     })
 }
 
-const RESOURCES: &[Resource] = &[Resource {
-    name: "api key",
-    create: create_api_key,
-    probes: &[
-        ("GET", "/api/v1/api-keys/{id}", None),
-        ("DELETE", "/api/v1/api-keys/{id}", None),
-    ],
-    owner_check: "/api/v1/api-keys/{id}",
-}];
+fn create_api_key(c: &Client) -> Pin<Box<dyn Future<Output = Ids> + Send + '_>> {
+    Box::pin(async move {
+        let id = c
+            .create_api_key("owned", None)
+            .await
+            .expect("create key")
+            .api_key
+            .id;
+        vec![("id", id.to_string())]
+    })
+}
+
+/// A conversation whose answer waits for the approval of a tool call (calculator is `ask`).
+fn create_conversation(c: &Client) -> Pin<Box<dyn Future<Output = Ids> + Send + '_>> {
+    Box::pin(async move {
+        use futures_util::StreamExt as _;
+        use hearth_core::chat::api::{CreateConversationRequest, RunEventKind, SendMessageRequest};
+        let conv = c
+            .create_conversation(&CreateConversationRequest {
+                title: None,
+                model: Some("fake-tools".into()),
+            })
+            .await
+            .expect("conversation");
+        let mut events = c
+            .send_message_events(
+                conv.id,
+                &SendMessageRequest {
+                    content: "calculate 1+1".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("send");
+        let mut ids = vec![("id", conv.id.to_string())];
+        while let Some(event) = events.next().await {
+            match event.expect("event").kind {
+                RunEventKind::RunStarted {
+                    run_id, message_id, ..
+                } => {
+                    ids.push(("run_id", run_id.to_string()));
+                    ids.push(("message_id", message_id.to_string()));
+                }
+                RunEventKind::ToolApprovalRequired { id, .. } => {
+                    ids.push(("call_id", id));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        ids
+    })
+}
+
+const RESOURCES: &[Resource] = &[
+    Resource {
+        name: "api key",
+        create: create_api_key,
+        probes: &[
+            ("GET", "/api/v1/api-keys/{id}", None),
+            ("DELETE", "/api/v1/api-keys/{id}", None),
+        ],
+        owner_check: "/api/v1/api-keys/{id}",
+    },
+    Resource {
+        name: "conversation",
+        create: create_conversation,
+        probes: &[
+            ("GET", "/api/v1/conversations/{id}", None),
+            (
+                "PATCH",
+                "/api/v1/conversations/{id}",
+                Some(|| json!({"title": "taken"})),
+            ),
+            ("DELETE", "/api/v1/conversations/{id}", None),
+            ("GET", "/api/v1/conversations/{id}/export", None),
+            (
+                "POST",
+                "/api/v1/conversations/{id}/messages",
+                Some(|| json!({"content": "hi"})),
+            ),
+            (
+                "POST",
+                "/api/v1/conversations/{id}/messages/{message_id}/regenerate",
+                Some(|| json!({})),
+            ),
+            (
+                "GET",
+                "/api/v1/conversations/{id}/runs/{run_id}/events",
+                None,
+            ),
+            ("POST", "/api/v1/runs/{run_id}/stop", None),
+            (
+                "POST",
+                "/api/v1/runs/{run_id}/approvals/{call_id}",
+                Some(|| json!({"approve": true})),
+            ),
+        ],
+        owner_check: "/api/v1/conversations/{id}",
+    },
+];
 
 /// Admin-only endpoints: a plain user gets 403 on each.
 const ADMIN_ONLY: &[Probe] = &[
@@ -65,6 +155,26 @@ const ADMIN_ONLY: &[Probe] = &[
         Some(|| json!({"new_password": "correct-horse-battery"})),
     ),
     ("POST", "/api/v1/admin/invites", Some(|| json!({}))),
+    ("GET", "/api/v1/admin/providers", None),
+    (
+        "POST",
+        "/api/v1/admin/providers",
+        Some(|| json!({"kind": "openai", "name": "x", "base_url": "http://127.0.0.1:1/v1"})),
+    ),
+    ("GET", "/api/v1/admin/providers/{id}", None),
+    (
+        "PATCH",
+        "/api/v1/admin/providers/{id}",
+        Some(|| json!({"enabled": false})),
+    ),
+    ("DELETE", "/api/v1/admin/providers/{id}", None),
+    ("POST", "/api/v1/admin/providers/{id}/sync", None),
+    ("GET", "/api/v1/admin/models", None),
+    (
+        "PATCH",
+        "/api/v1/admin/models/{id}",
+        Some(|| json!({"enabled": false})),
+    ),
 ];
 
 async fn call(
@@ -83,14 +193,21 @@ async fn call(
 
 #[tokio::test]
 async fn other_users_get_not_found_for_every_owned_resource() {
-    let app = spawn_open().await;
+    let app = spawn_with(|s| {
+        s.auth.registration = hearth_core::api::Registration::Open;
+        s.chat
+            .tool_policy
+            .insert("calculator".into(), hearth_core::chat::ToolPolicy::Ask);
+    })
+    .await;
     let (admin, user_b, _, _) = app.admin_and_user().await;
+    let _fake = fake_provider(&admin).await;
     // The owner is a plain user (the second registration is not admin).
     let (_, owner) = app.register("owner@example.com").await;
     for resource in RESOURCES {
-        let id = (resource.create)(&owner).await;
+        let ids = (resource.create)(&owner).await;
         for (method, path, body) in resource.probes {
-            let path = path.replace("{id}", &id);
+            let path = fill(path, &ids);
             for (who, client) in [("user B", &user_b), ("admin via user routes", &admin)] {
                 let status = call(client, method, &path, *body).await;
                 assert_eq!(
@@ -101,14 +218,32 @@ async fn other_users_get_not_found_for_every_owned_resource() {
                 );
             }
         }
-        let check = resource.owner_check.replace("{id}", &id);
+        let check = fill(resource.owner_check, &ids);
         assert_eq!(
             call(&owner, "GET", &check, None).await,
             StatusCode::OK,
             "{} survived the probes",
             resource.name
         );
+        // The pending approval survived too: the owner can still answer it.
+        if let Some((_, call)) = ids.iter().find(|(n, _)| *n == "call_id") {
+            let run = &ids.iter().find(|(n, _)| *n == "run_id").expect("run").1;
+            let path = format!("/api/v1/runs/{run}/approvals/{call}");
+            let status = call_json(&owner, "POST", &path, json!({"approve": false})).await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "owner answers the approval");
+        }
     }
+}
+
+async fn call_json(client: &Client, method: &str, path: &str, body: Value) -> StatusCode {
+    let method: Method = method.parse().expect("method");
+    client
+        .request(method, path)
+        .json(&body)
+        .send()
+        .await
+        .expect("send")
+        .status()
 }
 
 #[tokio::test]
