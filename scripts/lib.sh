@@ -30,3 +30,17 @@ chromium_path() {
   fi
   export CHROMIUM
 }
+
+# Sets HEARTH_TEST_PYTHON to a virtualenv's Python with the official `openai` package (for the
+# OpenAI-compatibility test), creating it under ~/.cache/hearth when missing or outdated.
+openai_python() {
+  local req="crates/hearth-server/tests/python/requirements.txt"
+  local venv="${HEARTH_VENV:-$HOME/.cache/hearth/venv}"
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/requirements.txt"; then
+    step "installing the openai Python package for the compatibility test ($venv)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$venv/requirements.txt"
+  fi
+  export HEARTH_TEST_PYTHON="$venv/bin/python"
+}

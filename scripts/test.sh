@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test a fresh machine can run: Rust unit, integration and CLI tests, the storage
 # conformance suite (PostgreSQL too when HEARTH_TEST_POSTGRES_URL is set), the web UI's unit
-# tests and the browser end-to-end test in headless Chromium. Installs what is missing.
+# tests, the official openai Python client against /v1, and the browser end-to-end test in
+# headless Chromium. Installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 need cargo "the Rust toolchain (https://rustup.rs)"
 need npm "Node.js 20+ with npm"
+need python3 "Python 3 with venv (for the openai client test)"
 chromium_path
+openai_python
 web_deps
 step "building the web UI"
 npm --prefix web run build --silent

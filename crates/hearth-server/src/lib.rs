@@ -284,6 +284,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/runs/{run_id}/approvals/{call_id}",
             post(handlers::conversations::approve),
         )
+        .route("/v1/models", get(handlers::openai::models))
+        .route(
+            "/v1/chat/completions",
+            post(handlers::openai::chat_completions),
+        )
         .route("/health", get(handlers::system::health))
         .route("/ready", get(handlers::system::ready))
         .route("/metrics", get(handlers::system::metrics))

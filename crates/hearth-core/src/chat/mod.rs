@@ -5,6 +5,7 @@
 pub mod api;
 pub mod config;
 pub mod content;
+mod direct;
 mod engine;
 pub mod runs;
 

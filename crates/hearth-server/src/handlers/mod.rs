@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod conversations;
 pub mod me;
+pub mod openai;
 pub mod providers;
 pub mod system;
 

@@ -7,4 +7,5 @@ mod auth;
 mod chat;
 mod errors;
 mod helpers;
+mod openai;
 mod system;

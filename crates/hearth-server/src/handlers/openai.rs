@@ -1,0 +1,338 @@
+//! The OpenAI-compatible API under `/v1`, for any OpenAI client: `GET /v1/models` and
+//! `POST /v1/chat/completions` (streamed or not, with tools and `tool_choice`, usage in streams
+//! with `stream_options.include_usage`). Authenticated by API key (or session token). The
+//! caller's tools are passed through: tool calls come back to the caller, as with OpenAI.
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+use hearth_core::CoreError;
+use hearth_llm::{
+    ChatRequest, FinishReason, Message, Role, StreamEvent, ToolCall, ToolChoice, ToolSpec,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::conversations::HEARTBEAT;
+use crate::error::ApiError;
+use crate::extract::{Auth, Json};
+use crate::state::AppState;
+
+/// `GET /v1/models`: the models the caller may use.
+pub async fn models(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<axum::Json<Value>, ApiError> {
+    let data: Vec<Value> = state
+        .providers
+        .list_for_user(&principal)
+        .await?
+        .into_iter()
+        .map(|m| json!({"id": m.name, "object": "model", "created": 0, "owned_by": m.provider}))
+        .collect();
+    Ok(axum::Json(json!({"object": "list", "data": data})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CompletionRequest {
+    model: String,
+    messages: Vec<InMessage>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    tools: Vec<InTool>,
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    #[serde(default)]
+    temperature: Option<f32>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    max_completion_tokens: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct InMessage {
+    role: String,
+    #[serde(default)]
+    content: Value,
+    #[serde(default)]
+    tool_calls: Vec<InToolCall>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InToolCall {
+    id: String,
+    function: InFunctionCall,
+}
+
+#[derive(Debug, Deserialize)]
+struct InFunctionCall {
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct InTool {
+    function: InFunction,
+}
+
+#[derive(Debug, Deserialize)]
+struct InFunction {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<Value>,
+}
+
+fn invalid(field: String, reason: &str) -> ApiError {
+    CoreError::invalid(field, reason).into()
+}
+
+/// The text of an OpenAI `content`: a string, null, or an array of parts with `text`.
+fn content_text(content: &Value, field: String) -> Result<String, ApiError> {
+    match content {
+        Value::Null => Ok(String::new()),
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(parts) => {
+            let mut out = String::new();
+            for (j, part) in parts.iter().enumerate() {
+                match part.get("type").and_then(Value::as_str) {
+                    Some("text") => {
+                        out.push_str(part.get("text").and_then(Value::as_str).unwrap_or_default())
+                    }
+                    _ => {
+                        return Err(invalid(
+                            format!("{field}[{j}].type"),
+                            "only `text` parts are supported",
+                        ))
+                    }
+                }
+            }
+            Ok(out)
+        }
+        _ => Err(invalid(field, "must be a string or an array of parts")),
+    }
+}
+
+impl CompletionRequest {
+    fn into_request(self) -> Result<(ChatRequest, bool, bool), ApiError> {
+        if self.messages.is_empty() {
+            return Err(invalid("messages".into(), "must not be empty"));
+        }
+        let mut messages = Vec::with_capacity(self.messages.len());
+        for (i, m) in self.messages.into_iter().enumerate() {
+            let role = match m.role.as_str() {
+                "system" | "developer" => Role::System,
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                "tool" => Role::Tool,
+                _ => {
+                    return Err(invalid(
+                        format!("messages[{i}].role"),
+                        "must be system, user, assistant or tool",
+                    ))
+                }
+            };
+            if role == Role::Tool && m.tool_call_id.is_none() {
+                return Err(invalid(
+                    format!("messages[{i}].tool_call_id"),
+                    "is required for tool messages",
+                ));
+            }
+            messages.push(Message {
+                role,
+                content: content_text(&m.content, format!("messages[{i}].content"))?,
+                tool_calls: m
+                    .tool_calls
+                    .into_iter()
+                    .map(|c| ToolCall {
+                        id: c.id,
+                        name: c.function.name,
+                        arguments: c.function.arguments,
+                    })
+                    .collect(),
+                tool_call_id: m.tool_call_id,
+            });
+        }
+        let tools = self
+            .tools
+            .into_iter()
+            .map(|t| ToolSpec {
+                name: t.function.name,
+                description: t.function.description.unwrap_or_default(),
+                parameters: t
+                    .function
+                    .parameters
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            })
+            .collect();
+        let tool_choice = match &self.tool_choice {
+            None => None,
+            Some(Value::String(s)) => Some(match s.as_str() {
+                "auto" => ToolChoice::Auto,
+                "none" => ToolChoice::None,
+                "required" => ToolChoice::Required,
+                _ => {
+                    return Err(invalid(
+                        "tool_choice".into(),
+                        "must be auto, none, required or a function",
+                    ))
+                }
+            }),
+            Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
+                Some(name) => Some(ToolChoice::Tool(name.to_owned())),
+                None => {
+                    return Err(invalid(
+                        "tool_choice".into(),
+                        "must be auto, none, required or a function",
+                    ))
+                }
+            },
+        };
+        let request = ChatRequest {
+            model: self.model,
+            messages,
+            tools,
+            tool_choice,
+            temperature: self.temperature,
+            max_tokens: self.max_completion_tokens.or(self.max_tokens),
+        };
+        let include_usage = self.stream_options.is_some_and(|o| o.include_usage);
+        Ok((request, self.stream, include_usage))
+    }
+}
+
+fn completion_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::now_v7().simple())
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Json(body): Json<CompletionRequest>,
+) -> Result<Response, ApiError> {
+    let (request, stream, include_usage) = body.into_request()?;
+    let (model, events) = state.chat.complete_direct(&principal, request).await?;
+    let id = completion_id();
+    let created = now_secs();
+    if stream {
+        return Ok(stream_response(id, created, model, events, include_usage));
+    }
+    let done = hearth_llm::collect(events)
+        .await
+        .map_err(|e| ApiError::Core(CoreError::Upstream(e.to_string())))?;
+    let usage = done.usage.unwrap_or_default();
+    let tool_calls: Vec<Value> = done
+        .tool_calls
+        .iter()
+        .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+        .collect();
+    let mut message = json!({"role": "assistant", "content": if done.text.is_empty() && !tool_calls.is_empty() { Value::Null } else { json!(done.text) }});
+    if !tool_calls.is_empty() {
+        message["tool_calls"] = json!(tool_calls);
+    }
+    let finish = done.finish_reason.unwrap_or(FinishReason::Stop);
+    Ok(axum::Json(json!({
+        "id": id, "object": "chat.completion", "created": created, "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish.as_openai(), "logprobs": null}],
+        "usage": {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
+                  "total_tokens": usage.input_tokens + usage.output_tokens},
+    }))
+    .into_response())
+}
+
+fn stream_response(
+    id: String,
+    created: i64,
+    model: String,
+    events: hearth_llm::EventStream,
+    include_usage: bool,
+) -> Response {
+    let chunk = move |delta: Value, finish: Value| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let first = chunk(json!({"role": "assistant", "content": ""}), Value::Null);
+    let usage_chunk = {
+        let base = first.clone();
+        move |u: hearth_llm::Usage| {
+            let mut c = base.clone();
+            c["choices"] = json!([]);
+            c["usage"] = json!({"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
+                                "total_tokens": u.input_tokens + u.output_tokens});
+            c
+        }
+    };
+    let body = futures_util::stream::once(async move { Some(first) })
+        .chain(
+            events
+                .scan((None::<hearth_llm::Usage>, false), move |(usage, ended), item| {
+                    let out: Vec<Value> = if *ended {
+                        Vec::new()
+                    } else {
+                        match item {
+                            Ok(StreamEvent::TextDelta(t)) => vec![chunk(json!({"content": t}), Value::Null)],
+                            Ok(StreamEvent::ToolCallDelta { index, id, name, arguments }) => {
+                                let mut call = json!({"index": index, "function": {"arguments": arguments}});
+                                if let Some(id) = id {
+                                    call["id"] = json!(id);
+                                    call["type"] = json!("function");
+                                }
+                                if let Some(name) = name {
+                                    call["function"]["name"] = json!(name);
+                                }
+                                vec![chunk(json!({"tool_calls": [call]}), Value::Null)]
+                            }
+                            Ok(StreamEvent::ToolCall(_)) => Vec::new(),
+                            Ok(StreamEvent::Usage(u)) => {
+                                *usage = Some(u);
+                                Vec::new()
+                            }
+                            Ok(StreamEvent::Finish(reason)) => {
+                                *ended = true;
+                                let mut out = vec![chunk(json!({}), json!(reason.as_openai()))];
+                                if include_usage {
+                                    out.push(usage_chunk(usage.unwrap_or_default()));
+                                }
+                                out
+                            }
+                            Err(e) => {
+                                *ended = true;
+                                vec![json!({"error": {"message": e.to_string(), "type": "upstream_error", "code": e.code()}})]
+                            }
+                        }
+                    };
+                    futures_util::future::ready(Some(out))
+                })
+                .flat_map(|v| futures_util::stream::iter(v.into_iter().map(Some))),
+        )
+        .map(|c| match c {
+            Some(v) => Ok::<_, Infallible>(Event::default().data(v.to_string())),
+            None => Ok(Event::default().data("[DONE]")),
+        })
+        .chain(futures_util::stream::once(async { Ok(Event::default().data("[DONE]")) }));
+    Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT))
+        .into_response()
+}
