@@ -15,6 +15,7 @@ pub mod passwords;
 pub mod providers;
 mod secret;
 pub mod tokens;
+pub mod usage;
 
 pub use error::{CoreError, Result};
 pub use hearth_store::ids;

@@ -217,3 +217,35 @@ mod tests {
         }
     }
 }
+
+/// Query parameters; a malformed one is 400 `invalid_query` with the parser's message.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|err| {
+                let field = err.path().to_string();
+                let message = err.into_inner().to_string();
+                let field = (field != ".").then_some(field);
+                ApiError::request(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    match &field {
+                        Some(f) => format!("query parameter {f}: {message}"),
+                        None => format!("query: {message}"),
+                    },
+                    field,
+                )
+            })
+    }
+}
+
+fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}

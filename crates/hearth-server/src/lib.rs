@@ -153,6 +153,7 @@ impl Application {
             accounts,
             providers,
             chat,
+            usage: hearth_core::usage::Usage::new(store.clone()),
             metrics: Arc::new(Metrics::new()),
         });
         let router = router(state);
@@ -250,6 +251,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::patch(handlers::providers::update_model),
         )
         .route("/api/v1/models", get(handlers::providers::user_models))
+        .route("/api/v1/admin/llm-calls", get(handlers::admin::traces))
+        .route("/api/v1/admin/usage", get(handlers::admin::usage))
         .route(
             "/api/v1/conversations",
             get(handlers::conversations::list).post(handlers::conversations::create),

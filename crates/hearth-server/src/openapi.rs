@@ -22,6 +22,7 @@ use crate::handlers;
         handlers::conversations::update, handlers::conversations::delete, handlers::conversations::export,
         handlers::conversations::send, handlers::conversations::regenerate, handlers::conversations::events,
         handlers::conversations::stop, handlers::conversations::approve,
+        handlers::admin::traces, handlers::admin::usage,
     ),
     components(schemas(hearth_core::api::ErrorBody, hearth_core::chat::api::RunEvent)),
     modifiers(&BearerAuth),

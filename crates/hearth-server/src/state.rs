@@ -4,6 +4,7 @@ use std::sync::Arc;
 use hearth_core::accounts::Accounts;
 use hearth_core::chat::Chat;
 use hearth_core::providers::Providers;
+use hearth_core::usage::Usage;
 use hearth_store::Store;
 
 use crate::metrics::Metrics;
@@ -21,6 +22,7 @@ pub struct Services {
     pub accounts: Accounts,
     pub providers: Providers,
     pub chat: Chat,
+    pub usage: Usage,
     pub metrics: Arc<Metrics>,
 }
 

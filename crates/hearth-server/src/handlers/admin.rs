@@ -82,3 +82,27 @@ pub async fn create_invite(
         axum::Json(state.accounts.create_invite(&admin, req).await?),
     ))
 }
+
+/// Model calls (traces), newest first, filtered by user, model, time and errors.
+#[utoipa::path(get, path = "/api/v1/admin/llm-calls", tag = "admin", params(hearth_core::usage::TraceQuery),
+    responses((status = 200, body = [hearth_core::usage::Trace]), (status = 400), (status = 403)), security(("bearer" = [])))]
+pub async fn traces(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    crate::extract::Query(query): crate::extract::Query<hearth_core::usage::TraceQuery>,
+) -> Result<axum::Json<Vec<hearth_core::usage::Trace>>, ApiError> {
+    let admin = principal.admin()?;
+    Ok(axum::Json(state.usage.traces(&admin, query).await?))
+}
+
+/// Tokens and cost per user and model over the last days.
+#[utoipa::path(get, path = "/api/v1/admin/usage", tag = "admin", params(hearth_core::usage::UsageQuery),
+    responses((status = 200, body = [hearth_core::usage::UsageSummary]), (status = 400), (status = 403)), security(("bearer" = [])))]
+pub async fn usage(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    crate::extract::Query(query): crate::extract::Query<hearth_core::usage::UsageQuery>,
+) -> Result<axum::Json<Vec<hearth_core::usage::UsageSummary>>, ApiError> {
+    let admin = principal.admin()?;
+    Ok(axum::Json(state.usage.summary(&admin, query).await?))
+}

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::auth::OptionalJson;
 use super::path_id;
 use crate::error::ApiError;
-use crate::extract::{Auth, Json};
+use crate::extract::{Auth, Json, Query};
 use crate::state::AppState;
 
 /// SSE comment lines keep idle proxies from closing a quiet stream.

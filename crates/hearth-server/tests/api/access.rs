@@ -170,6 +170,8 @@ const ADMIN_ONLY: &[Probe] = &[
     ("DELETE", "/api/v1/admin/providers/{id}", None),
     ("POST", "/api/v1/admin/providers/{id}/sync", None),
     ("GET", "/api/v1/admin/models", None),
+    ("GET", "/api/v1/admin/llm-calls", None),
+    ("GET", "/api/v1/admin/usage", None),
     (
         "PATCH",
         "/api/v1/admin/models/{id}",

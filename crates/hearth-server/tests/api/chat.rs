@@ -736,3 +736,91 @@ async fn anthropic_providers_chat_and_call_tools_too() {
         .expect("answer");
     assert_eq!(answer.content, "The result is 9.");
 }
+
+#[tokio::test]
+async fn admins_see_traces_and_usage_per_user_and_model() {
+    let (_app, admin, user, fake) = setup(|_| {}).await;
+    let me = user.me().await.expect("me");
+    let conv = conversation(&user, "fake-tools").await;
+    user.send_message(conv, &message("calculate 1+2"))
+        .await
+        .expect("tool answer");
+    fake.push(Script::new(vec![Step::Status {
+        status: 500,
+        message: "down".into(),
+    }]));
+    let failed = user
+        .send_message(conv, &message("again"))
+        .await
+        .expect("error answer");
+    assert_eq!(failed.status, MessageStatus::Error);
+
+    let traces: serde_json::Value = admin
+        .request(hearth_client::Method::GET, "/api/v1/admin/llm-calls")
+        .query(&[("model", "fake-tools")])
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let traces = traces.as_array().expect("list");
+    assert_eq!(
+        traces.len(),
+        3,
+        "two calls for the tool round trip, one failed: {traces:?}"
+    );
+    assert!(traces
+        .iter()
+        .all(|t| t["user_id"] == me.id.to_string() && t["source"] == "chat"));
+    assert!(traces.iter().any(|t| t["tool_calls"] == 1));
+    assert!(traces
+        .iter()
+        .any(|t| t["error"].as_str().is_some_and(|e| e.contains("down"))));
+    assert!(traces
+        .iter()
+        .filter(|t| t["error"].is_null())
+        .all(|t| t["ttft_ms"].is_number()));
+
+    let errors: serde_json::Value = admin
+        .request(
+            hearth_client::Method::GET,
+            "/api/v1/admin/llm-calls?errors_only=true",
+        )
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(errors.as_array().map(Vec::len), Some(1));
+
+    let usage: serde_json::Value = admin
+        .request(hearth_client::Method::GET, "/api/v1/admin/usage?days=1")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let row = usage
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["model"] == "fake-tools")
+        .expect("fake-tools row");
+    assert_eq!(row["calls"], 3);
+    assert!(row["output_tokens"].as_i64().expect("tokens") > 0);
+
+    let r = admin
+        .request(
+            hearth_client::Method::GET,
+            "/api/v1/admin/llm-calls?since=yesterday",
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), hearth_client::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["field"], "since");
+}

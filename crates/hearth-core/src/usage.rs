@@ -1,0 +1,156 @@
+//! Usage and traces of model calls, for admins: each call's tokens, latency, time to first
+//! token, cost, tool calls and error, and sums per user and model.
+
+use chrono::{DateTime, Utc};
+use hearth_store::ids::{LlmCallId, ProviderId, RunId, UserId};
+use hearth_store::{LlmCallFilter, Store, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::access::Admin;
+use crate::error::{CoreError, Result};
+
+const MAX_LIMIT: i64 = 1000;
+
+/// Which traces to list (`GET /api/v1/admin/llm-calls`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
+pub struct TraceQuery {
+    #[schema(value_type = Option<String>)]
+    #[param(value_type = Option<String>)]
+    pub user_id: Option<UserId>,
+    pub model: Option<String>,
+    /// RFC 3339 time; calls at or after it.
+    pub since: Option<DateTime<Utc>>,
+    /// RFC 3339 time; calls before it.
+    pub until: Option<DateTime<Utc>>,
+    /// Only calls that failed.
+    #[serde(default)]
+    pub errors_only: bool,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+/// One model call.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Trace {
+    #[schema(value_type = String)]
+    pub id: LlmCallId,
+    #[schema(value_type = Option<String>)]
+    pub user_id: Option<UserId>,
+    #[schema(value_type = Option<String>)]
+    pub run_id: Option<RunId>,
+    /// `chat` or `openai_api`.
+    pub source: String,
+    pub model: String,
+    #[schema(value_type = Option<String>)]
+    pub provider_id: Option<ProviderId>,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub latency_ms: i64,
+    pub ttft_ms: Option<i64>,
+    pub cost_usd: Option<f64>,
+    pub tool_calls: i64,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/admin/usage` query.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
+pub struct UsageQuery {
+    /// Days back from now (default 30, at most 3660).
+    pub days: Option<u32>,
+    #[schema(value_type = Option<String>)]
+    #[param(value_type = Option<String>)]
+    pub user_id: Option<UserId>,
+}
+
+/// Sums for one user and model.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UsageSummary {
+    #[schema(value_type = Option<String>)]
+    pub user_id: Option<UserId>,
+    pub model: String,
+    pub calls: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: Option<f64>,
+}
+
+/// The usage service.
+#[derive(Clone)]
+pub struct Usage {
+    store: Store,
+}
+
+impl Usage {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Traces matching the query, newest first.
+    pub async fn traces(&self, _admin: &Admin, q: TraceQuery) -> Result<Vec<Trace>> {
+        let limit = q.limit.unwrap_or(100);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(CoreError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let ts = |d: Option<DateTime<Utc>>| d.map(|d| Timestamp::from_millis(d.timestamp_millis()));
+        let rows = self
+            .store
+            .list_llm_calls(&LlmCallFilter {
+                user_id: q.user_id,
+                model: q.model.filter(|m| !m.is_empty()),
+                since: ts(q.since),
+                until: ts(q.until),
+                errors_only: q.errors_only,
+                limit,
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|c| Trace {
+                id: c.id,
+                user_id: c.user_id,
+                run_id: c.run_id,
+                source: c.source,
+                model: c.model,
+                provider_id: c.provider_id,
+                input_tokens: c.input_tokens,
+                output_tokens: c.output_tokens,
+                latency_ms: c.latency_ms,
+                ttft_ms: c.ttft_ms,
+                cost_usd: c.cost_usd,
+                tool_calls: c.tool_calls,
+                error: c.error,
+                created_at: c.created_at.to_datetime(),
+            })
+            .collect())
+    }
+
+    /// Sums per user and model over the last `days`.
+    pub async fn summary(&self, _admin: &Admin, q: UsageQuery) -> Result<Vec<UsageSummary>> {
+        let days = q.days.unwrap_or(30);
+        if !(1..=3660).contains(&days) {
+            return Err(CoreError::invalid("days", "must be between 1 and 3660"));
+        }
+        let since = Timestamp::from_millis(
+            (Utc::now() - chrono::Duration::days(i64::from(days))).timestamp_millis(),
+        );
+        Ok(self
+            .store
+            .usage_summary(since, q.user_id)
+            .await?
+            .into_iter()
+            .map(|r| UsageSummary {
+                user_id: r.user_id,
+                model: r.model,
+                calls: r.calls,
+                input_tokens: r.input_tokens,
+                output_tokens: r.output_tokens,
+                cost_usd: r.cost_usd,
+            })
+            .collect())
+    }
+}
