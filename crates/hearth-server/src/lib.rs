@@ -14,6 +14,7 @@ pub mod settings;
 pub mod state;
 pub mod telemetry;
 mod ui;
+pub mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -287,6 +288,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/runs/{run_id}/approvals/{call_id}",
             post(handlers::conversations::approve),
         )
+        .route("/api/v1/ws", get(ws::upgrade))
         .route("/v1/models", get(handlers::openai::models))
         .route(
             "/v1/chat/completions",

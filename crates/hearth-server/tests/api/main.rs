@@ -9,3 +9,4 @@ mod errors;
 mod helpers;
 mod openai;
 mod system;
+mod ws;

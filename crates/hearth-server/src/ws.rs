@@ -1,0 +1,334 @@
+//! `GET /api/v1/ws`: one WebSocket multiplexes any number of run streams. Frames are JSON text;
+//! the protocol is documented in ARCHITECTURE.md. Each subscription is a task holding a cursor
+//! into its run's event buffer and writing through one bounded outbound queue, so a slow socket
+//! slows only its own subscriptions and never grows memory or delays the run.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::response::Response;
+use futures_util::{SinkExt as _, StreamExt as _};
+use hearth_core::access::Principal;
+use hearth_core::chat::api::{RegenerateRequest, SendMessageRequest};
+use hearth_core::ids::{ConversationId, MessageId, RunId};
+use hearth_core::CoreError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::state::AppState;
+
+/// How long a client has to authenticate after connecting.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Server pings this often; a connection that answers nothing for three intervals is closed.
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// Frames waiting to be written per connection.
+const OUTBOUND: usize = 64;
+/// Largest frame accepted from a client.
+const MAX_FRAME: usize = 1024 * 1024;
+
+/// A frame from the client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientFrame {
+    Auth {
+        token: String,
+    },
+    Send {
+        #[serde(default)]
+        id: Option<String>,
+        conversation_id: ConversationId,
+        #[serde(flatten)]
+        message: SendMessageRequest,
+    },
+    Regenerate {
+        #[serde(default)]
+        id: Option<String>,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        #[serde(default)]
+        model: Option<String>,
+    },
+    Subscribe {
+        #[serde(default)]
+        id: Option<String>,
+        run_id: RunId,
+        #[serde(default)]
+        after: u64,
+    },
+    Unsubscribe {
+        #[serde(default)]
+        id: Option<String>,
+        run_id: RunId,
+    },
+    Stop {
+        #[serde(default)]
+        id: Option<String>,
+        run_id: RunId,
+    },
+    Approve {
+        #[serde(default)]
+        id: Option<String>,
+        run_id: RunId,
+        call_id: String,
+        approve: bool,
+    },
+    Ping,
+}
+
+/// Upgrades to a WebSocket. A bearer token in the request authenticates at once; otherwise the
+/// first frame must be `{"type":"auth","token":…}` (browsers cannot set headers on a WebSocket).
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ws: WebSocketUpgrade,
+    parts: Parts,
+) -> Response {
+    let token = crate::extract::bearer(&parts);
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_message_size(MAX_FRAME)
+        .on_upgrade(move |socket| serve(state, socket, token))
+}
+
+fn error_frame(id: Option<&str>, code: &str, message: &str) -> String {
+    json!({"type": "error", "id": id, "code": code, "message": message}).to_string()
+}
+
+fn core_error_frame(id: Option<&str>, err: &CoreError) -> String {
+    let code = match err {
+        CoreError::NotFound(_) => "not_found",
+        CoreError::ModelNotFound(_) => "model_not_found",
+        CoreError::InvalidInput { .. } => "invalid_input",
+        CoreError::Unauthorized(_) => "unauthorized",
+        CoreError::Forbidden(_) => "forbidden",
+        CoreError::QuotaExceeded { .. } => "quota_exceeded",
+        CoreError::TooLarge { .. } => "payload_too_large",
+        CoreError::RateLimited { .. } => "rate_limited",
+        CoreError::Conflict { .. } => "conflict",
+        CoreError::Upstream(_) => "upstream_error",
+        CoreError::Other(cause) => {
+            tracing::error!(error.cause = %cause, "internal error on a WebSocket");
+            return error_frame(id, "internal", "internal error");
+        }
+    };
+    error_frame(id, code, &err.to_string())
+}
+
+async fn serve(state: AppState, socket: WebSocket, token: Option<String>) {
+    let (mut sink, mut stream) = socket.split();
+    let principal = match authenticate(&state, &mut stream, token).await {
+        Ok(p) => p,
+        Err(message) => {
+            let _ = sink
+                .send(Message::Text(
+                    error_frame(None, "unauthorized", &message).into(),
+                ))
+                .await;
+            let _ = sink.close().await;
+            return;
+        }
+    };
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOUND);
+    let ready = json!({"type": "ready", "user_id": principal.user_id()}).to_string();
+    if sink.send(Message::Text(ready.into())).await.is_err() {
+        return;
+    }
+    // The writer: frames from subscriptions and replies, plus heartbeats.
+    let writer = tokio::spawn(async move {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                frame = out_rx.recv() => match frame {
+                    Some(frame) => if sink.send(frame).await.is_err() { break },
+                    None => break,
+                },
+                _ = ping.tick() => if sink.send(Message::Ping(Vec::new().into())).await.is_err() { break },
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut subscriptions: HashMap<RunId, JoinHandle<()>> = HashMap::new();
+    loop {
+        let frame = match tokio::time::timeout(PING_EVERY * 3, stream.next()).await {
+            Err(_) => break,
+            Ok(None) | Ok(Some(Err(_))) => break,
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let text = match frame {
+            Message::Text(t) => t,
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) | Message::Binary(_) => continue,
+        };
+        let reply = handle(&state, &principal, &text, &out_tx, &mut subscriptions).await;
+        if let Some(reply) = reply {
+            if out_tx.send(Message::Text(reply.into())).await.is_err() {
+                break;
+            }
+        }
+        subscriptions.retain(|_, task| !task.is_finished());
+    }
+    for (_, task) in subscriptions {
+        task.abort();
+    }
+    drop(out_tx);
+    let _ = writer.await;
+}
+
+async fn authenticate(
+    state: &AppState,
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    token: Option<String>,
+) -> Result<Principal, String> {
+    let token = match token {
+        Some(t) => t,
+        None => {
+            let first = tokio::time::timeout(AUTH_TIMEOUT, stream.next())
+                .await
+                .map_err(|_| {
+                    "authenticate within 10 s with {\"type\":\"auth\",\"token\":…}".to_owned()
+                })?;
+            let Some(Ok(Message::Text(text))) = first else {
+                return Err("the first frame must be {\"type\":\"auth\",\"token\":…}".into());
+            };
+            match serde_json::from_str::<ClientFrame>(&text) {
+                Ok(ClientFrame::Auth { token }) => token,
+                _ => return Err("the first frame must be {\"type\":\"auth\",\"token\":…}".into()),
+            }
+        }
+    };
+    state
+        .accounts
+        .authenticate(&token)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Handles one client frame; returns the direct reply, if any.
+async fn handle(
+    state: &AppState,
+    principal: &Principal,
+    text: &str,
+    out: &mpsc::Sender<Message>,
+    subscriptions: &mut HashMap<RunId, JoinHandle<()>>,
+) -> Option<String> {
+    let frame: ClientFrame = match serde_json::from_str(text) {
+        Ok(f) => f,
+        Err(e) => return Some(error_frame(None, "invalid_frame", &e.to_string())),
+    };
+    let ack = |id: &Option<String>, extra: Value| {
+        let mut v = json!({"type": "ack", "id": id});
+        if let (Some(obj), Value::Object(more)) = (v.as_object_mut(), extra) {
+            obj.extend(more);
+        }
+        v.to_string()
+    };
+    match frame {
+        ClientFrame::Auth { .. } => {
+            Some(error_frame(None, "invalid_frame", "already authenticated"))
+        }
+        ClientFrame::Ping => Some(json!({"type": "pong"}).to_string()),
+        ClientFrame::Send {
+            id,
+            conversation_id,
+            message,
+        } => match state.chat.send(principal, conversation_id, message).await {
+            Ok((started, live)) => {
+                subscribe(subscriptions, started.run_id, live.subscribe(0), out);
+                Some(ack(
+                    &id,
+                    json!({"run_id": started.run_id, "message_id": started.message_id,
+                        "user_message_id": started.user_message_id}),
+                ))
+            }
+            Err(e) => Some(core_error_frame(id.as_deref(), &e)),
+        },
+        ClientFrame::Regenerate {
+            id,
+            conversation_id,
+            message_id,
+            model,
+        } => {
+            let req = RegenerateRequest { model, tools: None };
+            match state
+                .chat
+                .regenerate(principal, conversation_id, message_id, req)
+                .await
+            {
+                Ok((started, live)) => {
+                    subscribe(subscriptions, started.run_id, live.subscribe(0), out);
+                    Some(ack(
+                        &id,
+                        json!({"run_id": started.run_id, "message_id": started.message_id}),
+                    ))
+                }
+                Err(e) => Some(core_error_frame(id.as_deref(), &e)),
+            }
+        }
+        ClientFrame::Subscribe { id, run_id, after } => {
+            match state.chat.events(principal, None, run_id, after).await {
+                Ok(events) => {
+                    subscribe(subscriptions, run_id, events, out);
+                    Some(ack(&id, json!({"run_id": run_id})))
+                }
+                Err(e) => Some(core_error_frame(id.as_deref(), &e)),
+            }
+        }
+        ClientFrame::Unsubscribe { id, run_id } => {
+            if let Some(task) = subscriptions.remove(&run_id) {
+                task.abort();
+            }
+            Some(ack(&id, json!({"run_id": run_id})))
+        }
+        ClientFrame::Stop { id, run_id } => match state.chat.stop(principal, run_id).await {
+            Ok(status) => Some(ack(&id, json!({"run_id": run_id, "status": status}))),
+            Err(e) => Some(core_error_frame(id.as_deref(), &e)),
+        },
+        ClientFrame::Approve {
+            id,
+            run_id,
+            call_id,
+            approve,
+        } => {
+            match state
+                .chat
+                .approve(principal, run_id, &call_id, approve)
+                .await
+            {
+                Ok(()) => Some(ack(&id, json!({"run_id": run_id, "call_id": call_id}))),
+                Err(e) => Some(core_error_frame(id.as_deref(), &e)),
+            }
+        }
+    }
+}
+
+/// Forwards a run's events to the socket until the run ends (replacing an earlier subscription).
+fn subscribe(
+    subscriptions: &mut HashMap<RunId, JoinHandle<()>>,
+    run_id: RunId,
+    events: impl futures_util::Stream<Item = std::sync::Arc<hearth_core::chat::runs::Published>>
+        + Send
+        + 'static,
+    out: &mpsc::Sender<Message>,
+) {
+    let out = out.clone();
+    let task = tokio::spawn(async move {
+        let mut events = std::pin::pin!(events);
+        while let Some(p) = events.next().await {
+            let frame = format!(
+                r#"{{"type":"event","run_id":"{run_id}","event":{}}}"#,
+                p.json
+            );
+            if out.send(Message::Text(frame.into())).await.is_err() {
+                break;
+            }
+        }
+    });
+    if let Some(old) = subscriptions.insert(run_id, task) {
+        old.abort();
+    }
+}
