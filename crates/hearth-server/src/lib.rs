@@ -137,7 +137,7 @@ impl Application {
             store.clone(),
             crypto,
             providers.clone(),
-            hearth_tools::Registry::builtin(),
+            hearth_tools::Registry::builtin(&settings.tools),
             settings.chat.clone(),
         );
         let interrupted = chat.recover().await?;

@@ -26,6 +26,7 @@ pub struct Settings {
     pub auth: AuthConfig,
     pub crypto: CryptoSettings,
     pub chat: ChatConfig,
+    pub tools: hearth_tools::ToolsConfig,
     pub log: LogSettings,
 }
 
@@ -103,6 +104,7 @@ impl Default for Settings {
             auth: AuthConfig::default(),
             crypto: CryptoSettings::default(),
             chat: ChatConfig::default(),
+            tools: hearth_tools::ToolsConfig::default(),
             log: LogSettings {
                 format: LogFormat::Json,
                 level: "info".into(),
@@ -134,7 +136,12 @@ pub struct Loaded {
 }
 
 /// Keys whose default is unset, so they do not show up when the defaults are walked.
-const OPTIONAL_KEYS: &[&str] = &["database.url", "auth.jwt_secret", "crypto.master_key"];
+const OPTIONAL_KEYS: &[&str] = &[
+    "database.url",
+    "auth.jwt_secret",
+    "crypto.master_key",
+    "tools.searxng_url",
+];
 /// Tables whose keys are free (any tool name), so any key under them is a setting.
 const MAP_KEYS: &[&str] = &["chat.tool_policy."];
 /// Short names the design documents use, kept as aliases of the nested keys.
@@ -346,6 +353,9 @@ impl Settings {
         }
         if c.max_retries > 10 {
             return bad("chat.max_retries", "must be at most 10");
+        }
+        if let Err((key, why)) = self.tools.validate() {
+            return bad(&key, &why);
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad(
@@ -648,5 +658,67 @@ mod tests {
         std::fs::write(&file, "[servr]\nlisten = \"127.0.0.1:1\"\n").expect("write");
         let err = Settings::load(Vec::new(), &overrides).expect_err("unknown section");
         assert!(err.to_string().contains("servr"), "{err}");
+    }
+
+    #[test]
+    fn chat_tools_and_crypto_settings_load_and_are_checked() {
+        let loaded = Settings::load(
+            env(&[
+                ("HEARTH_CHAT__TOOL_POLICY__FETCH_URL", "ask"),
+                ("HEARTH_CHAT__DAILY_TOKEN_QUOTA", "1000"),
+                ("HEARTH_TOOLS__FETCH_ALLOWLIST", "[\"10.0.0.0/8\"]"),
+                (
+                    "HEARTH_CRYPTO__MASTER_KEY",
+                    "0123456789abcdef0123456789abcdef-secretvalue",
+                ),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let s = &loaded.settings;
+        assert_eq!(
+            s.chat.policy("fetch_url"),
+            hearth_core::chat::ToolPolicy::Ask
+        );
+        assert_eq!(
+            s.chat.policy("calculator"),
+            hearth_core::chat::ToolPolicy::Auto
+        );
+        assert_eq!(s.chat.daily_token_quota, 1000);
+        assert_eq!(s.tools.fetch_allowlist, vec!["10.0.0.0/8".to_owned()]);
+        assert!(
+            !format!("{s:?}").contains("secretvalue"),
+            "master key redacted in Debug"
+        );
+
+        for (name, value, key) in [
+            ("HEARTH_CRYPTO__MASTER_KEY", "short", "crypto.master_key"),
+            (
+                "HEARTH_CHAT__TOOL_POLICY__FETCH_URL",
+                "sometimes",
+                "chat.tool_policy",
+            ),
+            (
+                "HEARTH_CHAT__FIRST_TOKEN_TIMEOUT_SECS",
+                "0",
+                "chat.first_token_timeout_secs",
+            ),
+            (
+                "HEARTH_TOOLS__FETCH_ALLOWLIST",
+                "[\"10.0.0.0/99\"]",
+                "tools.fetch_allowlist",
+            ),
+            (
+                "HEARTH_TOOLS__SEARXNG_URL",
+                "searx.local",
+                "tools.searxng_url",
+            ),
+        ] {
+            let err = Settings::load(env(&[(name, value)]), &Overrides::default())
+                .expect_err(name)
+                .to_string();
+            assert!(err.contains(key), "{name}: {err}");
+        }
     }
 }

@@ -1,11 +1,15 @@
 //! Tools a model may call: the [`Tool`] trait, a [`Registry`] that checks arguments against each
 //! tool's JSON schema before calling it, and the built-ins (calculator, current time and time-zone
-//! conversion). A tool failure is a value the model sees, never a crash.
+//! conversion, fetch URL as Markdown with SSRF checks, web search through SearXNG). A tool
+//! failure is a value the model sees, never a crash.
 //!
 //! It knows nothing of users, storage or HTTP serving; policy (auto / ask / deny) is the caller's.
 
 mod calculator;
+mod fetch;
+pub mod net;
 mod schema;
+mod search;
 mod time;
 
 use std::collections::BTreeMap;
@@ -15,7 +19,64 @@ use futures_util::future::BoxFuture;
 use hearth_llm::ToolSpec;
 
 pub use calculator::{evaluate, Calculator};
+pub use fetch::FetchUrl;
+pub use search::WebSearch;
 pub use time::CurrentTime;
+
+/// Settings of the built-in tools (`[tools]`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsConfig {
+    /// Base URL of a SearXNG instance for `web_search` (its JSON format enabled); unset: no search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub searxng_url: Option<String>,
+    /// Hosts, addresses or CIDR ranges `fetch_url` may reach although they are private.
+    pub fetch_allowlist: Vec<String>,
+    /// Largest page `fetch_url` reads, in bytes.
+    pub fetch_max_bytes: usize,
+    /// Seconds a fetch or a search may take.
+    pub fetch_timeout_secs: u64,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            searxng_url: None,
+            fetch_allowlist: Vec::new(),
+            fetch_max_bytes: 2 * 1024 * 1024,
+            fetch_timeout_secs: 15,
+        }
+    }
+}
+
+impl ToolsConfig {
+    /// Checks the settings; the error names the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        net::Allowlist::parse(&self.fetch_allowlist)
+            .map_err(|e| ("tools.fetch_allowlist".into(), e))?;
+        if let Some(url) = &self.searxng_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err((
+                    "tools.searxng_url".into(),
+                    "must start with http:// or https://".into(),
+                ));
+            }
+        }
+        if self.fetch_max_bytes < 1024 {
+            return Err((
+                "tools.fetch_max_bytes".into(),
+                "must be at least 1024".into(),
+            ));
+        }
+        if self.fetch_timeout_secs == 0 {
+            return Err((
+                "tools.fetch_timeout_secs".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Why a tool call produced no result. The message goes back to the model.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -57,11 +118,21 @@ impl Registry {
         Self::default()
     }
 
-    /// The built-in tools that need no configuration.
-    pub fn builtin() -> Self {
+    /// The built-in tools: calculator, current_time, fetch_url and web_search.
+    pub fn builtin(config: &ToolsConfig) -> Self {
+        let timeout = std::time::Duration::from_secs(config.fetch_timeout_secs);
         let mut r = Self::new();
         r.add(Arc::new(Calculator));
         r.add(Arc::new(CurrentTime));
+        r.add(Arc::new(FetchUrl::new(
+            net::Allowlist::parse(&config.fetch_allowlist).unwrap_or_default(),
+            config.fetch_max_bytes,
+            timeout,
+        )));
+        r.add(Arc::new(WebSearch::new(
+            config.searxng_url.clone(),
+            timeout,
+        )));
         r
     }
 
@@ -114,7 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn registry_checks_arguments_before_calling() {
-        let r = Registry::builtin();
+        let r = Registry::builtin(&ToolsConfig::default());
         assert_eq!(
             r.call("calculator", r#"{"expression":"2*(3+4)"}"#).await,
             Ok("14".into())
