@@ -177,6 +177,54 @@ impl Crypto {
     }
 }
 
+/// What a key rotation did, per sealed column: (name, re-encrypted, already current).
+#[derive(Clone, Debug, Default)]
+pub struct RotationReport {
+    pub columns: Vec<(&'static str, u64, u64)>,
+}
+
+/// Re-encrypts every stored ciphertext not made with the current key. Safe to run again after
+/// an interruption; rows changed concurrently keep the newer value.
+pub async fn rotate(store: &hearth_store::Store, crypto: &Crypto) -> Result<RotationReport> {
+    use hearth_store::Sealed;
+    const PAGE: i64 = 500;
+    let mut report = RotationReport::default();
+    for column in Sealed::ALL {
+        let (mut changed, mut current) = (0u64, 0u64);
+        let mut after = String::new();
+        loop {
+            let page = store.sealed_page(column, &after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id.clone();
+            for row in &page {
+                if !crypto.needs_rotation(&row.value) {
+                    current += 1;
+                    continue;
+                }
+                let owner = row.owner.map(|o| o.to_string());
+                let scope = match (&owner, column) {
+                    (_, Sealed::ProviderKey) => Scope::System,
+                    (Some(o), _) => Scope::User(o),
+                    (None, _) => {
+                        return Err(CoreError::other(format!(
+                            "{} {} has no owner",
+                            column.name(),
+                            row.id
+                        )))
+                    }
+                };
+                let plain = crypto.decrypt(scope, &row.value)?;
+                let sealed = crypto.encrypt(scope, &plain)?;
+                if store.reseal(column, &row.id, &row.value, &sealed).await? {
+                    changed += 1;
+                }
+            }
+        }
+        report.columns.push((column.name(), changed, current));
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,19 +104,96 @@ pub fn accounts(settings: &Settings, store: Store) -> Result<Accounts, StartupEr
     )?)
 }
 
-/// The encryption-at-rest codec: the master key from settings or `<data_dir>/master-key`.
+/// The encryption-at-rest codec: the master key from settings, or `<data_dir>/master-key`
+/// (created on first start). Keys left by an interrupted or finished `rotate-key`
+/// (`master-key.next`, `master-key.previous`) and `crypto.previous_master_keys` still decrypt.
 pub fn crypto(settings: &Settings) -> Result<Crypto, StartupError> {
+    let dir = &settings.data_dir;
+    let mut previous: Vec<Vec<u8>> = Vec::new();
     let master = match &settings.crypto.master_key {
         Some(k) => k.expose().as_bytes().to_vec(),
-        None => load_or_create_secret(&settings.data_dir.join("master-key"))?,
+        None => {
+            for name in ["master-key.next", "master-key.previous"] {
+                if let Some(key) = read_secret_if_present(&dir.join(name))? {
+                    previous.push(key);
+                }
+            }
+            load_or_create_secret(&dir.join("master-key"))?
+        }
     };
-    let previous: Vec<&[u8]> = settings
-        .crypto
-        .previous_master_keys
-        .iter()
-        .map(|k| k.expose().as_bytes())
-        .collect();
+    previous.extend(
+        settings
+            .crypto
+            .previous_master_keys
+            .iter()
+            .map(|k| k.expose().as_bytes().to_vec()),
+    );
+    let previous: Vec<&[u8]> = previous.iter().map(Vec::as_slice).collect();
     Ok(Crypto::new(&master, &previous)?)
+}
+
+/// Re-encrypts everything stored with the current master key. With a generated key file, a new
+/// key is made first (`master-key.next`), everything is re-encrypted with it, then it replaces
+/// `master-key` (the old one is kept as `master-key.previous`). Interrupted, it can be run again.
+pub async fn rotate_master_key(
+    settings: &Settings,
+    store: &Store,
+) -> Result<hearth_core::crypto::RotationReport, StartupError> {
+    let dir = &settings.data_dir;
+    let generated = settings.crypto.master_key.is_none();
+    let next = dir.join("master-key.next");
+    if generated && !next.exists() {
+        write_secret(&next)?;
+    }
+    let crypto = if generated {
+        let new = read_secret_if_present(&next)?.ok_or_else(|| StartupError::Secret {
+            path: next.display().to_string(),
+            reason: "disappeared during rotation".into(),
+        })?;
+        let mut old = Vec::new();
+        for name in ["master-key", "master-key.previous"] {
+            if let Some(key) = read_secret_if_present(&dir.join(name))? {
+                old.push(key);
+            }
+        }
+        old.extend(
+            settings
+                .crypto
+                .previous_master_keys
+                .iter()
+                .map(|k| k.expose().as_bytes().to_vec()),
+        );
+        let old: Vec<&[u8]> = old.iter().map(Vec::as_slice).collect();
+        Crypto::new(&new, &old)?
+    } else {
+        crypto(settings)?
+    };
+    let report = hearth_core::crypto::rotate(store, &crypto).await?;
+    if generated {
+        let rename = |from: &Path, to: &Path| {
+            std::fs::rename(from, to).map_err(|e| StartupError::Secret {
+                path: from.display().to_string(),
+                reason: format!("cannot rename to {}: {e}", to.display()),
+            })
+        };
+        let current = dir.join("master-key");
+        if current.exists() {
+            rename(&current, &dir.join("master-key.previous"))?;
+        }
+        rename(&next, &current)?;
+    }
+    Ok(report)
+}
+
+fn read_secret_if_present(path: &Path) -> Result<Option<Vec<u8>>, StartupError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text.trim().as_bytes().to_vec())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StartupError::Secret {
+            path: path.display().to_string(),
+            reason: format!("cannot read: {e}"),
+        }),
+    }
 }
 
 /// A server bound to its port, ready to run.
@@ -373,23 +450,31 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, StartupError> {
             }
             Ok(secret)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let secret = hearth_core::tokens::hex(&hearth_core::tokens::random_bytes(48));
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            use std::io::Write as _;
-            let mut file = options
-                .open(path)
-                .map_err(|e| err(format!("cannot create: {e}")))?;
-            file.write_all(secret.as_bytes())
-                .map_err(|e| err(format!("cannot write: {e}")))?;
-            Ok(secret.into_bytes())
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_secret(path),
         Err(e) => Err(err(format!("cannot read: {e}"))),
     }
+}
+
+/// Writes a new random secret to `path` (0600, never overwriting) and returns it.
+fn write_secret(path: &Path) -> Result<Vec<u8>, StartupError> {
+    let err = |reason: String| StartupError::Secret {
+        path: path.display().to_string(),
+        reason,
+    };
+    let secret = hearth_core::tokens::hex(&hearth_core::tokens::random_bytes(48));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write as _;
+    let mut file = options
+        .open(path)
+        .map_err(|e| err(format!("cannot create: {e}")))?;
+    file.write_all(secret.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| err(format!("cannot write: {e}")))?;
+    Ok(secret.into_bytes())
 }

@@ -10,6 +10,7 @@ mod chat;
 mod error;
 pub mod ids;
 mod records;
+mod sealed;
 pub mod testing;
 mod time;
 
@@ -26,6 +27,7 @@ use sqlx::sqlite::{
 pub use chat::*;
 pub use error::{Result, StoreError};
 pub use records::*;
+pub use sealed::{Sealed, SealedValue};
 pub use time::Timestamp;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

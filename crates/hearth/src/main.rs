@@ -88,6 +88,14 @@ enum AdminCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Re-encrypt stored secrets and conversations with a new master key. With the generated
+    /// key file a new key is made; with `crypto.master_key` set, data is re-encrypted with it
+    /// (keep the old key in `crypto.previous_master_keys` until this has run). Stop the server
+    /// first, or restart it afterwards.
+    RotateKey {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print the documented default configuration (TOML).
     DefaultConfig,
 }
@@ -164,6 +172,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             store.backup(&output).await.map_err(|e| e.to_string())?;
             println!("backed up {} to {}", store.location(), output.display());
+            store.close().await;
+            Ok(())
+        }
+        Command::Admin(AdminCommand::RotateKey { common }) => {
+            let settings = load(None, common)?;
+            let store = hearth_server::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let report = hearth_server::rotate_master_key(&settings, &store)
+                .await
+                .map_err(|e| e.to_string())?;
+            for (name, changed, current) in report.columns {
+                println!("{name}: {changed} re-encrypted, {current} already current");
+            }
             store.close().await;
             Ok(())
         }

@@ -8,5 +8,6 @@ mod chat;
 mod errors;
 mod helpers;
 mod openai;
+mod rotation;
 mod system;
 mod ws;

@@ -1,0 +1,105 @@
+//! The columns that hold ciphertext, listed and rewritten page by page for key rotation.
+
+use crate::ids::UserId;
+use crate::{on_pool, Result, Store};
+
+/// A column of ciphertext and whose key scope it uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sealed {
+    /// `providers.api_key_enc` (system scope).
+    ProviderKey,
+    /// `conversations.title_enc` (the owner's scope).
+    ConversationTitle,
+    /// `messages.content_enc` (the conversation owner's scope).
+    MessageContent,
+    /// `runs.events_enc` (the owner's scope).
+    RunEvents,
+}
+
+impl Sealed {
+    /// Every sealed column.
+    pub const ALL: [Sealed; 4] = [
+        Sealed::ProviderKey,
+        Sealed::ConversationTitle,
+        Sealed::MessageContent,
+        Sealed::RunEvents,
+    ];
+
+    /// A name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sealed::ProviderKey => "provider keys",
+            Sealed::ConversationTitle => "conversation titles",
+            Sealed::MessageContent => "messages",
+            Sealed::RunEvents => "run event logs",
+        }
+    }
+
+    /// (select a page after an id, update one row).
+    fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            Sealed::ProviderKey => (
+                "SELECT id, CAST(NULL AS TEXT) AS owner, api_key_enc AS value FROM providers \
+                 WHERE id > $1 AND api_key_enc IS NOT NULL ORDER BY id LIMIT $2",
+                "UPDATE providers SET api_key_enc = $2 WHERE id = $1 AND api_key_enc = $3",
+            ),
+            Sealed::ConversationTitle => (
+                "SELECT id, user_id AS owner, title_enc AS value FROM conversations \
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+                "UPDATE conversations SET title_enc = $2 WHERE id = $1 AND title_enc = $3",
+            ),
+            Sealed::MessageContent => (
+                "SELECT m.id, c.user_id AS owner, m.content_enc AS value FROM messages m \
+                 JOIN conversations c ON c.id = m.conversation_id WHERE m.id > $1 ORDER BY m.id LIMIT $2",
+                "UPDATE messages SET content_enc = $2 WHERE id = $1 AND content_enc = $3",
+            ),
+            Sealed::RunEvents => (
+                "SELECT id, user_id AS owner, events_enc AS value FROM runs \
+                 WHERE id > $1 AND events_enc IS NOT NULL ORDER BY id LIMIT $2",
+                "UPDATE runs SET events_enc = $2 WHERE id = $1 AND events_enc = $3",
+            ),
+        }
+    }
+}
+
+/// One stored ciphertext.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SealedValue {
+    pub id: String,
+    pub owner: Option<UserId>,
+    pub value: String,
+}
+
+impl Store {
+    /// Up to `limit` ciphertexts of `column` with ids after `after`, in id order.
+    pub async fn sealed_page(
+        &self,
+        column: Sealed,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<SealedValue>> {
+        let (select, _) = column.sql();
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, SealedValue>(select)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+        })?)
+    }
+
+    /// Replaces a ciphertext if it is still `old` (a concurrent write wins); whether it was replaced.
+    pub async fn reseal(&self, column: Sealed, id: &str, old: &str, new: &str) -> Result<bool> {
+        let (_, update) = column.sql();
+        let n = on_pool!(self, |pool| {
+            sqlx::query(update)
+                .bind(id)
+                .bind(new)
+                .bind(old)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+}
