@@ -184,7 +184,8 @@ async fn retries_give_up_after_the_limit() {
 #[tokio::test]
 async fn broken_streams_keep_the_partial_answer_and_end_in_an_error() {
     let fake = FakeLlm::start().await.expect("fake");
-    let cases: Vec<(Step, fn(&LlmError) -> bool)> = vec![
+    type Expect = fn(&LlmError) -> bool;
+    let cases: Vec<(Step, Expect)> = vec![
         (Step::Disconnect, |e| matches!(e, LlmError::Protocol(_))),
         (Step::Malformed, |e| matches!(e, LlmError::Protocol(_))),
         (

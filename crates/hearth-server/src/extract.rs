@@ -186,38 +186,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use hearth_core::api::RegisterRequest;
-    use proptest::prelude::*;
-
-    use super::parse_json;
-    use crate::error::ApiError;
-
-    const FIELDS: [&str; 4] = ["email", "password", "name", "invite_token"];
-
-    proptest! {
-        #[test]
-        fn any_bytes_give_a_value_or_a_named_4xx(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            if let Err(ApiError::Request { status, field, .. }) = parse_json::<RegisterRequest>(&bytes) {
-                prop_assert!(status.is_client_error());
-                prop_assert!(field.is_none_or(|f| !f.is_empty()));
-            }
-        }
-
-        #[test]
-        fn wrong_types_name_their_field(field in proptest::sample::select(&FIELDS[..]), value in any::<i64>()) {
-            let mut body = serde_json::json!({"email": "a@x.io", "password": "correct-horse-battery"});
-            body[field] = serde_json::json!(value);
-            match parse_json::<RegisterRequest>(body.to_string().as_bytes()) {
-                Err(ApiError::Request { field: Some(named), .. }) => prop_assert_eq!(named, field),
-                Err(other) => prop_assert!(false, "unexpected error {other:?}"),
-                Ok(_) => prop_assert!(false, "a number is not a string"),
-            }
-        }
-    }
-}
-
 /// Query parameters; a malformed one is 400 `invalid_query` with the parser's message.
 pub struct Query<T>(pub T);
 
@@ -248,4 +216,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 
 fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
     form_urlencoded::parse(query.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use hearth_core::api::RegisterRequest;
+    use proptest::prelude::*;
+
+    use super::parse_json;
+    use crate::error::ApiError;
+
+    const FIELDS: [&str; 4] = ["email", "password", "name", "invite_token"];
+
+    proptest! {
+        #[test]
+        fn any_bytes_give_a_value_or_a_named_4xx(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Err(ApiError::Request { status, field, .. }) = parse_json::<RegisterRequest>(&bytes) {
+                prop_assert!(status.is_client_error());
+                prop_assert!(field.is_none_or(|f| !f.is_empty()));
+            }
+        }
+
+        #[test]
+        fn wrong_types_name_their_field(field in proptest::sample::select(&FIELDS[..]), value in any::<i64>()) {
+            let mut body = serde_json::json!({"email": "a@x.io", "password": "correct-horse-battery"});
+            body[field] = serde_json::json!(value);
+            match parse_json::<RegisterRequest>(body.to_string().as_bytes()) {
+                Err(ApiError::Request { field: Some(named), .. }) => prop_assert_eq!(named, field),
+                Err(other) => prop_assert!(false, "unexpected error {other:?}"),
+                Ok(_) => prop_assert!(false, "a number is not a string"),
+            }
+        }
+    }
 }

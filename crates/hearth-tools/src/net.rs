@@ -42,7 +42,7 @@ impl Allowlist {
     /// Whether `host` (as written in the URL) is allowlisted by name.
     pub fn allows_host(&self, host: &str) -> bool {
         let host = host.to_lowercase();
-        self.hosts.iter().any(|h| *h == host)
+        self.hosts.contains(&host)
     }
 
     /// Whether `ip` falls in an allowlisted range.

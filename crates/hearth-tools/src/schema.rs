@@ -96,22 +96,22 @@ mod tests {
                            "c": {"type": "array", "items": {"type": "string"}}}});
         assert!(check(&schema, &json!({"a": 1, "b": "x", "c": ["q"]})).is_ok());
         assert!(check(&schema, &json!({}))
-            .unwrap_err()
+            .expect_err("invalid")
             .contains("arguments.a is required"));
         assert!(check(&schema, &json!({"a": 1.5}))
-            .unwrap_err()
+            .expect_err("invalid")
             .contains("integer"));
         assert!(check(&schema, &json!({"a": 1, "b": "z"}))
-            .unwrap_err()
+            .expect_err("invalid")
             .contains("one of"));
         assert!(check(&schema, &json!({"a": 1, "c": [1]}))
-            .unwrap_err()
+            .expect_err("invalid")
             .contains("arguments.c[0]"));
         assert!(check(&schema, &json!({"a": 1, "d": 0}))
-            .unwrap_err()
+            .expect_err("invalid")
             .contains("not a known"));
         assert!(check(&schema, &json!([1]))
-            .unwrap_err()
+            .expect_err("invalid")
             .contains("must be object"));
     }
 }
