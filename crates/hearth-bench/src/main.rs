@@ -1,0 +1,306 @@
+//! `hearth-bench HEARTH_BIN`: starts a release `hearth serve` on a fresh data dir and the
+//! scripted fake upstream, then measures streaming through Hearth against the upstream direct,
+//! and prints Markdown tables for bench/README.md:
+//! - time to first token and tokens/s of 500-token streams, p50/p99, at 1, 64 and 1,000
+//!   concurrent streams, direct, through `/v1/chat/completions`, and through a chat run (SSE);
+//! - 9,500 (HEARTH_BENCH_STREAMS) concurrent slow streams (10 s each) through Hearth: completed,
+//!   failed, peak RSS;
+//! - idle WebSockets: RSS per authenticated idle connection.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use hearth_fake_llm::FakeLlm;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let bin = std::env::args().nth(1).ok_or("usage: hearth-bench HEARTH_BIN")?;
+    let quick = std::env::var("HEARTH_BENCH_QUICK").is_ok();
+    let data = std::env::temp_dir().join(format!("hearth-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut child = tokio::process::Command::new(&bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("HEARTH_BENCH_QUICK")
+        .env_remove("HEARTH_BENCH_STREAMS")
+        .env("HEARTH_AUTH__REGISTRATION", "open")
+        .env("HEARTH_LOG__LEVEL", "warn")
+        .env("HEARTH_DATABASE__MAX_CONNECTIONS", "16")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().ok_or("no pid")?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    let base = loop {
+        let line = lines.next_line().await?.ok_or("hearth exited before it was ready")?;
+        if let Some(url) = line.strip_prefix("Hearth is ready at ") {
+            break url.trim_end_matches('/').to_owned();
+        }
+    };
+    let fake = FakeLlm::start().await?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(2000).build()?;
+    let auth: Value = http
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": "bench@example.com", "password": "bench-password-123"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = auth["access_token"].as_str().ok_or("no token")?.to_owned();
+    let key: Value = http
+        .post(format!("{base}/api/v1/api-keys"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let key = key["key"].as_str().ok_or("no key")?.to_owned();
+    let provider: Value = http
+        .post(format!("{base}/api/v1/admin/providers"))
+        .bearer_auth(&token)
+        .json(&json!({"kind": "openai", "name": "fake", "base_url": fake.openai_url()}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let provider_id = provider["id"].as_str().ok_or("no provider")?;
+    http.post(format!("{base}/api/v1/admin/providers/{provider_id}/sync"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .error_for_status()?;
+
+    println!("RSS after start: {:.1} MiB\n", rss_kib(pid)? as f64 / 1024.0);
+    println!("### 500-token streams: time to first token (ms) and tokens/s per stream\n");
+    println!("| path | concurrent | streams | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | tok/s p50 | tok/s p99 (slowest 1%) | errors |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let levels: &[(usize, usize)] = if quick { &[(1, 20), (64, 64)] } else { &[(1, 200), (64, 640), (1000, 2000)] };
+    for &(concurrency, total) in levels {
+        let direct = load(&http, Target::Direct(fake.openai_url()), concurrency, total).await;
+        let proxied = load(&http, Target::OpenAi(base.clone(), key.clone()), concurrency, total).await;
+        let chat_total = if concurrency >= 1000 { 1000 } else { total };
+        let chat = load(&http, Target::Chat(base.clone(), token.clone()), concurrency, chat_total).await;
+        for (name, s) in [("direct to upstream", &direct), ("Hearth /v1/chat/completions", &proxied), ("Hearth chat run (SSE)", &chat)] {
+            let added = |p: f64| {
+                if std::ptr::eq(s, &direct) {
+                    "–".to_owned()
+                } else {
+                    format!("{:.2}", pct(&s.ttft, p) - pct(&direct.ttft, p))
+                }
+            };
+            println!(
+                "| {name} | {concurrency} | {} | {:.2} | {:.2} | {} | {} | {:.0} | {:.0} | {} |",
+                s.ttft.len(),
+                pct(&s.ttft, 50.0),
+                pct(&s.ttft, 99.0),
+                added(50.0),
+                added(99.0),
+                pct(&s.tps, 50.0),
+                pct(&s.tps, 1.0),
+                s.errors
+            );
+        }
+    }
+
+    // Each proxied stream holds two sockets in Hearth (client and upstream); the default is
+    // sized to this sandbox's hard limit of 20,000 open files per process.
+    let n_slow: usize = match std::env::var("HEARTH_BENCH_STREAMS") {
+        Ok(n) => n.parse()?,
+        Err(_) if quick => 500,
+        Err(_) => 9_500,
+    };
+    println!("\n### {n_slow} concurrent streams through Hearth (/v1, 50 tokens 200 ms apart, ~10 s each)\n");
+    let before = rss_kib(pid)?;
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(r) = rss_kib(pid) {
+                    peak.fetch_max(r, std::sync::atomic::Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let slow = load_model(&http, Target::OpenAi(base.clone(), key.clone()), n_slow, n_slow, "tokens-50-slow").await;
+    sampler.abort();
+    println!("| streams | completed | failed | wall time | RSS before | peak RSS | peak RSS per stream |");
+    println!("|---|---|---|---|---|---|---|");
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "| {n_slow} | {} | {} | {:.1} s | {:.1} MiB | {:.1} MiB | {:.1} KiB |",
+        slow.ttft.len(),
+        slow.errors,
+        started.elapsed().as_secs_f64(),
+        before as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        (peak.saturating_sub(before)) as f64 / n_slow as f64
+    );
+
+    let n_ws = if quick { 500 } else { 10_000 };
+    // The slow streams' sockets are closing; wait for the count to settle before measuring.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("\n### Idle WebSockets ({n_ws} authenticated connections held)\n");
+    let before = rss_kib(pid)?;
+    let ws_url = format!("{}/api/v1/ws", base.replacen("http://", "ws://", 1));
+    let mut sockets = Vec::with_capacity(n_ws);
+    let mut failed = 0;
+    for chunk in (0..n_ws).collect::<Vec<_>>().chunks(200) {
+        let opened = futures_util::future::join_all(chunk.iter().map(|_| open_ws(&ws_url, &token))).await;
+        for s in opened {
+            match s {
+                Ok(s) => sockets.push(s),
+                Err(_) => failed += 1,
+            }
+        }
+    }
+    let after = rss_kib(pid)?;
+    println!("| connections | failed | RSS before | RSS after | RSS per connection |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {} | {failed} | {:.1} MiB | {:.1} MiB | {:.1} KiB |",
+        sockets.len(),
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        after.saturating_sub(before) as f64 / sockets.len().max(1) as f64
+    );
+    drop(sockets);
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
+async fn open_ws(
+    url: &str,
+    token: &str,
+) -> Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, Error> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(json!({"type": "auth", "token": token}).to_string().into()))
+        .await?;
+    match ws.next().await {
+        Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) if t.contains("ready") => Ok(ws),
+        other => Err(format!("no ready frame: {other:?}").into()),
+    }
+}
+
+fn rss_kib(pid: u32) -> Result<u64, Error> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).ok_or("bad VmRSS")?.parse()?)
+}
+
+#[derive(Clone)]
+enum Target {
+    Direct(String),
+    OpenAi(String, String),
+    Chat(String, String),
+}
+
+#[derive(Default)]
+struct Stats {
+    ttft: Vec<f64>,
+    tps: Vec<f64>,
+    errors: usize,
+}
+
+fn pct(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+async fn load(http: &reqwest::Client, target: Target, concurrency: usize, total: usize) -> Stats {
+    load_model(http, target, concurrency, total, "tokens-500").await
+}
+
+async fn load_model(http: &reqwest::Client, target: Target, concurrency: usize, total: usize, model: &str) -> Stats {
+    let results = futures_util::stream::iter(0..total)
+        .map(|_| one(http, &target, model))
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let mut stats = Stats::default();
+    for r in results {
+        match r {
+            Ok((ttft, total, tokens)) => {
+                stats.ttft.push(ttft.as_secs_f64() * 1000.0);
+                let streaming = (total - ttft).as_secs_f64().max(1e-6);
+                stats.tps.push(tokens.saturating_sub(1) as f64 / streaming);
+            }
+            Err(_) => stats.errors += 1,
+        }
+    }
+    stats
+}
+
+/// One stream: (time to first token, total time, tokens).
+async fn one(http: &reqwest::Client, target: &Target, model: &str) -> Result<(Duration, Duration, usize), Error> {
+    let request = match target {
+        Target::Direct(url) => http
+            .post(format!("{url}/chat/completions"))
+            .json(&json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "go"}]})),
+        Target::OpenAi(base, key) => http
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "go"}]})),
+        Target::Chat(base, token) => {
+            let conv: Value = http
+                .post(format!("{base}/api/v1/conversations"))
+                .bearer_auth(token)
+                .json(&json!({"model": model}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let id = conv["id"].as_str().ok_or("no conversation id")?;
+            http.post(format!("{base}/api/v1/conversations/{id}/messages"))
+                .bearer_auth(token)
+                .header("accept", "text/event-stream")
+                .json(&json!({"content": "go"}))
+        }
+    };
+    let started = Instant::now();
+    let response = request.send().await?.error_for_status()?;
+    let mut body = response.bytes_stream();
+    let mut ttft = None;
+    let mut tokens = 0usize;
+    let mut carry = String::new();
+    let marker = match target {
+        Target::Chat(..) => "\"type\":\"text_delta\"",
+        _ => "\"content\":\"tok",
+    };
+    let leading = match target {
+        Target::Chat(..) => "\"text\":\" tok",
+        _ => "\"content\":\" tok",
+    };
+    while let Some(chunk) = body.next().await {
+        carry.push_str(&String::from_utf8_lossy(&chunk?));
+        while let Some(end) = carry.find("\n\n") {
+            let event: String = carry.drain(..end + 2).collect();
+            if event.contains(marker) || event.contains(leading) {
+                tokens += 1;
+                ttft.get_or_insert_with(|| started.elapsed());
+            }
+            if event.contains("\"type\":\"error\"") || event.contains("\"error\":{") {
+                return Err("error event".into());
+            }
+        }
+    }
+    let ttft = ttft.ok_or("no tokens")?;
+    Ok((ttft, started.elapsed(), tokens))
+}
