@@ -20,7 +20,9 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let bin = std::env::args().nth(1).ok_or("usage: hearth-bench HEARTH_BIN")?;
+    let bin = std::env::args()
+        .nth(1)
+        .ok_or("usage: hearth-bench HEARTH_BIN")?;
     let quick = std::env::var("HEARTH_BENCH_QUICK").is_ok();
     let data = std::env::temp_dir().join(format!("hearth-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
@@ -30,7 +32,7 @@ async fn main() -> Result<(), Error> {
         .env_remove("HEARTH_BENCH_QUICK")
         .env_remove("HEARTH_BENCH_STREAMS")
         .env("HEARTH_AUTH__REGISTRATION", "open")
-        .env("HEARTH_LOG__LEVEL", "warn")
+        .env("HEARTH_LOG__LEVEL", "error")
         .env("HEARTH_DATABASE__MAX_CONNECTIONS", "16")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -39,13 +41,18 @@ async fn main() -> Result<(), Error> {
     let pid = child.id().ok_or("no pid")?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
     let base = loop {
-        let line = lines.next_line().await?.ok_or("hearth exited before it was ready")?;
+        let line = lines
+            .next_line()
+            .await?
+            .ok_or("hearth exited before it was ready")?;
         if let Some(url) = line.strip_prefix("Hearth is ready at ") {
             break url.trim_end_matches('/').to_owned();
         }
     };
     let fake = FakeLlm::start().await?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(2000).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(2000)
+        .build()?;
     let auth: Value = http
         .post(format!("{base}/api/v1/auth/register"))
         .json(&json!({"email": "bench@example.com", "password": "bench-password-123"}))
@@ -78,17 +85,40 @@ async fn main() -> Result<(), Error> {
         .await?
         .error_for_status()?;
 
-    println!("RSS after start: {:.1} MiB\n", rss_kib(pid)? as f64 / 1024.0);
+    println!(
+        "RSS after start: {:.1} MiB\n",
+        rss_kib(pid)? as f64 / 1024.0
+    );
     println!("### 500-token streams: time to first token (ms) and tokens/s per stream\n");
     println!("| path | concurrent | streams | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | tok/s p50 | tok/s p99 (slowest 1%) | errors |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    let levels: &[(usize, usize)] = if quick { &[(1, 20), (64, 64)] } else { &[(1, 200), (64, 640), (1000, 2000)] };
+    let levels: &[(usize, usize)] = if quick {
+        &[(1, 20), (64, 64)]
+    } else {
+        &[(1, 200), (64, 640), (1000, 2000)]
+    };
     for &(concurrency, total) in levels {
         let direct = load(&http, Target::Direct(fake.openai_url()), concurrency, total).await;
-        let proxied = load(&http, Target::OpenAi(base.clone(), key.clone()), concurrency, total).await;
+        let proxied = load(
+            &http,
+            Target::OpenAi(base.clone(), key.clone()),
+            concurrency,
+            total,
+        )
+        .await;
         let chat_total = if concurrency >= 1000 { 1000 } else { total };
-        let chat = load(&http, Target::Chat(base.clone(), token.clone()), concurrency, chat_total).await;
-        for (name, s) in [("direct to upstream", &direct), ("Hearth /v1/chat/completions", &proxied), ("Hearth chat run (SSE)", &chat)] {
+        let chat = load(
+            &http,
+            Target::Chat(base.clone(), token.clone()),
+            concurrency,
+            chat_total,
+        )
+        .await;
+        for (name, s) in [
+            ("direct to upstream", &direct),
+            ("Hearth /v1/chat/completions", &proxied),
+            ("Hearth chat run (SSE)", &chat),
+        ] {
             let added = |p: f64| {
                 if std::ptr::eq(s, &direct) {
                     "–".to_owned()
@@ -132,7 +162,14 @@ async fn main() -> Result<(), Error> {
         })
     };
     let started = Instant::now();
-    let slow = load_model(&http, Target::OpenAi(base.clone(), key.clone()), n_slow, n_slow, "tokens-50-slow").await;
+    let slow = load_model(
+        &http,
+        Target::OpenAi(base.clone(), key.clone()),
+        n_slow,
+        n_slow,
+        "tokens-50-slow",
+    )
+    .await;
     sampler.abort();
     println!("| streams | completed | failed | wall time | RSS before | peak RSS | peak RSS per stream |");
     println!("|---|---|---|---|---|---|---|");
@@ -156,7 +193,8 @@ async fn main() -> Result<(), Error> {
     let mut sockets = Vec::with_capacity(n_ws);
     let mut failed = 0;
     for chunk in (0..n_ws).collect::<Vec<_>>().chunks(200) {
-        let opened = futures_util::future::join_all(chunk.iter().map(|_| open_ws(&ws_url, &token))).await;
+        let opened =
+            futures_util::future::join_all(chunk.iter().map(|_| open_ws(&ws_url, &token))).await;
         for s in opened {
             match s {
                 Ok(s) => sockets.push(s),
@@ -183,10 +221,15 @@ async fn main() -> Result<(), Error> {
 async fn open_ws(
     url: &str,
     token: &str,
-) -> Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, Error> {
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Error,
+> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
-    ws.send(tokio_tungstenite::tungstenite::Message::Text(json!({"type": "auth", "token": token}).to_string().into()))
-        .await?;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        json!({"type": "auth", "token": token}).to_string().into(),
+    ))
+    .await?;
     match ws.next().await {
         Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) if t.contains("ready") => Ok(ws),
         other => Err(format!("no ready frame: {other:?}").into()),
@@ -195,7 +238,10 @@ async fn open_ws(
 
 fn rss_kib(pid: u32) -> Result<u64, Error> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or("no VmRSS")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .ok_or("no VmRSS")?;
     Ok(line.split_whitespace().nth(1).ok_or("bad VmRSS")?.parse()?)
 }
 
@@ -227,7 +273,13 @@ async fn load(http: &reqwest::Client, target: Target, concurrency: usize, total:
     load_model(http, target, concurrency, total, "tokens-500").await
 }
 
-async fn load_model(http: &reqwest::Client, target: Target, concurrency: usize, total: usize, model: &str) -> Stats {
+async fn load_model(
+    http: &reqwest::Client,
+    target: Target,
+    concurrency: usize,
+    total: usize,
+    model: &str,
+) -> Stats {
     let results = futures_util::stream::iter(0..total)
         .map(|_| one(http, &target, model))
         .buffer_unordered(concurrency)
@@ -248,7 +300,11 @@ async fn load_model(http: &reqwest::Client, target: Target, concurrency: usize, 
 }
 
 /// One stream: (time to first token, total time, tokens).
-async fn one(http: &reqwest::Client, target: &Target, model: &str) -> Result<(Duration, Duration, usize), Error> {
+async fn one(
+    http: &reqwest::Client,
+    target: &Target,
+    model: &str,
+) -> Result<(Duration, Duration, usize), Error> {
     let request = match target {
         Target::Direct(url) => http
             .post(format!("{url}/chat/completions"))

@@ -200,6 +200,17 @@ impl ResolvedModel {
     }
 }
 
+/// How long a read of the models and providers serves requests before it is read again. Changes
+/// made through this instance apply at once; other instances' changes within this time.
+const CATALOG_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Models and providers as read from the store at `at`.
+struct Catalog {
+    at: std::time::Instant,
+    models: Vec<hearth_store::Model>,
+    providers: HashMap<ProviderId, hearth_store::Provider>,
+}
+
 /// The providers service.
 #[derive(Clone)]
 pub struct Providers {
@@ -208,6 +219,9 @@ pub struct Providers {
     timeouts: Timeouts,
     /// Clients by provider, built on first use and dropped when the provider changes.
     clients: Arc<RwLock<HashMap<ProviderId, Arc<dyn Provider>>>>,
+    /// Every request resolves a model; reading the tables each time would make the store the
+    /// bottleneck of streaming.
+    catalog: Arc<RwLock<Option<Arc<Catalog>>>>,
 }
 
 impl Providers {
@@ -218,7 +232,37 @@ impl Providers {
             crypto,
             timeouts,
             clients: Arc::default(),
+            catalog: Arc::default(),
         }
+    }
+
+    async fn catalog(&self) -> Result<Arc<Catalog>> {
+        if let Some(c) = self
+            .catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|c| c.at.elapsed() < CATALOG_TTL)
+        {
+            return Ok(c.clone());
+        }
+        let catalog = Arc::new(Catalog {
+            at: std::time::Instant::now(),
+            models: self.store.list_models(None).await?,
+            providers: self
+                .store
+                .list_providers()
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p))
+                .collect(),
+        });
+        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = Some(catalog.clone());
+        Ok(catalog)
+    }
+
+    fn invalidate(&self) {
+        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Adds a provider.
@@ -248,6 +292,7 @@ impl Providers {
             })
             .await
             .map_err(|e| name_conflict(e, "a provider with this name already exists"))?;
+        self.invalidate();
         Ok(provider_view(row))
     }
 
@@ -305,6 +350,7 @@ impl Providers {
                 e => name_conflict(e, "a provider with this name already exists"),
             })?;
         self.forget(id);
+        self.invalidate();
         Ok(provider_view(row))
     }
 
@@ -314,6 +360,7 @@ impl Providers {
             return Err(CoreError::NotFound("provider"));
         }
         self.forget(id);
+        self.invalidate();
         Ok(())
     }
 
@@ -347,6 +394,7 @@ impl Providers {
             });
         }
         let models = self.store.sync_models(id, &found).await?;
+        self.invalidate();
         Ok(models.into_iter().map(model_view).collect())
     }
 
@@ -428,34 +476,29 @@ impl Providers {
                 hearth_store::StoreError::NotFound => CoreError::NotFound("model"),
                 e => e.into(),
             })?;
+        self.invalidate();
         Ok(model_view(row))
     }
 
     /// The models a user may pick: enabled models of enabled providers.
     pub async fn list_for_user(&self, _principal: &Principal) -> Result<Vec<UserModel>> {
-        let providers: HashMap<ProviderId, hearth_store::Provider> = self
-            .store
-            .list_providers()
-            .await?
-            .into_iter()
-            .filter(|p| p.enabled)
-            .map(|p| (p.id, p))
-            .collect();
-        Ok(self
-            .store
-            .list_models(None)
-            .await?
-            .into_iter()
+        let catalog = self.catalog().await?;
+        Ok(catalog
+            .models
+            .iter()
             .filter(|m| m.enabled)
             .filter_map(|m| {
-                let provider = providers.get(&m.provider_id)?.name.clone();
-                let view = model_view(m);
+                let provider = catalog
+                    .providers
+                    .get(&m.provider_id)
+                    .filter(|p| p.enabled)?;
+                let view = model_view(m.clone());
                 Some(UserModel {
                     name: view.name,
                     display_name: view.display_name,
                     aliases: view.aliases,
                     capabilities: view.capabilities,
-                    provider,
+                    provider: provider.name.clone(),
                 })
             })
             .collect())
@@ -464,26 +507,28 @@ impl Providers {
     /// The enabled model called `name` (or aliased so), with a client for its provider.
     /// Unknown and disabled models are the same 404.
     pub async fn resolve(&self, _principal: &Principal, name: &str) -> Result<ResolvedModel> {
-        let models = self.store.list_models(None).await?;
-        let model = models
+        let catalog = self.catalog().await?;
+        let not_found = || CoreError::ModelNotFound(name.to_owned());
+        let model = catalog
+            .models
             .iter()
             .find(|m| m.name == name)
             .or_else(|| {
-                models
+                catalog
+                    .models
                     .iter()
                     .find(|m| parse_aliases(&m.aliases).iter().any(|a| a == name))
             })
             .filter(|m| m.enabled)
             .cloned()
-            .ok_or_else(|| CoreError::ModelNotFound(name.to_owned()))?;
-        let provider = self
-            .store
-            .find_provider(model.provider_id)
-            .await?
+            .ok_or_else(not_found)?;
+        let provider = catalog
+            .providers
+            .get(&model.provider_id)
             .filter(|p| p.enabled)
-            .ok_or_else(|| CoreError::ModelNotFound(name.to_owned()))?;
+            .ok_or_else(not_found)?;
         Ok(ResolvedModel {
-            provider: self.client(&provider)?,
+            provider: self.client(provider)?,
             model,
         })
     }

@@ -76,6 +76,54 @@ pub struct UsageSummary {
     pub cost_usd: Option<f64>,
 }
 
+/// Writes model-call records in batches: concurrent callers share one transaction, so a burst
+/// of finishing streams costs a few writes instead of one per stream (SQLite has one writer).
+/// `record` returns once the record is committed.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: tokio::sync::mpsc::Sender<(hearth_store::LlmCall, tokio::sync::oneshot::Sender<()>)>,
+}
+
+/// Records committed in one transaction at most.
+const BATCH: usize = 256;
+
+impl Recorder {
+    /// Starts the writer task (needs a Tokio runtime).
+    pub fn start(store: Store) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(
+            hearth_store::LlmCall,
+            tokio::sync::oneshot::Sender<()>,
+        )>(4 * BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(item) => batch.push(item),
+                        Err(_) => break,
+                    }
+                }
+                let (calls, acks): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                if let Err(e) = store.record_llm_calls(&calls).await {
+                    tracing::warn!(error = %e, records = calls.len(), "could not record LLM calls");
+                }
+                for ack in acks {
+                    let _ = ack.send(());
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Queues a record and waits until it is committed (or dropped after a failure, logged).
+    pub async fn record(&self, call: hearth_store::LlmCall) {
+        let (ack, done) = tokio::sync::oneshot::channel();
+        if self.tx.send((call, ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
 /// The usage service.
 #[derive(Clone)]
 pub struct Usage {

@@ -216,6 +216,7 @@ impl Application {
             providers.clone(),
             hearth_tools::Registry::builtin(&settings.tools),
             settings.chat.clone(),
+            hearth_core::usage::Recorder::start(store.clone()),
         );
         let interrupted = chat.recover().await?;
         if interrupted > 0 {
@@ -260,10 +261,16 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        use axum::serve::ListenerExt as _;
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, service)
+        // Streamed answers are many small writes; Nagle's algorithm would hold each one back
+        // until the previous is acknowledged (40 ms with delayed ACKs).
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let result = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         self.store.close().await;

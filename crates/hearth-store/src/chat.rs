@@ -631,33 +631,41 @@ impl Store {
 
     // ---- LLM calls ----
 
-    /// Records one model call.
-    pub async fn record_llm_call(&self, call: &LlmCall) -> Result<()> {
+    /// Records model calls, all in one transaction.
+    pub async fn record_llm_calls(&self, calls: &[LlmCall]) -> Result<()> {
         on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO llm_calls (id, user_id, run_id, source, model, provider_id, input_tokens, output_tokens, \
-                 latency_ms, ttft_ms, cost_usd, tool_calls, error, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(call.id)
-            .bind(call.user_id)
-            .bind(call.run_id)
-            .bind(&call.source)
-            .bind(&call.model)
-            .bind(call.provider_id)
-            .bind(call.input_tokens)
-            .bind(call.output_tokens)
-            .bind(call.latency_ms)
-            .bind(call.ttft_ms)
-            .bind(call.cost_usd)
-            .bind(call.tool_calls)
-            .bind(&call.error)
-            .bind(call.created_at)
-            .execute(pool)
-            .await
-            .map(|_| ())
+            let mut tx = pool.begin().await?;
+            for call in calls {
+                sqlx::query(
+                    "INSERT INTO llm_calls (id, user_id, run_id, source, model, provider_id, input_tokens, output_tokens, \
+                     latency_ms, ttft_ms, cost_usd, tool_calls, error, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(call.id)
+                .bind(call.user_id)
+                .bind(call.run_id)
+                .bind(&call.source)
+                .bind(&call.model)
+                .bind(call.provider_id)
+                .bind(call.input_tokens)
+                .bind(call.output_tokens)
+                .bind(call.latency_ms)
+                .bind(call.ttft_ms)
+                .bind(call.cost_usd)
+                .bind(call.tool_calls)
+                .bind(&call.error)
+                .bind(call.created_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
         })?;
         Ok(())
+    }
+
+    /// Records one model call.
+    pub async fn record_llm_call(&self, call: &LlmCall) -> Result<()> {
+        self.record_llm_calls(std::slice::from_ref(call)).await
     }
 
     /// Calls matching `filter`, newest first.

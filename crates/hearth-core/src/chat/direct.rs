@@ -29,7 +29,7 @@ impl Chat {
         request.model = resolved.model.upstream_id.clone();
         let mut upstream = resolved.provider.stream(request);
         let (tx, rx) = mpsc::channel(64);
-        let store = self.store.clone();
+        let recorder = self.recorder.clone();
         tokio::spawn(async move {
             let started = Instant::now();
             let mut ttft = None;
@@ -76,9 +76,7 @@ impl Chat {
                 error,
                 created_at: Timestamp::now(),
             };
-            if let Err(e) = store.record_llm_call(&call).await {
-                tracing::warn!(error = %e, "could not record an LLM call");
-            }
+            recorder.record(call).await;
         });
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))

@@ -276,9 +276,7 @@ impl Job {
             error,
             created_at: Timestamp::now(),
         };
-        if let Err(e) = self.chat.store.record_llm_call(&call).await {
-            tracing::warn!(run = %self.run.id, error = %e, "could not record an LLM call");
-        }
+        self.chat.recorder.record(call).await;
     }
 
     /// Stores the answer and the event log, publishes `done`, and leaves the hub.

@@ -67,6 +67,7 @@ pub struct Chat {
     tools: Arc<Registry>,
     config: Arc<ChatConfig>,
     hub: RunHub,
+    recorder: crate::usage::Recorder,
 }
 
 /// Where a new answer goes.
@@ -88,8 +89,10 @@ impl Chat {
         providers: Providers,
         tools: Registry,
         config: ChatConfig,
+        recorder: crate::usage::Recorder,
     ) -> Self {
         Self {
+            recorder,
             store,
             crypto,
             providers,
