@@ -147,7 +147,7 @@ async fn main() -> Result<(), Error> {
         Err(_) if quick => 500,
         Err(_) => 9_500,
     };
-    println!("\n### {n_slow} concurrent streams through Hearth (/v1, 50 tokens 200 ms apart, ~10 s each)\n");
+    println!("\n### {n_slow} concurrent streams through Hearth (/v1, 50 tokens 200 ms apart, ~10 s each, clients arriving over 3 s)\n");
     let before = rss_kib(pid)?;
     let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
     let sampler = {
@@ -171,13 +171,15 @@ async fn main() -> Result<(), Error> {
     )
     .await;
     sampler.abort();
-    println!("| streams | completed | failed | wall time | RSS before | peak RSS | peak RSS per stream |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| streams | completed | failed | TTFT p50 | TTFT p99 | wall time | RSS before | peak RSS | peak RSS per stream |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "| {n_slow} | {} | {} | {:.1} s | {:.1} MiB | {:.1} MiB | {:.1} KiB |",
+        "| {n_slow} | {} | {} | {:.0} ms | {:.0} ms | {:.1} s | {:.1} MiB | {:.1} MiB | {:.1} KiB |",
         slow.ttft.len(),
         slow.errors,
+        pct(&slow.ttft, 50.0),
+        pct(&slow.ttft, 99.0),
         started.elapsed().as_secs_f64(),
         before as f64 / 1024.0,
         peak as f64 / 1024.0,

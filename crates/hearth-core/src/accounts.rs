@@ -68,6 +68,9 @@ pub struct Accounts {
     hasher: PasswordHasher,
     keys: JwtKeys,
     limiter: Arc<dyn LoginLimiter>,
+    /// When this instance last wrote each key's `last_used_at`, so a burst of requests with one
+    /// key costs one write, not one per request.
+    key_touches: Arc<std::sync::Mutex<std::collections::HashMap<ApiKeyId, i64>>>,
 }
 
 impl Accounts {
@@ -84,6 +87,7 @@ impl Accounts {
             store,
             config,
             limiter,
+            key_touches: Arc::default(),
         })
     }
 
@@ -302,6 +306,7 @@ impl Accounts {
         if key
             .last_used_at
             .is_none_or(|at| now.millis() - at.millis() > KEY_TOUCH_EVERY_MS)
+            && self.claim_touch(key.id, now.millis())
         {
             self.store.touch_api_key(key.id, now).await?;
         }
@@ -311,6 +316,21 @@ impl Accounts {
             Role::from_stored(&user.role),
             Credential::ApiKey(key.id),
         ))
+    }
+
+    /// Whether this request should write the key's last use (once per interval per instance).
+    fn claim_touch(&self, key: ApiKeyId, now_ms: i64) -> bool {
+        let mut touches = self.key_touches.lock().unwrap_or_else(|p| p.into_inner());
+        match touches.get(&key) {
+            Some(at) if now_ms - at <= KEY_TOUCH_EVERY_MS => false,
+            _ => {
+                if touches.len() > 100_000 {
+                    touches.clear();
+                }
+                touches.insert(key, now_ms);
+                true
+            }
+        }
     }
 
     async fn active_user(&self, id: UserId) -> Result<hearth_store::User> {

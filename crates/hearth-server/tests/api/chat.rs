@@ -824,3 +824,52 @@ async fn admins_see_traces_and_usage_per_user_and_model() {
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"]["field"], "since");
 }
+
+#[tokio::test]
+async fn a_client_that_never_reads_does_not_stall_the_run_or_other_clients() {
+    let (_app, _admin, user, fake) = setup(|_| {}).await;
+    let conv = conversation(&user, "fake-chat").await;
+    // Large enough to fill the socket buffers of a reader that never reads.
+    let text: String = (0..20_000)
+        .map(|i| format!("word{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    fake.push(Script::text(&text));
+    let mut stalled = user
+        .send_message_events(conv, &message("go"))
+        .await
+        .expect("sse");
+    let first = stalled.next().await.expect("event").expect("ok");
+    let RunEventKind::RunStarted { run_id, .. } = first.kind else {
+        panic!("run_started first");
+    };
+    // `stalled` is never read again; a second client follows the same run to the end.
+    let mut other = user.run_events(conv, run_id, 0).await.expect("resume");
+    let events = until_done(&mut other).await;
+    assert_eq!(text_of(&events), text);
+    let detail = user.get_conversation(conv).await.expect("get");
+    assert_eq!(detail.messages[1].status, MessageStatus::Complete);
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn an_upstream_that_never_answers_times_out_into_an_error_event() {
+    let (_app, _admin, user, fake) = setup(|s| {
+        s.chat.first_token_timeout_secs = 1;
+        s.chat.idle_timeout_secs = 1;
+    })
+    .await;
+    let conv = conversation(&user, "fake-chat").await;
+    fake.push(Script::new(vec![Step::Text("half".into()), Step::Hang]));
+    let mut events = user
+        .send_message_events(conv, &message("go"))
+        .await
+        .expect("sse");
+    let events = until_done(&mut events).await;
+    assert!(events.iter().any(
+        |e| matches!(&e.kind, RunEventKind::Error { code, .. } if code == "upstream_timeout")
+    ));
+    let (status, message) = done_of(&events);
+    assert_eq!(status, RunStatus::Error);
+    assert_eq!(message.content, "half");
+}
