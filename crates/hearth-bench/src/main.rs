@@ -3,9 +3,9 @@
 //! and prints Markdown tables for bench/README.md:
 //! - time to first token and tokens/s of 500-token streams, p50/p99, at 1, 64 and 1,000
 //!   concurrent streams, direct, through `/v1/chat/completions`, and through a chat run (SSE);
-//! - 9,500 (HEARTH_BENCH_STREAMS) concurrent slow streams (10 s each) through Hearth: completed,
+//! - 9,500 (HEARTH_BENCH_STREAMS) concurrent slow streams (20 s each) through Hearth: completed,
 //!   failed, peak RSS;
-//! - idle WebSockets: RSS per authenticated idle connection.
+//! - idle WebSockets (measured first, on the fresh process): RSS per authenticated connection.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -89,7 +89,38 @@ async fn main() -> Result<(), Error> {
         "RSS after start: {:.1} MiB\n",
         rss_kib(pid)? as f64 / 1024.0
     );
-    println!("### 500-token streams: time to first token (ms) and tokens/s per stream\n");
+
+    // Idle WebSockets first, on a fresh process: later phases leave freed memory in the
+    // allocator that new connections would reuse, hiding their cost.
+    let n_ws = if quick { 500 } else { 10_000 };
+    println!("### Idle WebSockets ({n_ws} authenticated connections held)\n");
+    let before = rss_kib(pid)?;
+    let ws_url = format!("{}/api/v1/ws", base.replacen("http://", "ws://", 1));
+    let mut sockets = Vec::with_capacity(n_ws);
+    let mut failed = 0;
+    for chunk in (0..n_ws).collect::<Vec<_>>().chunks(200) {
+        let opened =
+            futures_util::future::join_all(chunk.iter().map(|_| open_ws(&ws_url, &token))).await;
+        for s in opened {
+            match s {
+                Ok(s) => sockets.push(s),
+                Err(_) => failed += 1,
+            }
+        }
+    }
+    let after = rss_kib(pid)?;
+    println!("| connections | failed | RSS before | RSS after | RSS per connection |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {} | {failed} | {:.1} MiB | {:.1} MiB | {:.1} KiB |",
+        sockets.len(),
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        after.saturating_sub(before) as f64 / sockets.len().max(1) as f64
+    );
+    drop(sockets);
+
+    println!("\n### 500-token streams: time to first token (ms) and tokens/s per stream\n");
     println!("| path | concurrent | streams | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | tok/s p50 | tok/s p99 (slowest 1%) | errors |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let levels: &[(usize, usize)] = if quick {
@@ -147,7 +178,7 @@ async fn main() -> Result<(), Error> {
         Err(_) if quick => 500,
         Err(_) => 9_500,
     };
-    println!("\n### {n_slow} concurrent streams through Hearth (/v1, 50 tokens 200 ms apart, ~10 s each, clients arriving over 3 s)\n");
+    println!("\n### {n_slow} concurrent streams through Hearth (/v1, 100 tokens 200 ms apart, 20 s each, clients arriving over 10 s)\n");
     let before = rss_kib(pid)?;
     let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
     let sampler = {
@@ -167,7 +198,7 @@ async fn main() -> Result<(), Error> {
         Target::OpenAi(base.clone(), key.clone()),
         n_slow,
         n_slow,
-        "tokens-50-slow",
+        "tokens-slow",
     )
     .await;
     sampler.abort();
@@ -186,35 +217,6 @@ async fn main() -> Result<(), Error> {
         (peak.saturating_sub(before)) as f64 / n_slow as f64
     );
 
-    let n_ws = if quick { 500 } else { 10_000 };
-    // The slow streams' sockets are closing; wait for the count to settle before measuring.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    println!("\n### Idle WebSockets ({n_ws} authenticated connections held)\n");
-    let before = rss_kib(pid)?;
-    let ws_url = format!("{}/api/v1/ws", base.replacen("http://", "ws://", 1));
-    let mut sockets = Vec::with_capacity(n_ws);
-    let mut failed = 0;
-    for chunk in (0..n_ws).collect::<Vec<_>>().chunks(200) {
-        let opened =
-            futures_util::future::join_all(chunk.iter().map(|_| open_ws(&ws_url, &token))).await;
-        for s in opened {
-            match s {
-                Ok(s) => sockets.push(s),
-                Err(_) => failed += 1,
-            }
-        }
-    }
-    let after = rss_kib(pid)?;
-    println!("| connections | failed | RSS before | RSS after | RSS per connection |");
-    println!("|---|---|---|---|---|");
-    println!(
-        "| {} | {failed} | {:.1} MiB | {:.1} MiB | {:.1} KiB |",
-        sockets.len(),
-        before as f64 / 1024.0,
-        after as f64 / 1024.0,
-        after.saturating_sub(before) as f64 / sockets.len().max(1) as f64
-    );
-    drop(sockets);
     let _ = child.kill().await;
     let _ = std::fs::remove_dir_all(&data);
     Ok(())

@@ -4,7 +4,7 @@
 //!
 //! Each request takes the next queued [`Script`] (queued from Rust with [`FakeLlm::push`], or over
 //! HTTP with `POST /_scripts`); with none queued it answers by a fixed rule: a model named
-//! `tokens-N` streams N tokens as fast as it can (`tokens-50-slow`: 50 tokens 200 ms apart); when tools are offered and the last user
+//! `tokens-N` streams N tokens as fast as it can (`tokens-slow`: 100 tokens 200 ms apart); when tools are offered and the last user
 //! message says `calculate EXPR`, it calls the `calculator` tool, and after a tool result it
 //! answers `The result is RESULT.`; otherwise it echoes `You said: TEXT`.
 //! Every request body is recorded for assertions.
@@ -179,7 +179,7 @@ async fn push_script(State(shared): State<Arc<Shared>>, Json(script): Json<Scrip
     StatusCode::NO_CONTENT
 }
 
-const MODELS: [&str; 4] = ["fake-chat", "fake-tools", "tokens-500", "tokens-50-slow"];
+const MODELS: [&str; 4] = ["fake-chat", "fake-tools", "tokens-500", "tokens-slow"];
 
 async fn openai_models() -> Json<Value> {
     let data: Vec<Value> = MODELS
@@ -204,9 +204,9 @@ fn script_for(shared: &Shared, body: &Value, anthropic: bool) -> Script {
         return s;
     }
     let model = body["model"].as_str().unwrap_or_default();
-    if model == "tokens-50-slow" {
-        // 50 tokens, 200 ms apart: a stream that stays open for ten seconds.
-        let mut script = Script::text(&vec!["tok"; 50].join(" "));
+    if model == "tokens-slow" {
+        // 100 tokens, 200 ms apart: a stream that stays open for twenty seconds.
+        let mut script = Script::text(&vec!["tok"; 100].join(" "));
         script.chunk_delay_ms = 200;
         return script;
     }
