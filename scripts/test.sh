@@ -33,6 +33,8 @@ fi
 step "web UI unit tests"
 npm --prefix web test --silent
 
-step "browser end-to-end test"
+step "browser end-to-end tests"
+cargo build --locked -p hearth -p hearth-fake-llm
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-HEARTH_BIN="$target/debug/hearth" CHROMIUM_PATH="$CHROMIUM" npm --prefix web run e2e --silent
+HEARTH_BIN="$target/debug/hearth" FAKE_LLM_BIN="$target/debug/hearth-fake-llm" \
+  CHROMIUM_PATH="$CHROMIUM" npm --prefix web run e2e --silent

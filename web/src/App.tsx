@@ -1,7 +1,12 @@
 import type { ReactNode } from 'react';
 import { Flame } from './components/Flame';
+import { AdminNav } from './components/AdminNav';
 import { Layout, PageHeader } from './components/Layout';
+import { AdminModelsPage } from './pages/AdminModelsPage';
+import { AdminProvidersPage } from './pages/AdminProvidersPage';
+import { AdminTracesPage } from './pages/AdminTracesPage';
 import { AdminUsersPage } from './pages/AdminUsersPage';
+import { ChatPage } from './pages/ChatPage';
 import { LoginPage, RegisterPage, SetupPage } from './pages/AuthPages';
 import { ComingSoon, PLACEHOLDERS } from './pages/ComingSoon';
 import { SettingsPage } from './pages/SettingsPage';
@@ -21,25 +26,48 @@ function Splash({ children }: { children?: ReactNode }) {
   );
 }
 
+const ADMIN_PAGES: Record<string, () => ReactNode> = {
+  '/admin/users': () => <AdminUsersPage />,
+  '/admin/providers': () => <AdminProvidersPage />,
+  '/admin/models': () => <AdminModelsPage />,
+  '/admin/traces': () => <AdminTracesPage />,
+};
+
+/** `/chat` → null (a new chat), `/chat/<id>` → the id, anything else → undefined. */
+function chatConversation(pathname: string): string | null | undefined {
+  if (pathname === '/chat') return null;
+  const match = /^\/chat\/([^/]+)$/.exec(pathname);
+  return match ? decodeURIComponent(match[1]!) : undefined;
+}
+
 function AppPage({ pathname }: { pathname: string }) {
   const { user } = useSession();
   const placeholder = PLACEHOLDERS[pathname];
   if (placeholder) return <ComingSoon {...placeholder} />;
+  const conversation = chatConversation(pathname);
+  if (conversation !== undefined) return <ChatPage conversationId={conversation} />;
+  const adminPage = ADMIN_PAGES[pathname];
+  if (adminPage) {
+    if (user?.role !== 'admin') {
+      return (
+        <>
+          <PageHeader title="Not allowed" />
+          <p className="card">Only administrators can open the Admin area.</p>
+        </>
+      );
+    }
+    return (
+      <>
+        <AdminNav />
+        {adminPage()}
+      </>
+    );
+  }
   switch (pathname) {
     case '/settings':
       return <SettingsPage />;
     case '/admin':
       return <Navigate to="/admin/users" />;
-    case '/admin/users':
-      if (user?.role !== 'admin') {
-        return (
-          <>
-            <PageHeader title="Not allowed" />
-            <p className="card">Only administrators can manage users.</p>
-          </>
-        );
-      }
-      return <AdminUsersPage />;
     default:
       return (
         <>
@@ -79,7 +107,7 @@ function Routes() {
     case 'authenticated':
       if (pathname === '/' || PUBLIC_PATHS.has(pathname)) return <Navigate to="/chat" />;
       return (
-        <Layout>
+        <Layout fill={chatConversation(pathname) !== undefined}>
           <AppPage pathname={pathname} />
         </Layout>
       );

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ApiClient, ApiError, NETWORK_ERROR_MESSAGE, parseError, type FetchLike } from './client';
+import { ApiClient, ApiError, NETWORK_ERROR_MESSAGE, parseError, queryString, type FetchLike } from './client';
 import type { AuthResponse, User } from './types';
 
 const user: User = {
@@ -27,6 +27,7 @@ interface Call {
   url: string;
   method: string;
   auth: string | null;
+  accept: string | null;
   body: string | null;
   credentials: RequestCredentials | undefined;
 }
@@ -40,6 +41,7 @@ function fakeFetch(handler: (call: Call) => Response | Promise<Response>) {
       url,
       method: init.method ?? 'GET',
       auth: headers.get('Authorization'),
+      accept: headers.get('Accept'),
       body: typeof init.body === 'string' ? init.body : null,
       credentials: init.credentials,
     };
@@ -277,5 +279,95 @@ describe('refresh lock', () => {
 
     expect(events).toEqual(['lock', 'fetch /api/v1/auth/refresh', 'unlock']);
     client.clearSession();
+  });
+});
+
+describe('chat and admin calls', () => {
+  it('asks for a run as SSE, refreshing on a 401 first, and hands back the unread stream', async () => {
+    const sse = 'id: 1\nevent: run_started\ndata: {}\n\n';
+    const { fetch, calls } = fakeFetch((call) => {
+      if (call.url === '/api/v1/auth/refresh') return json(200, authResponse('tok-2'));
+      if (call.auth !== 'Bearer tok-2') return unauthorized();
+      return new Response(sse, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+    });
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    const res = await client.streamMessage('c1', { content: 'hello', model: 'fake-chat' });
+
+    expect(await res.text()).toBe(sse);
+    const sent = calls.filter((c) => c.url.startsWith('/api/v1/conversations'));
+    expect(sent.map((c) => `${c.method} ${c.url} ${c.auth} ${c.accept}`)).toEqual([
+      'POST /api/v1/conversations/c1/messages Bearer tok-1 text/event-stream',
+      'POST /api/v1/conversations/c1/messages Bearer tok-2 text/event-stream',
+    ]);
+    expect(JSON.parse(sent[1]!.body!)).toEqual({ content: 'hello', model: 'fake-chat' });
+    client.clearSession();
+  });
+
+  it('reports a run that cannot start as an ApiError', async () => {
+    const { fetch } = fakeFetch(() => json(400, { error: { code: 'invalid_input', message: 'model is required', field: 'model' } }));
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    await expect(client.streamRegenerate('c1', 'm1', {})).rejects.toMatchObject({ status: 400, field: 'model' });
+    client.clearSession();
+  });
+
+  it('resumes a run after the last sequence number it has', async () => {
+    const { fetch, calls } = fakeFetch(() => new Response('', { status: 200 }));
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    await client.streamRunEvents('c1', 'r1', 0);
+    await client.streamRunEvents('c1', 'r1', 7);
+
+    expect(calls.map((c) => c.url)).toEqual([
+      '/api/v1/conversations/c1/runs/r1/events?after=0',
+      '/api/v1/conversations/c1/runs/r1/events?after=7',
+    ]);
+    client.clearSession();
+  });
+
+  it('names an export after the server’s Content-Disposition', async () => {
+    const { fetch, calls } = fakeFetch(
+      () =>
+        new Response('# Title', {
+          status: 200,
+          headers: { 'Content-Disposition': 'attachment; filename="conversation-c1.md"' },
+        }),
+    );
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    const { blob, filename } = await client.exportConversation('c1', 'markdown');
+
+    expect(filename).toBe('conversation-c1.md');
+    expect(await blob.text()).toBe('# Title');
+    expect(calls[0]!.url).toBe('/api/v1/conversations/c1/export?format=markdown');
+    client.clearSession();
+  });
+
+  it('leaves unset trace filters out of the query', async () => {
+    const { fetch, calls } = fakeFetch(() => json(200, []));
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    await client.listTraces({ user_id: '', model: 'fake-chat', errors_only: false, limit: 100 });
+    await client.listTraces({ errors_only: true });
+    await client.listConversations('  ');
+
+    expect(calls.map((c) => c.url)).toEqual([
+      '/api/v1/admin/llm-calls?model=fake-chat&limit=100',
+      '/api/v1/admin/llm-calls?errors_only=true',
+      '/api/v1/conversations',
+    ]);
+    client.clearSession();
+  });
+
+  it('builds query strings from the set values only', () => {
+    expect(queryString({})).toBe('');
+    expect(queryString({ a: undefined, b: '' })).toBe('');
+    expect(queryString({ q: 'a b&c', n: 0, f: false })).toBe('?q=a+b%26c&n=0&f=false');
   });
 });

@@ -9,17 +9,31 @@
 // - A proactive refresh is scheduled a little before the access token expires.
 
 import type {
+  AdminModel,
   ApiKey,
   AuthResponse,
   AuthStatus,
+  Conversation,
+  ConversationDetail,
   CreatedApiKey,
+  CreateProviderRequest,
   CreateUserRequest,
   ErrorBody,
+  ExportFormat,
   Invite,
   LoginRequest,
+  Provider,
   RegisterRequest,
+  SendMessageRequest,
+  Trace,
+  TraceFilter,
+  UpdateConversationRequest,
+  UpdateModelRequest,
+  UpdateProviderRequest,
   UpdateUserRequest,
+  UsageSummary,
   User,
+  UserModel,
 } from './types';
 
 /** An error from the API, or from the network (status 0, code "network_error"). */
@@ -106,7 +120,30 @@ type SessionListener = (user: User | null) => void;
 interface RequestOptions {
   /** Attach the bearer token and handle 401 with refresh + retry (default true). */
   auth?: boolean;
+  /** The Accept header (default JSON); `text/event-stream` asks for a run's events as SSE. */
+  accept?: string;
+  signal?: AbortSignal;
 }
+
+/** `?a=1&b=2` from the defined, non-empty values, or '' when there are none. */
+export function queryString(params: Record<string, string | number | boolean | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === '') continue;
+    search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+/** The file name of a `Content-Disposition: attachment; filename="…"` header. */
+function attachmentName(header: string | null, fallback: string): string {
+  const match = header ? /filename="?([^";]+)"?/i.exec(header) : null;
+  return match?.[1] ?? fallback;
+}
+
+/** One path segment, escaped. */
+const seg = (value: string) => encodeURIComponent(value);
 
 const REFRESH_PATH = '/api/v1/auth/refresh';
 
@@ -202,8 +239,14 @@ export class ApiClient {
 
   // ---- transport ----------------------------------------------------------
 
-  private async send(method: string, path: string, body: unknown, token: string | null): Promise<Response> {
-    const headers: Record<string, string> = { Accept: 'application/json' };
+  private async send(
+    method: string,
+    path: string,
+    body: unknown,
+    token: string | null,
+    options: RequestOptions = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { Accept: options.accept ?? 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (token) headers.Authorization = `Bearer ${token}`;
     try {
@@ -212,6 +255,7 @@ export class ApiClient {
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         credentials: 'same-origin',
+        signal: options.signal,
       });
     } catch (err) {
       if (err instanceof DOMException && err.name === 'AbortError') throw err;
@@ -251,9 +295,17 @@ export class ApiClient {
 
   /** Performs one API call; see the module comment for the 401 handling. */
   async request<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
+    return ApiClient.decode<T>(await this.fetchOk(method, path, body, options));
+  }
+
+  /**
+   * Performs one API call and returns the successful response unread (for streams and
+   * downloads); throws an ApiError for any other status. Same 401 handling as `request`.
+   */
+  async fetchOk(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<Response> {
     const auth = options.auth ?? true;
     const sentWith = auth ? this.accessToken : null;
-    let res = await this.send(method, path, body, sentWith);
+    let res = await this.send(method, path, body, sentWith, options);
 
     if (res.status === 401 && auth) {
       const firstError = await parseError(res);
@@ -270,7 +322,7 @@ export class ApiClient {
           throw firstError;
         }
       }
-      res = await this.send(method, path, body, token);
+      res = await this.send(method, path, body, token, options);
       if (res.status === 401) {
         const err = await parseError(res);
         this.loseSession();
@@ -279,7 +331,7 @@ export class ApiClient {
     }
 
     if (!res.ok) throw await parseError(res);
-    return ApiClient.decode<T>(res);
+    return res;
   }
 
   // ---- endpoints ----------------------------------------------------------
@@ -371,6 +423,120 @@ export class ApiClient {
 
   createInvite(email?: string): Promise<Invite> {
     return this.request<Invite>('POST', '/api/v1/admin/invites', email ? { email } : {});
+  }
+
+  // ---- chat ----
+
+  listModels(): Promise<UserModel[]> {
+    return this.request<UserModel[]>('GET', '/api/v1/models');
+  }
+
+  listConversations(q?: string): Promise<Conversation[]> {
+    return this.request<Conversation[]>('GET', `/api/v1/conversations${queryString({ q: q?.trim() })}`);
+  }
+
+  createConversation(body: { title?: string; model?: string }): Promise<Conversation> {
+    return this.request<Conversation>('POST', '/api/v1/conversations', body);
+  }
+
+  getConversation(conversationId: string): Promise<ConversationDetail> {
+    return this.request<ConversationDetail>('GET', `/api/v1/conversations/${seg(conversationId)}`);
+  }
+
+  updateConversation(conversationId: string, patch: UpdateConversationRequest): Promise<ConversationDetail> {
+    return this.request<ConversationDetail>('PATCH', `/api/v1/conversations/${seg(conversationId)}`, patch);
+  }
+
+  deleteConversation(conversationId: string): Promise<void> {
+    return this.request<void>('DELETE', `/api/v1/conversations/${seg(conversationId)}`);
+  }
+
+  /** The shown branch as a file, with the name the server suggests. */
+  async exportConversation(conversationId: string, format: ExportFormat): Promise<{ blob: Blob; filename: string }> {
+    const res = await this.fetchOk('GET', `/api/v1/conversations/${seg(conversationId)}/export${queryString({ format })}`, undefined, {
+      accept: format === 'json' ? 'application/json' : 'text/markdown',
+    });
+    const fallback = `conversation-${conversationId}.${format === 'json' ? 'json' : 'md'}`;
+    return { blob: await res.blob(), filename: attachmentName(res.headers.get('Content-Disposition'), fallback) };
+  }
+
+  /** Sends a message; the response body is the run's events as SSE. */
+  streamMessage(conversationId: string, body: SendMessageRequest, signal?: AbortSignal): Promise<Response> {
+    return this.fetchOk('POST', `/api/v1/conversations/${seg(conversationId)}/messages`, body, {
+      accept: 'text/event-stream',
+      signal,
+    });
+  }
+
+  /** Writes another answer to a message; the response body is the run's events as SSE. */
+  streamRegenerate(conversationId: string, messageId: string, body: { model?: string }, signal?: AbortSignal): Promise<Response> {
+    return this.fetchOk('POST', `/api/v1/conversations/${seg(conversationId)}/messages/${seg(messageId)}/regenerate`, body, {
+      accept: 'text/event-stream',
+      signal,
+    });
+  }
+
+  /** A run's events after `after`, as SSE: live until it ends, or the stored log of a finished run. */
+  streamRunEvents(conversationId: string, runId: string, after: number, signal?: AbortSignal): Promise<Response> {
+    return this.fetchOk('GET', `/api/v1/conversations/${seg(conversationId)}/runs/${seg(runId)}/events${queryString({ after })}`, undefined, {
+      accept: 'text/event-stream',
+      signal,
+    });
+  }
+
+  stopRun(runId: string): Promise<{ status: string }> {
+    return this.request<{ status: string }>('POST', `/api/v1/runs/${seg(runId)}/stop`, {});
+  }
+
+  answerApproval(runId: string, callId: string, approve: boolean): Promise<void> {
+    return this.request<void>('POST', `/api/v1/runs/${seg(runId)}/approvals/${seg(callId)}`, { approve });
+  }
+
+  // ---- admin: providers, models, traces ----
+
+  listProviders(): Promise<Provider[]> {
+    return this.request<Provider[]>('GET', '/api/v1/admin/providers');
+  }
+
+  createProvider(body: CreateProviderRequest): Promise<Provider> {
+    return this.request<Provider>('POST', '/api/v1/admin/providers', body);
+  }
+
+  updateProvider(providerId: string, patch: UpdateProviderRequest): Promise<Provider> {
+    return this.request<Provider>('PATCH', `/api/v1/admin/providers/${seg(providerId)}`, patch);
+  }
+
+  deleteProvider(providerId: string): Promise<void> {
+    return this.request<void>('DELETE', `/api/v1/admin/providers/${seg(providerId)}`);
+  }
+
+  /** Reads the provider's model list; returns its models (new ones added). */
+  syncProvider(providerId: string): Promise<AdminModel[]> {
+    return this.request<AdminModel[]>('POST', `/api/v1/admin/providers/${seg(providerId)}/sync`, {});
+  }
+
+  listAdminModels(): Promise<AdminModel[]> {
+    return this.request<AdminModel[]>('GET', '/api/v1/admin/models');
+  }
+
+  updateModel(modelId: string, patch: UpdateModelRequest): Promise<AdminModel> {
+    return this.request<AdminModel>('PATCH', `/api/v1/admin/models/${seg(modelId)}`, patch);
+  }
+
+  listTraces(filter: TraceFilter = {}): Promise<Trace[]> {
+    const query = queryString({
+      user_id: filter.user_id,
+      model: filter.model,
+      since: filter.since,
+      until: filter.until,
+      errors_only: filter.errors_only ? true : undefined,
+      limit: filter.limit,
+    });
+    return this.request<Trace[]>('GET', `/api/v1/admin/llm-calls${query}`);
+  }
+
+  usageSummary(days: number, userId?: string): Promise<UsageSummary[]> {
+    return this.request<UsageSummary[]>('GET', `/api/v1/admin/usage${queryString({ days, user_id: userId })}`);
   }
 }
 

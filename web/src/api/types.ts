@@ -80,3 +80,206 @@ export interface ErrorBody {
     field?: string;
   };
 }
+
+// ---- models and providers ----
+
+export interface Capabilities {
+  streaming: boolean;
+  tools: boolean;
+  vision: boolean;
+  context_length: number | null;
+}
+
+/** A model the signed-in user may pick (`GET /api/v1/models`). */
+export interface UserModel {
+  name: string;
+  display_name: string;
+  aliases: string[];
+  capabilities: Capabilities;
+  provider: string;
+}
+
+export type ProviderKind = 'openai' | 'anthropic';
+
+export interface Provider {
+  id: string;
+  kind: ProviderKind;
+  name: string;
+  base_url: string | null;
+  has_api_key: boolean;
+  enabled: boolean;
+  created_at: string;
+}
+
+export interface CreateProviderRequest {
+  kind: ProviderKind;
+  name: string;
+  base_url?: string;
+  api_key?: string;
+}
+
+/** Absent fields stay as they are; `api_key: ""` removes the key. */
+export interface UpdateProviderRequest {
+  name?: string;
+  base_url?: string;
+  api_key?: string;
+  enabled?: boolean;
+}
+
+/** A model as an admin sees it. */
+export interface AdminModel {
+  id: string;
+  provider_id: string;
+  name: string;
+  upstream_id: string;
+  display_name: string;
+  aliases: string[];
+  capabilities: Capabilities;
+  /** US dollars per million tokens. */
+  input_price_per_mtok: number | null;
+  output_price_per_mtok: number | null;
+  enabled: boolean;
+}
+
+export interface UpdateModelRequest {
+  display_name?: string;
+  aliases?: string[];
+  supports_streaming?: boolean;
+  supports_tools?: boolean;
+  supports_vision?: boolean;
+  context_length?: number;
+  input_price_per_mtok?: number;
+  output_price_per_mtok?: number;
+  enabled?: boolean;
+}
+
+// ---- traces and usage ----
+
+/** One model call. */
+export interface Trace {
+  id: string;
+  user_id: string | null;
+  run_id: string | null;
+  source: 'chat' | 'openai_api' | string;
+  model: string;
+  provider_id: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  latency_ms: number;
+  ttft_ms: number | null;
+  cost_usd: number | null;
+  tool_calls: number;
+  error: string | null;
+  created_at: string;
+}
+
+export interface TraceFilter {
+  user_id?: string;
+  model?: string;
+  /** RFC 3339. */
+  since?: string;
+  until?: string;
+  errors_only?: boolean;
+  limit?: number;
+}
+
+export interface UsageSummary {
+  user_id: string | null;
+  model: string;
+  calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number | null;
+}
+
+// ---- conversations ----
+
+export interface Conversation {
+  id: string;
+  title: string;
+  model: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type MessageRole = 'user' | 'assistant' | 'system';
+export type MessageStatus = 'complete' | 'streaming' | 'error' | 'stopped';
+export type ToolCallStatus = 'pending' | 'ok' | 'error' | 'denied';
+
+export interface TextPart {
+  type: 'text';
+  text: string;
+}
+
+export interface ToolCallPart {
+  type: 'tool_call';
+  id: string;
+  name: string;
+  /** The arguments as the model wrote them (JSON text). */
+  arguments: string;
+  status: ToolCallStatus;
+  /** The result, or why there is none; null while pending. */
+  output: string | null;
+}
+
+export type Part = TextPart | ToolCallPart;
+
+export interface MessageView {
+  id: string;
+  conversation_id: string;
+  parent_id: string | null;
+  role: MessageRole;
+  /** All text parts joined. */
+  content: string;
+  parts: Part[];
+  model: string | null;
+  status: MessageStatus;
+  error: string | null;
+  created_at: string;
+  /** This message and its alternatives (edits or regenerations), oldest first. */
+  sibling_ids: string[];
+  /** The run writing this message, while it streams. */
+  run_id?: string;
+}
+
+export interface ConversationDetail extends Conversation {
+  /** The branch shown, oldest first. */
+  messages: MessageView[];
+}
+
+export interface UpdateConversationRequest {
+  title?: string;
+  model?: string;
+  active_message_id?: string;
+}
+
+export interface SendMessageRequest {
+  content: string;
+  model?: string;
+  parent_id?: string;
+  edit_root?: boolean;
+  tools?: string[];
+}
+
+export type RunStatus = 'running' | 'complete' | 'error' | 'stopped';
+
+/** One event of a run; `seq` starts at 1 and has no gaps, and `done` is always last. */
+export type RunEvent = { seq: number } & (
+  | {
+      type: 'run_started';
+      run_id: string;
+      conversation_id: string;
+      message_id: string;
+      user_message_id: string | null;
+      model: string;
+    }
+  | { type: 'text_delta'; text: string }
+  | { type: 'tool_call'; id: string; name: string; arguments: string }
+  | { type: 'tool_approval_required'; id: string; name: string; arguments: string; timeout_secs: number }
+  | { type: 'tool_result'; id: string; name: string; status: ToolCallStatus; output: string }
+  | { type: 'usage'; input_tokens: number; output_tokens: number }
+  | { type: 'error'; code: string; message: string }
+  | { type: 'done'; status: Exclude<RunStatus, 'running'>; message: MessageView }
+);
+
+export type ExportFormat = 'markdown' | 'json';

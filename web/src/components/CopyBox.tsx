@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 
-async function copyText(text: string, fallbackNode: HTMLElement | null): Promise<boolean> {
+/** Copies text to the clipboard, falling back to selecting `fallbackNode` and a copy command. */
+export async function copyText(text: string, fallbackNode: HTMLElement | null): Promise<boolean> {
   try {
     if (navigator.clipboard && window.isSecureContext) {
       await navigator.clipboard.writeText(text);

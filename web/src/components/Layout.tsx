@@ -33,7 +33,8 @@ function initials(name: string, email: string): string {
   return ((parts[0]?.[0] ?? '?') + (parts[1]?.[0] ?? '')).toUpperCase();
 }
 
-export function Layout({ children }: { children: ReactNode }) {
+/** The signed-in shell. `fill`: the page takes the whole height and width beside the sidebar (chat). */
+export function Layout({ children, fill = false }: { children: ReactNode; fill?: boolean }) {
   const { user, logout } = useSession();
   const { pathname } = useLocation();
   const [leaving, setLeaving] = useState(false);
@@ -87,7 +88,7 @@ export function Layout({ children }: { children: ReactNode }) {
           </button>
         </div>
       </aside>
-      <main className="content">{children}</main>
+      <main className={fill ? 'content content-fill' : 'content'}>{children}</main>
     </div>
   );
 }

@@ -18,10 +18,6 @@ export function ComingSoon({ title, description }: Props) {
 }
 
 export const PLACEHOLDERS: Record<string, Props> = {
-  '/chat': {
-    title: 'Chat',
-    description: 'Chat with any LLM — hosted providers or the built-in local model — from one place.',
-  },
   '/knowledge': {
     title: 'Knowledge',
     description: 'Build knowledge bases from your documents and search them with hybrid keyword and semantic search.',
