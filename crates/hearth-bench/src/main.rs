@@ -26,7 +26,26 @@ async fn main() -> Result<(), Error> {
     let quick = std::env::var("HEARTH_BENCH_QUICK").is_ok();
     let data = std::env::temp_dir().join(format!("hearth-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let mut child = tokio::process::Command::new(&bin)
+    // Hearth gets core 0 and the load generator with the upstream core 1, so neither measures
+    // the other's CPU use (HEARTH_BENCH_PIN=0 shares both cores instead).
+    let pin = std::env::var("HEARTH_BENCH_PIN").map_or(true, |v| v != "0")
+        && std::path::Path::new("/usr/bin/taskset").exists()
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    let mut command = if pin {
+        let status = std::process::Command::new("taskset")
+            .args(["-a", "-cp", "1", &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            return Err("taskset could not pin the load generator".into());
+        }
+        let mut c = tokio::process::Command::new("taskset");
+        c.args(["-c", "0"]).arg(&bin);
+        c
+    } else {
+        tokio::process::Command::new(&bin)
+    };
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .env_remove("HEARTH_BENCH_QUICK")
@@ -86,8 +105,13 @@ async fn main() -> Result<(), Error> {
         .error_for_status()?;
 
     println!(
-        "RSS after start: {:.1} MiB\n",
-        rss_kib(pid)? as f64 / 1024.0
+        "RSS after start: {:.1} MiB; {}\n",
+        rss_kib(pid)? as f64 / 1024.0,
+        if pin {
+            "Hearth pinned to core 0, load generator and upstream to core 1"
+        } else {
+            "all processes share all cores"
+        }
     );
 
     // Idle WebSockets first, on a fresh process: later phases leave freed memory in the

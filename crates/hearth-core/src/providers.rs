@@ -168,14 +168,41 @@ pub struct UpdateModelRequest {
     pub supports_tools: Option<bool>,
     #[serde(default)]
     pub supports_vision: Option<bool>,
-    #[serde(default)]
-    pub context_length: Option<i64>,
-    #[serde(default)]
-    pub input_price_per_mtok: Option<f64>,
-    #[serde(default)]
-    pub output_price_per_mtok: Option<f64>,
+    /// Absent: unchanged; `null`: cleared.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<i64>)]
+    pub context_length: Option<Option<i64>>,
+    /// Absent: unchanged; `null`: cleared.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<f64>)]
+    pub input_price_per_mtok: Option<Option<f64>>,
+    /// Absent: unchanged; `null`: cleared.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<f64>)]
+    pub output_price_per_mtok: Option<Option<f64>>,
     #[serde(default)]
     pub enabled: Option<bool>,
+}
+
+/// A field that is present (with a value or `null`) becomes `Some`; absent stays `None`.
+fn present<'de, T, D>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A model ready to call.
@@ -443,14 +470,14 @@ impl Providers {
             }
         };
         for (field, price) in [
-            ("input_price_per_mtok", req.input_price_per_mtok),
-            ("output_price_per_mtok", req.output_price_per_mtok),
+            ("input_price_per_mtok", req.input_price_per_mtok.flatten()),
+            ("output_price_per_mtok", req.output_price_per_mtok.flatten()),
         ] {
             if price.is_some_and(|p| !p.is_finite() || p < 0.0) {
                 return Err(CoreError::invalid(field, "must be a non-negative number"));
             }
         }
-        if req.context_length.is_some_and(|c| c <= 0) {
+        if req.context_length.flatten().is_some_and(|c| c <= 0) {
             return Err(CoreError::invalid("context_length", "must be positive"));
         }
         let patch = ModelPatch {
@@ -463,9 +490,9 @@ impl Providers {
             supports_streaming: req.supports_streaming,
             supports_tools: req.supports_tools,
             supports_vision: req.supports_vision,
-            context_length: req.context_length.map(Some),
-            input_price_per_mtok: req.input_price_per_mtok.map(Some),
-            output_price_per_mtok: req.output_price_per_mtok.map(Some),
+            context_length: req.context_length,
+            input_price_per_mtok: req.input_price_per_mtok,
+            output_price_per_mtok: req.output_price_per_mtok,
             enabled: req.enabled,
         };
         let row = self

@@ -132,13 +132,39 @@ async fn providers_sync_models_and_users_see_only_enabled_ones() {
             &UpdateModelRequest {
                 enabled: Some(false),
                 aliases: Some(vec!["fc".into()]),
-                input_price_per_mtok: Some(1.5),
+                input_price_per_mtok: Some(Some(1.5)),
                 ..Default::default()
             },
         )
         .await
         .expect("update");
     assert_eq!(updated.aliases, vec!["fc".to_owned()]);
+    assert_eq!(updated.input_price_per_mtok, Some(1.5));
+    // `null` clears a price; leaving it out keeps it.
+    let kept = admin
+        .update_model(
+            model.id,
+            &UpdateModelRequest {
+                display_name: Some("Fake".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("keep");
+    assert_eq!(kept.input_price_per_mtok, Some(1.5));
+    let cleared: serde_json::Value = admin
+        .request(
+            hearth_client::Method::PATCH,
+            &format!("/api/v1/admin/models/{}", model.id),
+        )
+        .json(&serde_json::json!({"input_price_per_mtok": null}))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert!(cleared["input_price_per_mtok"].is_null(), "{cleared}");
     let names: Vec<String> = user
         .models()
         .await
