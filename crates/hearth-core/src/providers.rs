@@ -238,14 +238,18 @@ struct Catalog {
     providers: HashMap<ProviderId, hearth_store::Provider>,
 }
 
+/// A client and the `updated_at` of the provider row it was built from.
+type CachedClient = (hearth_store::Timestamp, Arc<dyn Provider>);
+
 /// The providers service.
 #[derive(Clone)]
 pub struct Providers {
     store: Store,
     crypto: Crypto,
     timeouts: Timeouts,
-    /// Clients by provider, built on first use and dropped when the provider changes.
-    clients: Arc<RwLock<HashMap<ProviderId, Arc<dyn Provider>>>>,
+    /// Clients by provider with the `updated_at` of the row they were built from, so a changed
+    /// key or URL (on any instance) builds a new client.
+    clients: Arc<RwLock<HashMap<ProviderId, CachedClient>>>,
     /// Every request resolves a model; reading the tables each time would make the store the
     /// bottleneck of streaming.
     catalog: Arc<RwLock<Option<Arc<Catalog>>>>,
@@ -561,11 +565,12 @@ impl Providers {
     }
 
     fn client(&self, row: &hearth_store::Provider) -> Result<Arc<dyn Provider>> {
-        if let Some(c) = self
+        if let Some((_, c)) = self
             .clients
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&row.id)
+            .filter(|(at, _)| *at == row.updated_at)
         {
             return Ok(c.clone());
         }
@@ -591,7 +596,7 @@ impl Providers {
         self.clients
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(row.id, client.clone());
+            .insert(row.id, (row.updated_at, client.clone()));
         Ok(client)
     }
 

@@ -129,7 +129,7 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
     let mut body = json!({
         "model": request.model,
         "messages": messages,
-        "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        "max_tokens": request.max_tokens.or(request.max_completion_tokens).unwrap_or(DEFAULT_MAX_TOKENS),
         "stream": true,
     });
     if !system.is_empty() {
@@ -150,11 +150,8 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
             Some(ToolChoice::Tool(name)) => {
                 body["tool_choice"] = json!({"type": "tool", "name": name})
             }
-            Some(ToolChoice::None) => {
-                if let Some(obj) = body.as_object_mut() {
-                    obj.remove("tools");
-                }
-            }
+            // Tools stay defined: Anthropic refuses a history with tool blocks and no tools.
+            Some(ToolChoice::None) => body["tool_choice"] = json!({"type": "none"}),
         }
     }
     body
@@ -177,9 +174,15 @@ pub(crate) struct AnthropicParser {
     usage: Usage,
     finish: Option<FinishReason>,
     done: bool,
+    /// A delta of any kind (thinking included) arrived since the driver last asked.
+    active: bool,
 }
 
 impl WireParser for AnthropicParser {
+    fn take_activity(&mut self) -> bool {
+        std::mem::take(&mut self.active)
+    }
+
     fn event(&mut self, event: SseEvent) -> Result<Vec<StreamEvent>, LlmError> {
         let data: Value = serde_json::from_str(&event.data)
             .map_err(|e| LlmError::Protocol(format!("an event is not JSON ({e})")))?;
@@ -239,6 +242,7 @@ impl WireParser for AnthropicParser {
                 }
             }
             "content_block_delta" => {
+                self.active = true;
                 let delta = data.get("delta").cloned().unwrap_or(Value::Null);
                 match delta.get("type").and_then(Value::as_str) {
                     Some("text_delta") => {
@@ -406,6 +410,20 @@ mod tests {
         assert_eq!(messages[1]["content"][0]["type"], "tool_use");
         assert_eq!(messages[1]["content"][0]["input"]["e"], "2+2");
         assert_eq!(messages[2]["content"][0]["type"], "tool_result");
+    }
+
+    #[test]
+    fn tool_choice_none_keeps_the_tools_defined() {
+        let mut req = ChatRequest::new("claude", vec![Message::text(Role::User, "hi")]);
+        req.tools = vec![crate::ToolSpec {
+            name: "calc".into(),
+            description: "d".into(),
+            parameters: json!({"type": "object"}),
+        }];
+        req.tool_choice = Some(ToolChoice::None);
+        let body = request_body(&req);
+        assert_eq!(body["tool_choice"]["type"], "none");
+        assert_eq!(body["tools"][0]["name"], "calc");
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub(crate) trait WireParser: Send + 'static {
     fn end(&mut self) -> Result<Vec<StreamEvent>, LlmError>;
     /// Whether the stream is complete (no more events should be read).
     fn finished(&self) -> bool;
+    /// Whether output other than events (reasoning, thinking) arrived since the last call.
+    fn take_activity(&mut self) -> bool;
 }
 
 /// An HTTP client with the connect timeout set.
@@ -123,6 +125,7 @@ async fn drive<P: WireParser>(
                 );
                 send(tx, e).await?;
             }
+            got_token |= parser.take_activity();
             if parser.finished() {
                 return Ok(());
             }
@@ -192,13 +195,38 @@ fn retry_after(response: &Response) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
+/// Longest error body read from an upstream.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Largest model list accepted.
+const MAX_MODEL_LIST: usize = 16 * 1024 * 1024;
+/// Time allowed to read an error body.
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads at most `limit` bytes of a body (the rest is dropped), or `None` on a transport error.
+async fn read_capped(response: Response, limit: usize) -> Option<Vec<u8>> {
+    let mut body = response.bytes_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.ok()?;
+        out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Some(out)
+}
+
 /// The error for a non-success status, with the upstream's own message when it sent one.
 pub(crate) async fn status_error(response: Response) -> LlmError {
     let status = response.status().as_u16();
-    let body = response.text().await.unwrap_or_default();
+    let body = tokio::time::timeout(ERROR_BODY_TIMEOUT, read_capped(response, MAX_ERROR_BODY))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     LlmError::Status {
         status,
-        message: upstream_message(&body),
+        message: upstream_message(&String::from_utf8_lossy(&body)),
     }
 }
 
@@ -269,8 +297,13 @@ pub(crate) async fn get_json(
     if !response.status().is_success() {
         return Err(status_error(response).await);
     }
-    response
-        .json()
+    let body = tokio::time::timeout(timeouts.first_token, read_capped(response, MAX_MODEL_LIST))
         .await
-        .map_err(|e| LlmError::Protocol(format!("model list is not JSON: {}", error_text(&e))))
+        .map_err(|_| LlmError::Timeout {
+            phase: "model list",
+            after: timeouts.first_token,
+        })?
+        .ok_or_else(|| LlmError::Protocol("the model list broke off".into()))?;
+    serde_json::from_slice(&body)
+        .map_err(|e| LlmError::Protocol(format!("model list is not JSON: {e}")))
 }

@@ -102,6 +102,8 @@ pub struct ChatRequest {
     pub tool_choice: Option<ToolChoice>,
     pub temperature: Option<f32>,
     pub max_tokens: Option<u32>,
+    /// The newer OpenAI spelling of the limit, which reasoning models require; sent as given.
+    pub max_completion_tokens: Option<u32>,
 }
 
 impl ChatRequest {
@@ -114,6 +116,7 @@ impl ChatRequest {
             tool_choice: None,
             temperature: None,
             max_tokens: None,
+            max_completion_tokens: None,
         }
     }
 }

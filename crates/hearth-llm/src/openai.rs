@@ -113,6 +113,9 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
     if let Some(m) = request.max_tokens {
         body["max_tokens"] = json!(m);
     }
+    if let Some(m) = request.max_completion_tokens {
+        body["max_completion_tokens"] = json!(m);
+    }
     body
 }
 
@@ -154,6 +157,20 @@ pub(crate) struct OpenAiParser {
     finish: Option<FinishReason>,
     usage: Option<Usage>,
     done: bool,
+    active: bool,
+}
+
+/// A random id suffix for tool calls the upstream did not name.
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
 }
 
 impl OpenAiParser {
@@ -183,6 +200,10 @@ impl OpenAiParser {
 }
 
 impl WireParser for OpenAiParser {
+    fn take_activity(&mut self) -> bool {
+        std::mem::take(&mut self.active)
+    }
+
     fn event(&mut self, event: SseEvent) -> Result<Vec<StreamEvent>, LlmError> {
         let data = event.data.trim();
         if data == "[DONE]" {
@@ -223,6 +244,15 @@ impl WireParser for OpenAiParser {
             return Ok(out);
         };
         if let Some(delta) = choice.get("delta") {
+            // Reasoning models stream their thinking first; it is activity, not a token.
+            if ["reasoning_content", "reasoning"].iter().any(|k| {
+                delta
+                    .get(*k)
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| !t.is_empty())
+            }) {
+                self.active = true;
+            }
             if let Some(text) = delta.get("content").and_then(Value::as_str) {
                 if !text.is_empty() {
                     out.push(StreamEvent::TextDelta(text.to_owned()));
@@ -247,15 +277,17 @@ impl WireParser for OpenAiParser {
                         .unwrap_or("")
                         .to_owned();
                     let partial = self.calls.entry(index).or_default();
-                    if let Some(id) = &id {
+                    if let Some(id) = id.as_ref().filter(|i| !i.is_empty()) {
                         partial.id.clone_from(id);
                     }
-                    if let Some(name) = &name {
-                        partial.name.push_str(name);
+                    // Some servers repeat the name in every chunk; it is never split.
+                    if let Some(name) = name.as_ref().filter(|n| !n.is_empty()) {
+                        partial.name.clone_from(name);
                     }
                     partial.arguments.push_str(&arguments);
                     if partial.id.is_empty() {
-                        partial.id = format!("call_{index}");
+                        // Ids must be unique across rounds: results and approvals are keyed by them.
+                        partial.id = format!("call_{:016x}", rand_id());
                     }
                     out.push(StreamEvent::ToolCallDelta {
                         index,

@@ -201,6 +201,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     store: Store,
+    chat: Chat,
 }
 
 impl Application {
@@ -231,7 +232,7 @@ impl Application {
             store: store.clone(),
             accounts,
             providers,
-            chat,
+            chat: chat.clone(),
             usage: hearth_core::usage::Usage::new(store.clone()),
             metrics: Arc::new(Metrics::new()),
         });
@@ -246,6 +247,7 @@ impl Application {
             listener,
             router,
             store,
+            chat,
         })
     }
 
@@ -270,9 +272,20 @@ impl Application {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        // On shutdown, runs stop (their partial answers are kept as `stopped`), which also ends
+        // the SSE streams that graceful shutdown waits for.
+        let hub = self.chat.hub().clone();
         let result = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                hub.cancel_all();
+            })
             .await;
+        // Let stopping runs store what they have before the store closes.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !self.chat.hub().is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         self.store.close().await;
         result
     }

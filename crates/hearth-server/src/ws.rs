@@ -144,10 +144,10 @@ async fn serve(state: AppState, socket: WebSocket, token: Option<String>) {
         loop {
             tokio::select! {
                 frame = out_rx.recv() => match frame {
-                    Some(frame) => if sink.send(frame).await.is_err() { break },
+                    Some(frame) => if !send_within(&mut sink, frame).await { break },
                     None => break,
                 },
-                _ = ping.tick() => if sink.send(Message::Ping(Vec::new().into())).await.is_err() { break },
+                _ = ping.tick() => if !send_within(&mut sink, Message::Ping(Vec::new().into())).await { break },
             }
         }
         let _ = sink.close().await;
@@ -177,6 +177,20 @@ async fn serve(state: AppState, socket: WebSocket, token: Option<String>) {
     }
     drop(out_tx);
     let _ = writer.await;
+}
+
+/// A client that takes this long to accept one frame is gone or not reading: it is dropped, so
+/// its subscriptions stop and release their runs.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn send_within(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    frame: Message,
+) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(frame)).await,
+        Ok(Ok(()))
+    )
 }
 
 async fn authenticate(
@@ -272,8 +286,11 @@ async fn handle(
         ClientFrame::Subscribe { id, run_id, after } => {
             match state.chat.events(principal, None, run_id, after).await {
                 Ok(events) => {
+                    let _ = out
+                        .send(Message::Text(ack(&id, json!({"run_id": run_id})).into()))
+                        .await;
                     subscribe(subscriptions, run_id, events, out);
-                    Some(ack(&id, json!({"run_id": run_id})))
+                    None
                 }
                 Err(e) => Some(core_error_frame(id.as_deref(), &e)),
             }

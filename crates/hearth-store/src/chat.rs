@@ -510,6 +510,29 @@ impl Store {
         Ok(())
     }
 
+    /// Sets a message's status and error, keeping its content.
+    pub async fn update_message_status(
+        &self,
+        id: MessageId,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let now = Timestamp::now();
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE messages SET status = $2, error = $3, updated_at = $4 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(error)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
     /// Every message of a conversation (all branches), oldest first.
     pub async fn list_messages(&self, conversation: ConversationId) -> Result<Vec<Message>> {
         Ok(on_pool!(self, |pool| {

@@ -80,6 +80,8 @@ impl FetchUrl {
             let addr = self.check(&url).await?;
             let host = url.host_str().unwrap_or_default().to_owned();
             let client = reqwest::Client::builder()
+                // A proxy would resolve the host itself and bypass the address check.
+                .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .resolve(&host, addr)
                 .timeout(self.timeout)

@@ -83,7 +83,27 @@ pub fn non_public(ip: IpAddr) -> Option<&'static str> {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return non_public_v4(v4);
             }
-            let first = v6.segments()[0];
+            let seg = v6.segments();
+            let first = seg[0];
+            let embedded = |hi: u16, lo: u16| {
+                Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
+            // Addresses that carry an IPv4 address inside are judged by that address.
+            if seg[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified() {
+                return non_public_v4(embedded(seg[6], seg[7])).or(Some("IPv4-compatible"));
+            }
+            if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return non_public_v4(embedded(seg[6], seg[7]));
+            }
+            if first == 0x2002 {
+                return non_public_v4(embedded(seg[1], seg[2]));
+            }
+            if seg[..3] == [0x64, 0xff9b, 1] {
+                return Some("local NAT64");
+            }
+            if first == 0x2001 && seg[1] == 0 {
+                return Some("Teredo tunnel");
+            }
             if v6.is_loopback() {
                 Some("loopback")
             } else if v6.is_unspecified() {
@@ -119,6 +139,8 @@ fn non_public_v4(v4: Ipv4Addr) -> Option<&'static str> {
         Some("multicast or reserved")
     } else if v4.is_broadcast() {
         Some("broadcast")
+    } else if o[0] == 192 && o[1] == 0 && o[2] == 0 {
+        Some("IETF protocol assignments")
     } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
         Some("shared (carrier-grade NAT)")
     } else if v4.is_documentation() || (o[0] == 198 && (o[1] & 0xfe) == 18) {
@@ -150,7 +172,13 @@ mod tests {
         ] {
             assert!(non_public(ip.parse().expect("ip")).is_some(), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(non_public(ip.parse().expect("ip")).is_none(), "{ip}");
         }
     }

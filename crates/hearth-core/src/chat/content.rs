@@ -74,9 +74,9 @@ impl Content {
         }
     }
 
-    /// Sets the outcome of the call `id`.
+    /// Sets the outcome of the call `id` (the latest, should an upstream reuse an id).
     pub fn settle_call(&mut self, id: &str, status: ToolCallStatus, output: String) {
-        for part in &mut self.parts {
+        for part in self.parts.iter_mut().rev() {
             if let Part::ToolCall {
                 id: pid,
                 status: s,

@@ -58,9 +58,11 @@ impl Job {
                 self.resolved.model.upstream_id.clone(),
                 self.history.clone(),
             );
-            // The last round offers no tools, so the model has to answer in words.
-            if round < max_rounds {
-                request.tools = specs.clone();
+            // On the last round the model may not call tools, so it has to answer in words. The
+            // tools stay defined: some providers refuse a history with tool calls and no tools.
+            request.tools = specs.clone();
+            if round == max_rounds && !specs.is_empty() {
+                request.tool_choice = Some(hearth_llm::ToolChoice::None);
             }
             let started = Instant::now();
             let mut ttft = None;
@@ -120,7 +122,7 @@ impl Job {
                 }
                 CallEnd::Finished => {}
             }
-            if calls.is_empty() {
+            if calls.is_empty() || round == max_rounds {
                 return (RunStatus::Complete, None);
             }
             self.history.push(LlmMessage {
@@ -218,17 +220,31 @@ impl Job {
             ToolPolicy::Auto => {}
         }
         let limit = Duration::from_secs(config.tool_timeout_secs);
+        // A task of its own, so a tool that panics fails its call, not the run.
+        let (tools, name, arguments) = (
+            self.chat.tools.clone(),
+            call.name.clone(),
+            call.arguments.clone(),
+        );
+        let mut task = tokio::spawn(async move { tools.call(&name, &arguments).await });
         let result = tokio::select! {
-            _ = self.run.cancel.cancelled() => return None,
-            r = tokio::time::timeout(limit, self.chat.tools.call(&call.name, &call.arguments)) => r,
+            _ = self.run.cancel.cancelled() => {
+                task.abort();
+                return None;
+            }
+            r = tokio::time::timeout(limit, &mut task) => r,
         };
         Some(match result {
-            Ok(Ok(output)) => (ToolCallStatus::Ok, output),
-            Ok(Err(e)) => (ToolCallStatus::Error, e.to_string()),
-            Err(_) => (
-                ToolCallStatus::Error,
-                format!("the tool did not finish within {} s", limit.as_secs()),
-            ),
+            Ok(Ok(Ok(output))) => (ToolCallStatus::Ok, output),
+            Ok(Ok(Err(e))) => (ToolCallStatus::Error, e.to_string()),
+            Ok(Err(_)) => (ToolCallStatus::Error, "the tool failed unexpectedly".into()),
+            Err(_) => {
+                task.abort();
+                (
+                    ToolCallStatus::Error,
+                    format!("the tool did not finish within {} s", limit.as_secs()),
+                )
+            }
         })
     }
 

@@ -208,12 +208,15 @@ impl Chat {
             if hits.contains(&m.conversation_id) {
                 continue;
             }
-            if self
-                .open_content(owner, &m.content_enc)?
-                .plain_text()
-                .to_lowercase()
-                .contains(&needle)
-            {
+            // One unreadable message (an old key gone) must not fail the whole search.
+            let text = match self.open_content(owner, &m.content_enc) {
+                Ok(c) => c.plain_text(),
+                Err(e) => {
+                    tracing::warn!(message = %m.id, error = %e, "skipping a message search cannot read");
+                    continue;
+                }
+            };
+            if text.to_lowercase().contains(&needle) {
                 hits.insert(m.conversation_id);
             }
         }
@@ -322,6 +325,7 @@ impl Chat {
     /// Deletes a conversation, stopping its runs.
     pub async fn delete(&self, principal: &Principal, id: ConversationId) -> Result<()> {
         let conv = self.owned_conversation(principal, id).await?;
+        self.hub.cancel_conversation(conv.id);
         self.store.delete_conversation(conv.id).await?;
         Ok(())
     }
@@ -603,8 +607,56 @@ impl Chat {
             history,
             tools,
         };
-        tokio::spawn(job.execute());
+        let (chat, run, conversation_id) = (self.clone(), live.clone(), conv.id);
+        tokio::spawn(async move {
+            // Supervised: should the run task panic, its subscribers still get an end.
+            if tokio::spawn(job.execute()).await.is_err() {
+                chat.abandon(&run, conversation_id, message_id).await;
+            }
+        });
         Ok((started, live))
+    }
+
+    /// Ends a run whose task died: the message is marked failed, subscribers get `error` and
+    /// `done`, and the run leaves the hub.
+    async fn abandon(&self, run: &Arc<LiveRun>, conversation: ConversationId, message: MessageId) {
+        tracing::error!(run = %run.id, "a run task panicked");
+        let reason = "the answer failed unexpectedly";
+        if let Err(e) = self
+            .store
+            .update_message_status(message, MessageStatus::Error.as_str(), Some(reason))
+            .await
+        {
+            tracing::warn!(run = %run.id, error = %e, "could not mark the message failed");
+        }
+        run.publish(api::RunEventKind::Error {
+            code: "internal".into(),
+            message: reason.into(),
+        });
+        let all = self
+            .store
+            .list_messages(conversation)
+            .await
+            .unwrap_or_default();
+        let view = match all.iter().find(|m| m.id == message) {
+            Some(m) => self.message_view(run.owner, m, &all).await.ok(),
+            None => None,
+        };
+        if let Some(view) = view {
+            run.publish(api::RunEventKind::Done {
+                status: RunStatus::Error,
+                message: Box::new(view),
+            });
+        }
+        let events = serde_json::to_string(&run.events()).unwrap_or_else(|_| "[]".into());
+        if let Ok(enc) = self.seal(run.owner, &events) {
+            let _ = self
+                .store
+                .finish_run(run.id, RunStatus::Error.as_str(), &enc)
+                .await;
+        }
+        self.hub.remove(run.id);
+        run.finish();
     }
 
     async fn check_quota(&self, user: UserId) -> Result<()> {

@@ -174,6 +174,16 @@ impl RunHub {
         self.len() == 0
     }
 
+    /// Cancels the runs of a conversation (it is being deleted).
+    pub fn cancel_conversation(&self, conversation: ConversationId) {
+        for run in lock(&self.runs)
+            .values()
+            .filter(|r| r.conversation == conversation)
+        {
+            run.cancel.cancel();
+        }
+    }
+
     /// Cancels every run (shutdown).
     pub fn cancel_all(&self) {
         for run in lock(&self.runs).values() {

@@ -211,7 +211,8 @@ impl CompletionRequest {
             tools,
             tool_choice,
             temperature: self.temperature,
-            max_tokens: self.max_completion_tokens.or(self.max_tokens),
+            max_tokens: self.max_tokens,
+            max_completion_tokens: self.max_completion_tokens,
         };
         let include_usage = self.stream_options.is_some_and(|o| o.include_usage);
         Ok((request, self.stream, include_usage))

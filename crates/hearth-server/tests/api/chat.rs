@@ -899,3 +899,68 @@ async fn an_upstream_that_never_answers_times_out_into_an_error_event() {
     assert_eq!(status, RunStatus::Error);
     assert_eq!(message.content, "half");
 }
+
+#[tokio::test]
+async fn deleting_a_conversation_stops_its_run() {
+    let (_app, _admin, user, fake) = setup(|_| {}).await;
+    let conv = conversation(&user, "fake-chat").await;
+    fake.push(Script::new(vec![Step::Text("started".into()), Step::Hang]));
+    let mut events = user
+        .send_message_events(conv, &message("go"))
+        .await
+        .expect("sse");
+    loop {
+        if let RunEventKind::TextDelta { .. } =
+            events.next().await.expect("event").expect("ok").kind
+        {
+            break;
+        }
+    }
+    user.delete_conversation(conv).await.expect("delete");
+    let rest = until_done(&mut events).await;
+    assert_eq!(done_of(&rest).0, RunStatus::Stopped);
+    tokio::time::timeout(Duration::from_secs(10), fake.wait_idle())
+        .await
+        .expect("upstream closed");
+}
+
+#[tokio::test]
+async fn the_last_round_keeps_tools_defined_but_forbids_calls() {
+    let (_app, _admin, user, fake) = setup(|s| s.chat.max_tool_rounds = 1).await;
+    let conv = conversation(&user, "fake-tools").await;
+    // The model asks for a tool in both rounds; the second request forbids it.
+    fake.push(Script::new(vec![Step::ToolCall {
+        name: "calculator".into(),
+        arguments: r#"{"expression":"1+1"}"#.into(),
+    }]));
+    fake.push(Script::new(vec![
+        Step::Text("Two.".into()),
+        Step::ToolCall {
+            name: "calculator".into(),
+            arguments: r#"{"expression":"2+2"}"#.into(),
+        },
+    ]));
+    let answer = user
+        .send_message(conv, &message("go"))
+        .await
+        .expect("answer");
+    let requests = fake.requests();
+    let last = requests.last().expect("request");
+    assert_eq!(last["tool_choice"], "none");
+    assert!(
+        last["tools"].as_array().is_some_and(|t| !t.is_empty()),
+        "tools stay defined"
+    );
+    assert_eq!(answer.status, MessageStatus::Complete);
+    assert_eq!(answer.content, "Two.");
+    let calls = answer
+        .parts
+        .iter()
+        .filter(|p| matches!(p, Part::ToolCall { .. }))
+        .count();
+    assert_eq!(
+        calls, 1,
+        "a call on the last round is not run: {:?}",
+        answer.parts
+    );
+}

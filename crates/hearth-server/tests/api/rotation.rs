@@ -1,4 +1,5 @@
-//! Master key rotation: everything encrypted stays readable, with a new key on disk.
+//! Restarts: master key rotation keeps everything readable; shutdown stops runs and keeps
+//! their partial answers.
 
 use hearth_core::chat::api::{CreateConversationRequest, SendMessageRequest};
 use hearth_server::Application;
@@ -97,4 +98,79 @@ async fn rotate_key_re_encrypts_everything_and_keeps_it_readable() {
     let _ = stop.send(());
     task.await.expect("join").expect("served");
     drop(fake);
+}
+
+#[tokio::test]
+async fn shutdown_stops_live_runs_and_keeps_their_partial_answers() {
+    use futures_util::StreamExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = test_settings(dir.path());
+    let (client, stop, task) = start(settings.clone()).await;
+    let auth = client
+        .register(&hearth_core::api::RegisterRequest {
+            email: "admin@example.com".into(),
+            password: crate::helpers::PASSWORD.into(),
+            name: None,
+            invite_token: None,
+        })
+        .await
+        .expect("register");
+    let admin = client.with_token(&auth.access_token);
+    let fake = fake_provider(&admin).await;
+    let conv = admin
+        .create_conversation(&CreateConversationRequest {
+            title: None,
+            model: Some("fake-chat".into()),
+        })
+        .await
+        .expect("conv");
+    fake.push(hearth_fake_llm::Script::new(vec![
+        hearth_fake_llm::Step::Text("so far".into()),
+        hearth_fake_llm::Step::Hang,
+    ]));
+    let mut events = admin
+        .send_message_events(
+            conv.id,
+            &SendMessageRequest {
+                content: "go".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("sse");
+    loop {
+        let e = events.next().await.expect("event").expect("ok");
+        if matches!(
+            e.kind,
+            hearth_core::chat::api::RunEventKind::TextDelta { .. }
+        ) {
+            break;
+        }
+    }
+    let _ = stop.send(());
+    // Graceful shutdown ends although a run was streaming (the run is stopped, its stream ends).
+    tokio::time::timeout(std::time::Duration::from_secs(20), task)
+        .await
+        .expect("shut down in time")
+        .expect("join")
+        .expect("served");
+    drop(events);
+
+    let (client, stop, task) = start(settings.clone()).await;
+    let auth = client
+        .login("admin@example.com", crate::helpers::PASSWORD)
+        .await
+        .expect("login");
+    let detail = client
+        .with_token(&auth.access_token)
+        .get_conversation(conv.id)
+        .await
+        .expect("get");
+    assert_eq!(
+        detail.messages[1].status,
+        hearth_core::chat::api::MessageStatus::Stopped
+    );
+    assert_eq!(detail.messages[1].content, "so far");
+    let _ = stop.send(());
+    task.await.expect("join").expect("served");
 }
