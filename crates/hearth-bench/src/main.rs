@@ -50,9 +50,19 @@ async fn main() -> Result<(), Error> {
         .arg(&data)
         .env_remove("HEARTH_BENCH_QUICK")
         .env_remove("HEARTH_BENCH_STREAMS")
+        .env_remove("HEARTH_BENCH_PIN")
+        .env_remove("HEARTH_BENCH_DB_CONNECTIONS")
+        .env_remove("HEARTH_BENCH_DB_ACQUIRE_SECS")
         .env("HEARTH_AUTH__REGISTRATION", "open")
         .env("HEARTH_LOG__LEVEL", "error")
-        .env("HEARTH_DATABASE__MAX_CONNECTIONS", "16")
+        .env(
+            "HEARTH_DATABASE__MAX_CONNECTIONS",
+            std::env::var("HEARTH_BENCH_DB_CONNECTIONS").unwrap_or_else(|_| "16".into()),
+        )
+        .env(
+            "HEARTH_DATABASE__ACQUIRE_TIMEOUT_SECS",
+            std::env::var("HEARTH_BENCH_DB_ACQUIRE_SECS").unwrap_or_else(|_| "5".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

@@ -485,44 +485,23 @@ impl Store {
         Ok(())
     }
 
-    /// Rewrites a message's content and status (streaming checkpoints and the final answer).
+    /// Sets a message's status and error, and its content unless `content_enc` is `None`
+    /// (streaming checkpoints, the final answer, a failure).
     pub async fn update_message(
         &self,
         id: MessageId,
-        content_enc: &str,
+        content_enc: Option<&str>,
         status: &str,
         error: Option<&str>,
     ) -> Result<()> {
         let now = Timestamp::now();
         on_pool!(self, |pool| {
             sqlx::query(
-                "UPDATE messages SET content_enc = $2, status = $3, error = $4, updated_at = $5 WHERE id = $1",
+                "UPDATE messages SET content_enc = COALESCE($2, content_enc), status = $3, error = $4, \
+                 updated_at = $5 WHERE id = $1",
             )
             .bind(id)
             .bind(content_enc)
-            .bind(status)
-            .bind(error)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
-        Ok(())
-    }
-
-    /// Sets a message's status and error, keeping its content.
-    pub async fn update_message_status(
-        &self,
-        id: MessageId,
-        status: &str,
-        error: Option<&str>,
-    ) -> Result<()> {
-        let now = Timestamp::now();
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE messages SET status = $2, error = $3, updated_at = $4 WHERE id = $1",
-            )
-            .bind(id)
             .bind(status)
             .bind(error)
             .bind(now)

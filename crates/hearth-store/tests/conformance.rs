@@ -842,7 +842,7 @@ async fn conversations_messages_and_runs(store: &Store) {
         "error"
     );
     store
-        .update_message(a, "c2", "complete", None)
+        .update_message(a, Some("c2"), "complete", None)
         .await
         .expect("update");
     store

@@ -255,7 +255,7 @@ impl Job {
                 .store
                 .update_message(
                     self.message_id,
-                    &enc,
+                    Some(&enc),
                     MessageStatus::Streaming.as_str(),
                     None,
                 )
@@ -308,7 +308,7 @@ impl Job {
                 .store
                 .update_message(
                     self.message_id,
-                    &enc,
+                    Some(&enc),
                     message_status.as_str(),
                     error.as_deref(),
                 )

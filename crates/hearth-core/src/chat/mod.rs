@@ -624,7 +624,7 @@ impl Chat {
         let reason = "the answer failed unexpectedly";
         if let Err(e) = self
             .store
-            .update_message_status(message, MessageStatus::Error.as_str(), Some(reason))
+            .update_message(message, None, MessageStatus::Error.as_str(), Some(reason))
             .await
         {
             tracing::warn!(run = %run.id, error = %e, "could not mark the message failed");
