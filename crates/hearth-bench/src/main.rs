@@ -51,6 +51,7 @@ async fn main() -> Result<(), Error> {
         .env_remove("HEARTH_BENCH_QUICK")
         .env_remove("HEARTH_BENCH_STREAMS")
         .env_remove("HEARTH_BENCH_PIN")
+        .env_remove("HEARTH_BENCH_ONLY")
         .env_remove("HEARTH_BENCH_DB_CONNECTIONS")
         .env_remove("HEARTH_BENCH_DB_ACQUIRE_SECS")
         .env("HEARTH_AUTH__REGISTRATION", "open")
@@ -126,7 +127,15 @@ async fn main() -> Result<(), Error> {
 
     // Idle WebSockets first, on a fresh process: later phases leave freed memory in the
     // allocator that new connections would reuse, hiding their cost.
-    let n_ws = if quick { 500 } else { 10_000 };
+    // HEARTH_BENCH_ONLY=streams runs only the concurrent-streams part.
+    let only_streams = std::env::var("HEARTH_BENCH_ONLY").is_ok_and(|v| v == "streams");
+    let n_ws = if only_streams {
+        0
+    } else if quick {
+        500
+    } else {
+        10_000
+    };
     println!("### Idle WebSockets ({n_ws} authenticated connections held)\n");
     let before = rss_kib(pid)?;
     let ws_url = format!("{}/api/v1/ws", base.replacen("http://", "ws://", 1));
@@ -157,7 +166,9 @@ async fn main() -> Result<(), Error> {
     println!("\n### 500-token streams: time to first token (ms) and tokens/s per stream\n");
     println!("| path | concurrent | streams | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | tok/s p50 | tok/s p99 (slowest 1%) | errors |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    let levels: &[(usize, usize)] = if quick {
+    let levels: &[(usize, usize)] = if only_streams {
+        &[]
+    } else if quick {
         &[(1, 20), (64, 64)]
     } else {
         &[(1, 200), (64, 640), (1000, 2000)]
