@@ -27,6 +27,7 @@ impl Chat {
         self.check_quota(owner).await?;
         let name = resolved.model.name.clone();
         request.model = resolved.model.upstream_id.clone();
+        let input_chars: usize = request.messages.iter().map(|m| m.content.len()).sum();
         let mut upstream = resolved.provider.stream(request);
         let (tx, rx) = mpsc::channel(64);
         let recorder = self.recorder.clone();
@@ -36,6 +37,7 @@ impl Chat {
             let mut usage = Usage::default();
             let mut tool_calls = 0i64;
             let mut error = None;
+            let mut produced = String::new();
             loop {
                 let next = tokio::select! {
                     _ = tx.closed() => {
@@ -46,8 +48,13 @@ impl Chat {
                 };
                 let Some(item) = next else { break };
                 match &item {
-                    Ok(StreamEvent::TextDelta(_) | StreamEvent::ToolCallDelta { .. }) => {
+                    Ok(StreamEvent::TextDelta(t)) => {
                         ttft.get_or_insert_with(|| started.elapsed());
+                        produced.push_str(t);
+                    }
+                    Ok(StreamEvent::ToolCallDelta { arguments, .. }) => {
+                        ttft.get_or_insert_with(|| started.elapsed());
+                        produced.push_str(arguments);
                     }
                     Ok(StreamEvent::ToolCall(_)) => tool_calls += 1,
                     Ok(StreamEvent::Usage(u)) => usage = *u,
@@ -60,6 +67,9 @@ impl Chat {
                 }
             }
             drop(upstream);
+            if usage == Usage::default() {
+                usage = super::estimate_usage(input_chars, &produced, &[]);
+            }
             let call = LlmCall {
                 id: LlmCallId::new(),
                 user_id: Some(owner),

@@ -31,6 +31,20 @@ pub(super) struct Job {
     pub tools: Vec<String>,
 }
 
+/// The characters of a history, for estimating its tokens.
+fn request_history_chars(history: &[LlmMessage]) -> usize {
+    history
+        .iter()
+        .map(|m| {
+            m.content.len()
+                + m.tool_calls
+                    .iter()
+                    .map(|c| c.arguments.len())
+                    .sum::<usize>()
+        })
+        .sum()
+}
+
 /// How one model call ended.
 enum CallEnd {
     Finished,
@@ -102,6 +116,15 @@ impl Job {
                 CallEnd::Cancelled => Some("stopped".to_owned()),
                 CallEnd::Finished => None,
             };
+            // A stopped or broken stream carries no usage; count what was produced anyway, or
+            // stopping every answer at the end would spend no quota.
+            if usage == Usage::default() {
+                usage = super::estimate_usage(
+                    request_history_chars(&self.history),
+                    &round_text,
+                    &calls,
+                );
+            }
             self.record_call(usage, started.elapsed(), ttft, calls.len(), error)
                 .await;
             if usage != Usage::default() {

@@ -773,6 +773,19 @@ impl Chat {
     }
 }
 
+/// Tokens estimated at four characters each, for calls whose upstream reported no usage.
+pub(crate) fn estimate_usage(
+    input_chars: usize,
+    output: &str,
+    calls: &[hearth_llm::ToolCall],
+) -> hearth_llm::Usage {
+    let out_chars = output.len() + calls.iter().map(|c| c.arguments.len()).sum::<usize>();
+    hearth_llm::Usage {
+        input_tokens: input_chars.div_ceil(4) as u64,
+        output_tokens: out_chars.div_ceil(4) as u64,
+    }
+}
+
 /// The messages from the top to `leaf`, following parents.
 fn branch(all: &[hearth_store::Message], leaf: Option<MessageId>) -> Vec<&hearth_store::Message> {
     let by_id: HashMap<MessageId, &hearth_store::Message> = all.iter().map(|m| (m.id, m)).collect();

@@ -964,3 +964,34 @@ async fn the_last_round_keeps_tools_defined_but_forbids_calls() {
         answer.parts
     );
 }
+
+#[tokio::test]
+async fn stopped_answers_still_count_against_the_quota() {
+    let (_app, _admin, user, fake) = setup(|s| s.chat.daily_token_quota = 10).await;
+    let conv = conversation(&user, "fake-chat").await;
+    // No usage arrives from an upstream that is cut off: what was produced is estimated.
+    fake.push(Script::new(vec![
+        Step::Text("a long answer that the user stops before the upstream reports usage".into()),
+        Step::Hang,
+    ]));
+    let mut events = user
+        .send_message_events(conv, &message("go"))
+        .await
+        .expect("sse");
+    let mut run = None;
+    let mut text = String::new();
+    while !text.ends_with("usage") {
+        match events.next().await.expect("event").expect("ok").kind {
+            RunEventKind::RunStarted { run_id, .. } => run = Some(run_id),
+            RunEventKind::TextDelta { text: t } => text.push_str(&t),
+            _ => {}
+        }
+    }
+    user.stop_run(run.expect("run")).await.expect("stop");
+    until_done(&mut events).await;
+    let err = user
+        .send_message(conv, &message("again"))
+        .await
+        .expect_err("quota used");
+    assert_eq!(err.code(), Some("quota_exceeded"));
+}
