@@ -559,6 +559,9 @@ impl Chat {
                     .to_llm(Role::User),
             );
         }
+        if let Some(window) = resolved.model.context_length {
+            fit_context(&mut history, window);
+        }
 
         let run_id = RunId::new();
         let message_id = MessageId::new();
@@ -786,6 +789,35 @@ pub(crate) fn estimate_usage(
     }
 }
 
+/// Tokens kept free for the answer when a history is cut to fit a context window.
+const ANSWER_RESERVE_TOKENS: i64 = 1024;
+
+/// Drops the oldest turns (never the system prompt nor the last message) until the estimated
+/// size fits `window` tokens less room for the answer. A tool result is dropped with the
+/// assistant turn that asked for it, so no orphaned result is left.
+fn fit_context(history: &mut Vec<hearth_llm::Message>, window: i64) {
+    let size = |m: &hearth_llm::Message| {
+        (m.content.len()
+            + m.tool_calls
+                .iter()
+                .map(|c| c.arguments.len())
+                .sum::<usize>())
+        .div_ceil(4) as i64
+            + 4
+    };
+    let budget = (window - ANSWER_RESERVE_TOKENS).max(window / 2);
+    let mut total: i64 = history.iter().map(size).sum();
+    let first = usize::from(history.first().is_some_and(|m| m.role == Role::System));
+    while total > budget && history.len() > first + 1 {
+        let removed = history.remove(first);
+        total -= size(&removed);
+        while history.len() > first + 1 && history[first].role == Role::Tool {
+            let orphan = history.remove(first);
+            total -= size(&orphan);
+        }
+    }
+}
+
 /// The messages from the top to `leaf`, following parents.
 fn branch(all: &[hearth_store::Message], leaf: Option<MessageId>) -> Vec<&hearth_store::Message> {
     let by_id: HashMap<MessageId, &hearth_store::Message> = all.iter().map(|m| (m.id, m)).collect();
@@ -817,4 +849,35 @@ fn latest_leaf(all: &[hearth_store::Message], from: MessageId) -> MessageId {
         }
     }
     current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearth_llm::Message;
+
+    #[test]
+    fn long_histories_are_cut_from_the_oldest_turn() {
+        let long = "x".repeat(4000); // ~1000 tokens
+        let mut history = vec![Message::text(Role::System, "be brief")];
+        for i in 0..6 {
+            history.push(Message::text(Role::User, format!("{i}{long}")));
+            history.push(Message::text(Role::Assistant, format!("{i}{long}")));
+        }
+        history.push(Message::tool_result("c", "orphan once its call is gone"));
+        history.push(Message::text(Role::User, "the question"));
+        fit_context(&mut history, 4096);
+        assert_eq!(history[0].role, Role::System, "the system prompt stays");
+        assert_eq!(
+            history.last().map(|m| m.content.as_str()),
+            Some("the question")
+        );
+        let total: usize = history.iter().map(|m| m.content.len()).sum();
+        assert!(total / 4 <= 4096, "fits: {total} chars");
+        assert!(history.len() < 15);
+        // A window smaller than the last message still keeps it.
+        let mut one = vec![Message::text(Role::User, long.clone())];
+        fit_context(&mut one, 100);
+        assert_eq!(one.len(), 1);
+    }
 }

@@ -995,3 +995,42 @@ async fn stopped_answers_still_count_against_the_quota() {
         .expect_err("quota used");
     assert_eq!(err.code(), Some("quota_exceeded"));
 }
+
+#[tokio::test]
+async fn histories_longer_than_the_context_window_are_cut_from_the_oldest_turn() {
+    let (_app, admin, user, fake) = setup(|_| {}).await;
+    let model = admin
+        .admin_models()
+        .await
+        .expect("models")
+        .into_iter()
+        .find(|m| m.name == "fake-chat")
+        .expect("fake-chat");
+    admin
+        .update_model(
+            model.id,
+            &UpdateModelRequest {
+                context_length: Some(Some(1100)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("window");
+    let conv = conversation(&user, "fake-chat").await;
+    for i in 0..3 {
+        user.send_message(conv, &message(&format!("{i} {}", "y".repeat(1000))))
+            .await
+            .expect("answer");
+    }
+    let last = fake.requests().last().cloned().expect("request");
+    let messages = last["messages"].as_array().expect("messages");
+    assert!(
+        messages.len() < 5,
+        "oldest turns dropped: {} messages",
+        messages.len()
+    );
+    assert!(messages.last().expect("last")["content"]
+        .as_str()
+        .expect("text")
+        .starts_with("2 "));
+}
