@@ -267,6 +267,58 @@ fn tool_result_of(message: &Value, anthropic: bool) -> Option<String> {
     }
 }
 
+/// The answer of a script as one JSON body (for `stream: false`): text and tool calls only.
+fn whole_answer(script: &Script, body: &Value, anthropic: bool) -> Value {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for step in &script.steps {
+        match step {
+            Step::Text(t) => text.push_str(t),
+            Step::ToolCall { name, arguments } => calls.push((
+                format!("call_{}", calls.len() + 1),
+                name.clone(),
+                arguments.clone(),
+            )),
+            _ => {}
+        }
+    }
+    let words = text.split_whitespace().count() as u64;
+    let model = body["model"].as_str().unwrap_or_default();
+    if anthropic {
+        let mut content: Vec<Value> = Vec::new();
+        if !text.is_empty() {
+            content.push(json!({"type": "text", "text": text}));
+        }
+        for (id, name, args) in &calls {
+            let input: Value = serde_json::from_str(args).unwrap_or(json!({}));
+            content.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
+        }
+        let stop = if calls.is_empty() {
+            "end_turn"
+        } else {
+            "tool_use"
+        };
+        return json!({"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": content,
+            "stop_reason": stop, "usage": {"input_tokens": 10, "output_tokens": words}});
+    }
+    let tool_calls: Vec<Value> = calls
+        .iter()
+        .map(|(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}))
+        .collect();
+    let mut message = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
+    if !tool_calls.is_empty() {
+        message["tool_calls"] = json!(tool_calls);
+    }
+    let finish = if calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
+    json!({"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words}})
+}
+
 type Tx = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
 fn sse_response(rx: mpsc::Receiver<Result<Bytes, std::io::Error>>) -> Response {
@@ -569,11 +621,7 @@ async fn openai_chat(State(shared): State<Arc<Shared>>, Json(body): Json<Value>)
         include_usage: body["stream_options"]["include_usage"].as_bool() == Some(true),
     };
     if body["stream"].as_bool() != Some(true) {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": {"message": "the fake only streams"}})),
-        )
-            .into_response();
+        return Json(whole_answer(&script, &body, false)).into_response();
     }
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(play(script, wire, tx, ActiveGuard::new(shared.clone())));
@@ -591,6 +639,9 @@ async fn anthropic_messages(
     let script = script_for(&shared, &body, true);
     if let Some(Step::Status { status, message }) = script.steps.first() {
         return error_response(*status, message, true);
+    }
+    if body["stream"].as_bool() != Some(true) {
+        return Json(whole_answer(&script, &body, true)).into_response();
     }
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(play(

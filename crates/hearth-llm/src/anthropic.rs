@@ -44,6 +44,13 @@ impl Provider for AnthropicProvider {
         let body = request_body(&request);
         let url = http::join(&self.endpoint.base_url, "messages");
         let this = self.clone();
+        if !request.stream {
+            return http::spawn_once(
+                move || this.authorized(this.client.post(&url).json(&body)),
+                parse_message,
+                self.endpoint.timeouts,
+            );
+        }
         http::spawn_stream(
             move || this.authorized(this.client.post(&url).json(&body)),
             AnthropicParser::default(),
@@ -130,7 +137,7 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
         "model": request.model,
         "messages": messages,
         "max_tokens": request.max_tokens.or(request.max_completion_tokens).unwrap_or(DEFAULT_MAX_TOKENS),
-        "stream": true,
+        "stream": request.stream,
     });
     if !system.is_empty() {
         body["system"] = json!(system.join("\n\n"));
@@ -155,6 +162,55 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
         }
     }
     body
+}
+
+/// Events for a whole (non-streamed) `message`.
+fn parse_message(body: Value) -> Result<Vec<StreamEvent>, LlmError> {
+    if body["type"] == "error" {
+        return Err(LlmError::Upstream(
+            body.pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error")
+                .to_owned(),
+        ));
+    }
+    let blocks = body["content"]
+        .as_array()
+        .ok_or_else(|| LlmError::Protocol("the answer has no content".into()))?;
+    let mut out = Vec::new();
+    for block in blocks {
+        match block["type"].as_str() {
+            Some("text") => {
+                if let Some(t) = block["text"].as_str().filter(|t| !t.is_empty()) {
+                    out.push(StreamEvent::TextDelta(t.to_owned()));
+                }
+            }
+            Some("tool_use") => out.push(StreamEvent::ToolCall(ToolCall {
+                id: block["id"].as_str().unwrap_or_default().to_owned(),
+                name: block["name"].as_str().unwrap_or_default().to_owned(),
+                arguments: block["input"].to_string(),
+            })),
+            _ => {}
+        }
+    }
+    out.push(StreamEvent::Usage(Usage {
+        input_tokens: body
+            .pointer("/usage/input_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        output_tokens: body
+            .pointer("/usage/output_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    }));
+    out.push(StreamEvent::Finish(match body["stop_reason"].as_str() {
+        Some("tool_use") => FinishReason::ToolCalls,
+        Some("max_tokens") => FinishReason::Length,
+        Some("refusal") => FinishReason::ContentFilter,
+        Some("end_turn") | Some("stop_sequence") | None => FinishReason::Stop,
+        Some(other) => FinishReason::Other(other.to_owned()),
+    }));
+    Ok(out)
 }
 
 enum Block {

@@ -63,6 +63,50 @@ pub(crate) fn spawn_stream<P: WireParser>(
     }))
 }
 
+/// Sends a non-streaming request and turns its JSON answer into events with `parse`.
+pub(crate) fn spawn_once(
+    request: impl Fn() -> RequestBuilder + Send + Sync + 'static,
+    parse: impl FnOnce(serde_json::Value) -> Result<Vec<StreamEvent>, LlmError> + Send + 'static,
+    timeouts: Timeouts,
+) -> EventStream {
+    let (tx, rx) = mpsc::channel::<Result<StreamEvent, LlmError>>(64);
+    tokio::spawn(async move {
+        let once = async {
+            let deadline = Instant::now() + timeouts.first_token;
+            let response = send_with_retries(&request, &timeouts, deadline).await?;
+            let body = tokio::time::timeout_at(deadline, read_capped(response, MAX_MODEL_LIST))
+                .await
+                .map_err(|_| LlmError::Timeout {
+                    phase: "first token",
+                    after: timeouts.first_token,
+                })?
+                .ok_or_else(|| LlmError::Protocol("the answer broke off".into()))?;
+            let value = serde_json::from_slice(&body)
+                .map_err(|e| LlmError::Protocol(format!("the answer is not JSON ({e})")))?;
+            parse(value)
+        };
+        let result = tokio::select! {
+            _ = tx.closed() => return,
+            r = once => r,
+        };
+        match result {
+            Ok(events) => {
+                for e in events {
+                    if tx.send(Ok(e)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+            }
+        }
+    });
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
 async fn drive<P: WireParser>(
     request: &(impl Fn() -> RequestBuilder + Send + Sync),
     mut parser: P,

@@ -104,6 +104,9 @@ pub struct ChatRequest {
     pub max_tokens: Option<u32>,
     /// The newer OpenAI spelling of the limit, which reasoning models require; sent as given.
     pub max_completion_tokens: Option<u32>,
+    /// Ask the upstream to stream (the default). Off for models that cannot: the whole answer
+    /// then arrives as one text delta, and the events are the same otherwise.
+    pub stream: bool,
 }
 
 impl ChatRequest {
@@ -117,6 +120,7 @@ impl ChatRequest {
             temperature: None,
             max_tokens: None,
             max_completion_tokens: None,
+            stream: true,
         }
     }
 }

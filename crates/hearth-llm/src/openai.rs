@@ -41,6 +41,13 @@ impl Provider for OpenAiProvider {
         let body = request_body(&request);
         let url = http::join(&self.endpoint.base_url, "chat/completions");
         let this = self.clone();
+        if !request.stream {
+            return http::spawn_once(
+                move || this.authorized(this.client.post(&url).json(&body)),
+                parse_completion,
+                self.endpoint.timeouts,
+            );
+        }
         http::spawn_stream(
             move || this.authorized(this.client.post(&url).json(&body)),
             OpenAiParser::default(),
@@ -86,9 +93,11 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
     let mut body = json!({
         "model": request.model,
         "messages": messages,
-        "stream": true,
-        "stream_options": {"include_usage": true},
+        "stream": request.stream,
     });
+    if request.stream {
+        body["stream_options"] = json!({"include_usage": true});
+    }
     if !request.tools.is_empty() {
         body["tools"] = request
             .tools
@@ -117,6 +126,59 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
         body["max_completion_tokens"] = json!(m);
     }
     body
+}
+
+/// Events for a whole (non-streamed) `chat.completion`.
+fn parse_completion(body: Value) -> Result<Vec<StreamEvent>, LlmError> {
+    let choice = body
+        .pointer("/choices/0")
+        .ok_or_else(|| LlmError::Protocol("the answer has no choices".into()))?;
+    let message = &choice["message"];
+    let mut out = Vec::new();
+    if let Some(text) = message["content"].as_str().filter(|t| !t.is_empty()) {
+        out.push(StreamEvent::TextDelta(text.to_owned()));
+    }
+    for (i, call) in message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        out.push(StreamEvent::ToolCall(ToolCall {
+            id: call["id"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("call_{:016x}_{i}", rand_id())),
+            name: call["function"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            arguments: call["function"]["arguments"]
+                .as_str()
+                .unwrap_or("{}")
+                .to_owned(),
+        }));
+    }
+    if let Some(usage) = body.get("usage").filter(|u| u.is_object()) {
+        out.push(StreamEvent::Usage(Usage {
+            input_tokens: usage["prompt_tokens"].as_u64().unwrap_or(0),
+            output_tokens: usage["completion_tokens"].as_u64().unwrap_or(0),
+        }));
+    }
+    out.push(StreamEvent::Finish(finish_reason(
+        choice["finish_reason"].as_str().unwrap_or("stop"),
+    )));
+    Ok(out)
+}
+
+fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "stop" => FinishReason::Stop,
+        "length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    }
 }
 
 fn message_json(m: &Message) -> Value {
@@ -299,13 +361,7 @@ impl WireParser for OpenAiParser {
             }
         }
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.finish = Some(match reason {
-                "stop" => FinishReason::Stop,
-                "length" => FinishReason::Length,
-                "tool_calls" | "function_call" => FinishReason::ToolCalls,
-                "content_filter" => FinishReason::ContentFilter,
-                other => FinishReason::Other(other.to_owned()),
-            });
+            self.finish = Some(finish_reason(reason));
         }
         Ok(out)
     }

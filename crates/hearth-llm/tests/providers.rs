@@ -285,3 +285,49 @@ async fn dropping_the_stream_closes_the_upstream_connection() {
             .unwrap_or_else(|_| panic!("{name}: upstream connection still open"));
     }
 }
+
+#[tokio::test]
+async fn models_that_cannot_stream_answer_whole_with_the_same_events() {
+    let fake = FakeLlm::start().await.expect("fake");
+    for (name, p) in providers(&fake, timeouts()) {
+        let mut req = hello();
+        req.stream = false;
+        let done = collect(p.stream(req))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(done.text, "You said: hello there", "{name}");
+        assert_eq!(done.finish_reason, Some(FinishReason::Stop), "{name}");
+        assert!(done.usage.is_some_and(|u| u.output_tokens > 0), "{name}");
+
+        let mut req = ChatRequest::new(
+            "fake-tools",
+            vec![Message::text(Role::User, "calculate 2*3")],
+        );
+        req.stream = false;
+        req.tools = vec![ToolSpec {
+            name: "calculator".into(),
+            description: "arithmetic".into(),
+            parameters: json!({"type": "object"}),
+        }];
+        let done = collect(p.stream(req))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(done.finish_reason, Some(FinishReason::ToolCalls), "{name}");
+        let args: serde_json::Value =
+            serde_json::from_str(&done.tool_calls[0].arguments).expect("json");
+        assert_eq!(args["expression"], "2*3", "{name}");
+
+        fake.push(Script::new(vec![Step::Status {
+            status: 400,
+            message: "bad request".into(),
+        }]));
+        let mut req = hello();
+        req.stream = false;
+        let err = collect(p.stream(req)).await.expect_err(name);
+        assert!(
+            matches!(err, LlmError::Status { status: 400, .. }),
+            "{name}: {err:?}"
+        );
+    }
+    assert!(fake.requests().iter().all(|r| r["stream"] == false));
+}

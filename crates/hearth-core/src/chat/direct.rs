@@ -27,6 +27,8 @@ impl Chat {
         self.check_quota(owner).await?;
         let name = resolved.model.name.clone();
         request.model = resolved.model.upstream_id.clone();
+        // A model that cannot stream answers whole; the caller still gets a stream.
+        request.stream = resolved.model.supports_streaming;
         let input_chars: usize = request.messages.iter().map(|m| m.content.len()).sum();
         let mut upstream = resolved.provider.stream(request);
         let (tx, rx) = mpsc::channel(64);

@@ -74,6 +74,7 @@ impl Job {
             );
             // On the last round the model may not call tools, so it has to answer in words. The
             // tools stay defined: some providers refuse a history with tool calls and no tools.
+            request.stream = self.resolved.model.supports_streaming;
             request.tools = specs.clone();
             if round == max_rounds && !specs.is_empty() {
                 request.tool_choice = Some(hearth_llm::ToolChoice::None);

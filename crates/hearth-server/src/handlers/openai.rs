@@ -213,6 +213,7 @@ impl CompletionRequest {
             temperature: self.temperature,
             max_tokens: self.max_tokens,
             max_completion_tokens: self.max_completion_tokens,
+            stream: true,
         };
         let include_usage = self.stream_options.is_some_and(|o| o.include_usage);
         Ok((request, self.stream, include_usage))

@@ -1034,3 +1034,34 @@ async fn histories_longer_than_the_context_window_are_cut_from_the_oldest_turn()
         .expect("text")
         .starts_with("2 "));
 }
+
+#[tokio::test]
+async fn a_model_marked_as_not_streaming_is_asked_for_a_whole_answer() {
+    let (_app, admin, user, fake) = setup(|_| {}).await;
+    let model = admin
+        .admin_models()
+        .await
+        .expect("models")
+        .into_iter()
+        .find(|m| m.name == "fake-chat")
+        .expect("fake-chat");
+    admin
+        .update_model(
+            model.id,
+            &UpdateModelRequest {
+                supports_streaming: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("no streaming");
+    let conv = conversation(&user, "fake-chat").await;
+    let mut events = user
+        .send_message_events(conv, &message("whole please"))
+        .await
+        .expect("sse");
+    let events = until_done(&mut events).await;
+    assert_eq!(text_of(&events), "You said: whole please");
+    assert_eq!(done_of(&events).0, RunStatus::Complete);
+    assert_eq!(fake.requests().last().expect("request")["stream"], false);
+}
