@@ -277,16 +277,18 @@ impl Accounts {
             return self.authenticate_api_key(bearer).await;
         }
         let claims = self.keys.verify(bearer)?;
-        let session = self.store.find_session(claims.sid).await?;
-        match session {
-            Some(s) if s.revoked_at.is_none() && s.user_id == claims.sub => {}
+        // One read: every request authenticates, so this is on the hot path of streaming.
+        let owner = match self.store.find_session_auth(claims.sid).await? {
+            Some(o) if o.revoked_at.is_none() && o.user_id == claims.sub => o,
             _ => return Err(CoreError::Unauthorized("session has ended".into())),
+        };
+        if owner.disabled {
+            return Err(CoreError::Unauthorized("this account is disabled".into()));
         }
-        let user = self.active_user(claims.sub).await?;
         Ok(Principal::new(
-            user.id,
-            user.email,
-            Role::from_stored(&user.role),
+            owner.user_id,
+            owner.email,
+            Role::from_stored(&owner.role),
             Credential::Session(claims.sid),
         ))
     }
@@ -295,26 +297,29 @@ impl Accounts {
         let denied = || CoreError::Unauthorized("invalid API key".into());
         let key = self
             .store
-            .find_api_key_by_hash(&tokens::hash_secret(raw))
+            .find_api_key_auth(&tokens::hash_secret(raw))
             .await?
             .ok_or_else(denied)?;
+        let key_id: ApiKeyId = key.credential_id.parse().map_err(|_| denied())?;
         let now = Timestamp::now();
         if key.expires_at.is_some_and(|at| at <= now) {
             return Err(CoreError::Unauthorized("API key expired".into()));
         }
-        let user = self.active_user(key.user_id).await?;
+        if key.disabled {
+            return Err(CoreError::Unauthorized("this account is disabled".into()));
+        }
         if key
             .last_used_at
             .is_none_or(|at| now.millis() - at.millis() > KEY_TOUCH_EVERY_MS)
-            && self.claim_touch(key.id, now.millis())
+            && self.claim_touch(key_id, now.millis())
         {
-            self.store.touch_api_key(key.id, now).await?;
+            self.store.touch_api_key(key_id, now).await?;
         }
         Ok(Principal::new(
-            user.id,
-            user.email,
-            Role::from_stored(&user.role),
-            Credential::ApiKey(key.id),
+            key.user_id,
+            key.email,
+            Role::from_stored(&key.role),
+            Credential::ApiKey(key_id),
         ))
     }
 
@@ -331,18 +336,6 @@ impl Accounts {
                 true
             }
         }
-    }
-
-    async fn active_user(&self, id: UserId) -> Result<hearth_store::User> {
-        let user = self
-            .store
-            .find_user(id)
-            .await?
-            .ok_or_else(|| CoreError::Unauthorized("account no longer exists".into()))?;
-        if user.disabled {
-            return Err(CoreError::Unauthorized("this account is disabled".into()));
-        }
-        Ok(user)
     }
 
     /// The caller's account.

@@ -2,8 +2,8 @@
 
 use crate::ids::{ApiKeyId, InviteId, RefreshTokenId, SessionId, UserId};
 use crate::{
-    on_pool, ApiKey, Invite, NewApiKey, NewInvite, NewRefreshToken, NewUser, NewUserRole,
-    RefreshToken, Result, Session, Store, StoreError, Timestamp, User, UserPatch,
+    on_pool, ApiKey, CredentialOwner, Invite, NewApiKey, NewInvite, NewRefreshToken, NewUser,
+    NewUserRole, RefreshToken, Result, Session, Store, StoreError, Timestamp, User, UserPatch,
 };
 
 impl Store {
@@ -356,6 +356,32 @@ impl Store {
                 .bind(key_hash)
                 .fetch_optional(pool)
                 .await
+        })?)
+    }
+
+    /// What authenticating with an API key needs, in one read: the key and its owner.
+    pub async fn find_api_key_auth(&self, key_hash: &str) -> Result<Option<CredentialOwner>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, CredentialOwner>(
+                "SELECT k.id AS credential_id, k.user_id, k.expires_at, k.last_used_at, CAST(NULL AS BIGINT) AS revoked_at, \
+                 u.email, u.role, u.disabled FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1",
+            )
+            .bind(key_hash)
+            .fetch_optional(pool)
+            .await
+        })?)
+    }
+
+    /// What authenticating with an access token needs, in one read: the session and its user.
+    pub async fn find_session_auth(&self, id: SessionId) -> Result<Option<CredentialOwner>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, CredentialOwner>(
+                "SELECT s.id AS credential_id, s.user_id, CAST(NULL AS BIGINT) AS expires_at, CAST(NULL AS BIGINT) AS last_used_at, s.revoked_at, \
+                 u.email, u.role, u.disabled FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await
         })?)
     }
 

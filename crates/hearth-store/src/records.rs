@@ -115,3 +115,17 @@ pub struct NewInvite {
     pub created_by: UserId,
     pub expires_at: Timestamp,
 }
+
+/// A credential (API key or session) with its owner, read in one query to authenticate.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CredentialOwner {
+    /// The key's or session's id, as text.
+    pub credential_id: String,
+    pub user_id: UserId,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+}

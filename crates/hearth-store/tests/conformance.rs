@@ -235,6 +235,15 @@ async fn sessions_and_refresh_tokens(store: &Store) {
         .expect("create");
     let s1 = store.create_session(u.id).await.expect("s1");
     let s2 = store.create_session(u.id).await.expect("s2");
+    let auth = store
+        .find_session_auth(s1.id)
+        .await
+        .expect("auth read")
+        .expect("found");
+    assert_eq!(
+        (auth.user_id, auth.email.as_str(), auth.revoked_at),
+        (u.id, "a@x.io", None)
+    );
     let t = store
         .create_refresh_token(NewRefreshToken {
             session_id: s1.id,
@@ -325,6 +334,25 @@ async fn api_keys_crud(store: &Store) {
             .map(|x| x.id),
         Some(k.id)
     );
+    let auth = store
+        .find_api_key_auth("kh")
+        .await
+        .expect("auth read")
+        .expect("found");
+    assert_eq!(
+        (
+            auth.credential_id,
+            auth.user_id,
+            auth.disabled,
+            auth.revoked_at
+        ),
+        (k.id.to_string(), u.id, false, None)
+    );
+    assert!(store
+        .find_api_key_auth("nope")
+        .await
+        .expect("read")
+        .is_none());
     let at = Timestamp::now();
     store.touch_api_key(k.id, at).await.expect("touch");
     assert_eq!(
