@@ -2,17 +2,19 @@
 //! to the resolved model as they are, tool calls go back to the caller, and every call is
 //! recorded for usage and the daily quota like a chat run's.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use futures_util::StreamExt as _;
-use hearth_llm::{ChatRequest, EventStream, StreamEvent, Usage};
-use hearth_store::ids::LlmCallId;
+use futures_util::Stream;
+use hearth_llm::{ChatRequest, EventStream, LlmError, StreamEvent, Usage};
+use hearth_store::ids::{LlmCallId, ProviderId, UserId};
 use hearth_store::{LlmCall, Timestamp};
-use tokio::sync::mpsc;
 
 use super::Chat;
 use crate::access::{self, Principal};
 use crate::error::Result;
+use crate::providers::ResolvedModel;
 
 impl Chat {
     /// Streams a completion from the model called `request.model` (a Hearth model name or
@@ -30,69 +32,131 @@ impl Chat {
         // A model that cannot stream answers whole; the caller still gets a stream.
         request.stream = resolved.model.supports_streaming;
         let input_chars: usize = request.messages.iter().map(|m| m.content.len()).sum();
-        let mut upstream = resolved.provider.stream(request);
-        let (tx, rx) = mpsc::channel(64);
-        let recorder = self.recorder.clone();
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let mut ttft = None;
-            let mut usage = Usage::default();
-            let mut tool_calls = 0i64;
-            let mut error = None;
-            let mut produced = String::new();
-            loop {
-                let next = tokio::select! {
-                    _ = tx.closed() => {
-                        error = Some("the client went away".to_owned());
-                        break;
-                    }
-                    next = upstream.next() => next,
-                };
-                let Some(item) = next else { break };
-                match &item {
-                    Ok(StreamEvent::TextDelta(t)) => {
-                        ttft.get_or_insert_with(|| started.elapsed());
-                        produced.push_str(t);
-                    }
-                    Ok(StreamEvent::ToolCallDelta { arguments, .. }) => {
-                        ttft.get_or_insert_with(|| started.elapsed());
-                        produced.push_str(arguments);
-                    }
-                    Ok(StreamEvent::ToolCall(_)) => tool_calls += 1,
-                    Ok(StreamEvent::Usage(u)) => usage = *u,
-                    Ok(StreamEvent::Finish(_)) => {}
-                    Err(e) => error = Some(e.to_string()),
-                }
-                if tx.send(item).await.is_err() {
-                    error.get_or_insert_with(|| "the client went away".to_owned());
-                    break;
-                }
+        let upstream = resolved.provider.stream(request);
+        let meter = Meter {
+            recorder: self.recorder.clone(),
+            owner,
+            resolved,
+            started: Instant::now(),
+            ttft: None,
+            usage: Usage::default(),
+            tool_calls: 0,
+            error: None,
+            input_chars,
+            output_chars: 0,
+        };
+        Ok((
+            name,
+            Box::pin(Metered {
+                inner: upstream,
+                meter: Some(meter),
+            }),
+        ))
+    }
+}
+
+/// What one direct call did, recorded when its stream ends or is dropped.
+struct Meter {
+    recorder: crate::usage::Recorder,
+    owner: UserId,
+    resolved: ResolvedModel,
+    started: Instant,
+    ttft: Option<std::time::Duration>,
+    usage: Usage,
+    tool_calls: i64,
+    error: Option<String>,
+    input_chars: usize,
+    output_chars: usize,
+}
+
+impl Meter {
+    fn observe(&mut self, item: &std::result::Result<StreamEvent, LlmError>) {
+        match item {
+            Ok(StreamEvent::TextDelta(t)) => {
+                self.ttft.get_or_insert_with(|| self.started.elapsed());
+                self.output_chars += t.len();
             }
-            drop(upstream);
-            if usage == Usage::default() {
-                usage = super::estimate_usage(input_chars, &produced, &[]);
+            Ok(StreamEvent::ToolCallDelta { arguments, .. }) => {
+                self.ttft.get_or_insert_with(|| self.started.elapsed());
+                self.output_chars += arguments.len();
             }
-            let call = LlmCall {
-                id: LlmCallId::new(),
-                user_id: Some(owner),
-                run_id: None,
-                source: "openai_api".into(),
-                model: resolved.model.name.clone(),
-                provider_id: Some(resolved.model.provider_id),
-                input_tokens: usage.input_tokens as i64,
-                output_tokens: usage.output_tokens as i64,
-                latency_ms: started.elapsed().as_millis() as i64,
-                ttft_ms: ttft.map(|d| d.as_millis() as i64),
-                cost_usd: resolved.cost(usage.input_tokens, usage.output_tokens),
-                tool_calls,
-                error,
-                created_at: Timestamp::now(),
+            Ok(StreamEvent::ToolCall(_)) => self.tool_calls += 1,
+            Ok(StreamEvent::Usage(u)) => self.usage = *u,
+            Ok(StreamEvent::Finish(_)) => {}
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+
+    /// Records the call off the stream's path (the write is batched with others).
+    fn record(mut self) {
+        if self.usage == Usage::default() {
+            // Cut off before the upstream reported usage: estimate, so the quota still counts it.
+            self.usage = Usage {
+                input_tokens: self.input_chars.div_ceil(4) as u64,
+                output_tokens: self.output_chars.div_ceil(4) as u64,
             };
-            recorder.record(call).await;
-        });
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
-        Ok((name, Box::pin(stream)))
+        }
+        let provider_id: ProviderId = self.resolved.model.provider_id;
+        let call = LlmCall {
+            id: LlmCallId::new(),
+            user_id: Some(self.owner),
+            run_id: None,
+            source: "openai_api".into(),
+            model: self.resolved.model.name.clone(),
+            provider_id: Some(provider_id),
+            input_tokens: self.usage.input_tokens as i64,
+            output_tokens: self.usage.output_tokens as i64,
+            latency_ms: self.started.elapsed().as_millis() as i64,
+            ttft_ms: self.ttft.map(|d| d.as_millis() as i64),
+            cost_usd: self
+                .resolved
+                .cost(self.usage.input_tokens, self.usage.output_tokens),
+            tool_calls: self.tool_calls,
+            error: self.error,
+            created_at: Timestamp::now(),
+        };
+        let recorder = self.recorder;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { recorder.record(call).await });
+        }
+    }
+}
+
+/// The upstream stream, observed in place: no task or channel between it and the caller.
+struct Metered {
+    inner: EventStream,
+    meter: Option<Meter>,
+}
+
+impl Stream for Metered {
+    type Item = std::result::Result<StreamEvent, LlmError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        match &polled {
+            Poll::Ready(Some(item)) => {
+                if let Some(meter) = self.meter.as_mut() {
+                    meter.observe(item);
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(meter) = self.meter.take() {
+                    meter.record();
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        if let Some(mut meter) = self.meter.take() {
+            meter
+                .error
+                .get_or_insert_with(|| "the client went away".to_owned());
+            meter.record();
+        }
     }
 }

@@ -271,69 +271,75 @@ fn stream_response(
     events: hearth_llm::EventStream,
     include_usage: bool,
 ) -> Response {
-    let chunk = move |delta: Value, finish: Value| {
-        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-    };
-    let first = chunk(json!({"role": "assistant", "content": ""}), Value::Null);
-    let usage_chunk = {
-        let base = first.clone();
-        move |u: hearth_llm::Usage| {
-            let mut c = base.clone();
-            c["choices"] = json!([]);
-            c["usage"] = json!({"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
-                                "total_tokens": u.input_tokens + u.output_tokens});
-            c
+    // Every chunk shares its envelope; it is written once and each token only fills the delta.
+    let model_json = serde_json::to_string(&model).unwrap_or_else(|_| "\"\"".into());
+    let head = format!(
+        r#"{{"id":"{id}","object":"chat.completion.chunk","created":{created},"model":{model_json},"choices":"#
+    );
+    let chunk = {
+        let head = head.clone();
+        move |delta: &str, finish: &str| {
+            format!(r#"{head}[{{"index":0,"delta":{delta},"finish_reason":{finish}}}]}}"#)
         }
     };
-    let body = futures_util::stream::once(async move { Some(first) })
-        .chain(
-            events
-                .scan((None::<hearth_llm::Usage>, false), move |(usage, ended), item| {
-                    let out: Vec<Value> = if *ended {
-                        Vec::new()
-                    } else {
-                        match item {
-                            Ok(StreamEvent::TextDelta(t)) => vec![chunk(json!({"content": t}), Value::Null)],
-                            Ok(StreamEvent::ToolCallDelta { index, id, name, arguments }) => {
-                                let mut call = json!({"index": index, "function": {"arguments": arguments}});
-                                if let Some(id) = id {
-                                    call["id"] = json!(id);
-                                    call["type"] = json!("function");
-                                }
-                                if let Some(name) = name {
-                                    call["function"]["name"] = json!(name);
-                                }
-                                vec![chunk(json!({"tool_calls": [call]}), Value::Null)]
-                            }
-                            Ok(StreamEvent::ToolCall(_)) => Vec::new(),
-                            Ok(StreamEvent::Usage(u)) => {
-                                *usage = Some(u);
-                                Vec::new()
-                            }
-                            Ok(StreamEvent::Finish(reason)) => {
-                                *ended = true;
-                                let mut out = vec![chunk(json!({}), json!(reason.as_openai()))];
-                                if include_usage {
-                                    out.push(usage_chunk(usage.unwrap_or_default()));
-                                }
-                                out
-                            }
-                            Err(e) => {
-                                *ended = true;
-                                vec![json!({"error": {"message": e.to_string(), "type": "upstream_error", "code": e.code()}})]
-                            }
-                        }
-                    };
-                    futures_util::future::ready(Some(out))
-                })
-                .flat_map(|v| futures_util::stream::iter(v.into_iter().map(Some))),
+    let usage_chunk = move |u: hearth_llm::Usage| {
+        format!(
+            r#"{head}[],"usage":{{"prompt_tokens":{},"completion_tokens":{},"total_tokens":{}}}}}"#,
+            u.input_tokens,
+            u.output_tokens,
+            u.input_tokens + u.output_tokens
         )
-        .map(|c| match c {
-            Some(v) => Ok::<_, Infallible>(Event::default().data(v.to_string())),
-            None => Ok(Event::default().data("[DONE]")),
-        })
-        .chain(futures_util::stream::once(async { Ok(Event::default().data("[DONE]")) }));
+    };
+    let text = |t: &str| serde_json::to_string(t).unwrap_or_else(|_| "\"\"".into());
+    let first = chunk(r#"{"role":"assistant","content":""}"#, "null");
+    let body = futures_util::stream::once(async move { vec![first] })
+        .chain(events.scan(
+            (None::<hearth_llm::Usage>, false),
+            move |(usage, ended), item| {
+                let out: Vec<String> = if *ended {
+                    Vec::new()
+                } else {
+                    match item {
+                        Ok(StreamEvent::TextDelta(t)) => {
+                            vec![chunk(&format!(r#"{{"content":{}}}"#, text(&t)), "null")]
+                        }
+                        Ok(StreamEvent::ToolCallDelta { index, id, name, arguments }) => {
+                            let mut call = json!({"index": index, "function": {"arguments": arguments}});
+                            if let Some(id) = id {
+                                call["id"] = json!(id);
+                                call["type"] = json!("function");
+                            }
+                            if let Some(name) = name {
+                                call["function"]["name"] = json!(name);
+                            }
+                            vec![chunk(&json!({"tool_calls": [call]}).to_string(), "null")]
+                        }
+                        Ok(StreamEvent::ToolCall(_)) => Vec::new(),
+                        Ok(StreamEvent::Usage(u)) => {
+                            *usage = Some(u);
+                            Vec::new()
+                        }
+                        Ok(StreamEvent::Finish(reason)) => {
+                            *ended = true;
+                            let mut out = vec![chunk("{}", &text(reason.as_openai()))];
+                            if include_usage {
+                                out.push(usage_chunk(usage.unwrap_or_default()));
+                            }
+                            out
+                        }
+                        Err(e) => {
+                            *ended = true;
+                            vec![json!({"error": {"message": e.to_string(), "type": "upstream_error", "code": e.code()}})
+                                .to_string()]
+                        }
+                    }
+                };
+                futures_util::future::ready(Some(out))
+            },
+        ))
+        .flat_map(futures_util::stream::iter)
+        .chain(futures_util::stream::once(async { "[DONE]".to_owned() }))
+        .map(|data| Ok::<_, Infallible>(Event::default().data(data)));
     Sse::new(body)
         .keep_alive(KeepAlive::new().interval(HEARTBEAT))
         .into_response()
