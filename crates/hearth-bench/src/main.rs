@@ -238,15 +238,31 @@ async fn main() -> Result<(), Error> {
         })
     };
     let started = Instant::now();
-    let slow = load_model(
-        &http,
-        Target::OpenAi(base.clone(), key.clone()),
-        n_slow,
-        n_slow,
-        "tokens-slow",
-    )
+    // Clients arrive over 10 s (not in one instant); each stream lasts 20 s, so from the 10th
+    // second all of them are open together.
+    let ramp = Duration::from_secs(10);
+    let target = Target::OpenAi(base.clone(), key.clone());
+    let results = futures_util::future::join_all((0..n_slow).map(|i| {
+        let (http, target) = (&http, &target);
+        async move {
+            tokio::time::sleep(ramp.mul_f64(i as f64 / n_slow as f64)).await;
+            one(http, target, "tokens-slow").await
+        }
+    }))
     .await;
     sampler.abort();
+    let mut slow = Stats::default();
+    let mut why: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in results {
+        match r {
+            Ok((ttft, _, _)) => slow.ttft.push(ttft.as_secs_f64() * 1000.0),
+            Err(e) => {
+                slow.errors += 1;
+                let text: String = e.to_string().chars().take(120).collect();
+                *why.entry(text).or_default() += 1;
+            }
+        }
+    }
     println!("| streams | completed | failed | TTFT p50 | TTFT p99 | wall time | RSS before | peak RSS | peak RSS per stream |");
     println!("|---|---|---|---|---|---|---|---|---|");
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
@@ -261,6 +277,9 @@ async fn main() -> Result<(), Error> {
         peak as f64 / 1024.0,
         (peak.saturating_sub(before)) as f64 / n_slow as f64
     );
+    for (reason, count) in &why {
+        println!("\nfailed {count}× with: {reason}");
+    }
 
     let _ = child.kill().await;
     let _ = std::fs::remove_dir_all(&data);
