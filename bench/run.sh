@@ -14,7 +14,7 @@ if ! command -v wrk >/dev/null; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
 fi
 step "building hearth (release)"
-cargo build --release --locked -p hearth -p hearth-bench
+cargo build --release --locked -p hearth -p hearth-bench -p hearth-fake-llm
 target="${CARGO_TARGET_DIR:-target}"
 step "measuring the foundation figures"
 python3 bench/bench.py "$target/release/hearth"

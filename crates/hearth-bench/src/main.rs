@@ -1,5 +1,5 @@
 //! `hearth-bench HEARTH_BIN`: starts a release `hearth serve` on a fresh data dir and the
-//! scripted fake upstream, then measures streaming through Hearth against the upstream direct,
+//! scripted fake upstream (`hearth-fake-llm`, from this binary's directory), then measures streaming through Hearth against the upstream direct,
 //! and prints Markdown tables for bench/README.md:
 //! - time to first token and tokens/s of 500-token streams, p50/p99, at 1, 64 and 1,000
 //!   concurrent streams, direct, through `/v1/chat/completions`, and through a chat run (SSE);
@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use hearth_fake_llm::FakeLlm;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
@@ -79,7 +78,39 @@ async fn main() -> Result<(), Error> {
             break url.trim_end_matches('/').to_owned();
         }
     };
-    let fake = FakeLlm::start().await?;
+    // The upstream runs as its own process (beside this binary) so that, with thousands of
+    // streams, its sockets do not count against this process's open-file limit.
+    let fake_bin = std::env::current_exe()?
+        .parent()
+        .ok_or("no directory for hearth-fake-llm")?
+        .join("hearth-fake-llm");
+    let mut fake_child = if pin {
+        let mut c = tokio::process::Command::new("taskset");
+        c.args(["-c", "1"]).arg(&fake_bin);
+        c
+    } else {
+        tokio::process::Command::new(&fake_bin)
+    }
+    .arg("127.0.0.1:0")
+    .stdout(Stdio::piped())
+    .kill_on_drop(true)
+    .spawn()
+    .map_err(|e| {
+        format!(
+            "cannot start {}: {e} (build it: cargo build --release -p hearth-fake-llm)",
+            fake_bin.display()
+        )
+    })?;
+    let mut fake_lines = BufReader::new(fake_child.stdout.take().ok_or("no stdout")?).lines();
+    let fake_url = loop {
+        let line = fake_lines
+            .next_line()
+            .await?
+            .ok_or("the fake upstream exited")?;
+        if let Some(rest) = line.strip_prefix("fake LLM upstream: OpenAI at ") {
+            break rest.split_whitespace().next().ok_or("no URL")?.to_owned();
+        }
+    };
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(2000)
         .build()?;
@@ -103,7 +134,7 @@ async fn main() -> Result<(), Error> {
     let provider: Value = http
         .post(format!("{base}/api/v1/admin/providers"))
         .bearer_auth(&token)
-        .json(&json!({"kind": "openai", "name": "fake", "base_url": fake.openai_url()}))
+        .json(&json!({"kind": "openai", "name": "fake", "base_url": fake_url}))
         .send()
         .await?
         .json()
@@ -174,7 +205,7 @@ async fn main() -> Result<(), Error> {
         &[(1, 200), (64, 640), (1000, 2000)]
     };
     for &(concurrency, total) in levels {
-        let direct = load(&http, Target::Direct(fake.openai_url()), concurrency, total).await;
+        let direct = load(&http, Target::Direct(fake_url.clone()), concurrency, total).await;
         let proxied = load(
             &http,
             Target::OpenAi(base.clone(), key.clone()),
@@ -282,6 +313,7 @@ async fn main() -> Result<(), Error> {
     }
 
     let _ = child.kill().await;
+    let _ = fake_child.kill().await;
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
