@@ -1,7 +1,5 @@
 //! fetch_url and web_search against real local HTTP servers.
 
-use std::time::Duration;
-
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
@@ -26,10 +24,8 @@ fn site() -> Router {
               <h1>Otters</h1><p>Otters hold <b>hands</b>.</p><a href=\"/x\">more</a></body></html>")
         }))
         .route("/big", get(|| async { ([(header::CONTENT_TYPE, "text/plain")], "a".repeat(100_000)) }))
-        .route("/slow", get(|| async {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            "late"
-        }))
+        // Never answers: the fetch must give up on its own time limit.
+        .route("/slow", get(|| std::future::pending::<&'static str>()))
         .route("/bin", get(|| async { ([(header::CONTENT_TYPE, "application/octet-stream")], vec![0u8; 10]) }))
         .route("/to-metadata", get(|| async { Redirect::temporary("http://169.254.169.254/latest").into_response() }))
         .route("/search", get(|q: axum::extract::Query<std::collections::HashMap<String, String>>| async move {
