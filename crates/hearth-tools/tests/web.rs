@@ -25,7 +25,7 @@ fn site() -> Router {
         }))
         .route("/big", get(|| async { ([(header::CONTENT_TYPE, "text/plain")], "a".repeat(100_000)) }))
         // Never answers: the fetch must give up on its own time limit.
-        .route("/slow", get(|| std::future::pending::<&'static str>()))
+        .route("/slow", get(std::future::pending::<&'static str>))
         .route("/bin", get(|| async { ([(header::CONTENT_TYPE, "application/octet-stream")], vec![0u8; 10]) }))
         .route("/to-metadata", get(|| async { Redirect::temporary("http://169.254.169.254/latest").into_response() }))
         .route("/search", get(|q: axum::extract::Query<std::collections::HashMap<String, String>>| async move {
