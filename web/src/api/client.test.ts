@@ -87,6 +87,18 @@ describe('ApiClient', () => {
     client.clearSession();
   });
 
+  it('a refresh that answers after a sign-out does not sign back in', async () => {
+    let answer: (r: Response) => void = () => {};
+    const { fetch } = fakeFetch(() => new Promise<Response>((resolve) => (answer = resolve)));
+    const client = new ApiClient({ fetch });
+    const pending = client.refresh();
+    await tick();
+    client.clearSession();
+    answer(json(200, authResponse('late')));
+    await pending;
+    expect(client.currentUser).toBeNull();
+  });
+
   it('refreshes once on a 401 and retries with the new token', async () => {
     const { fetch, calls } = fakeFetch((call) => {
       if (call.url === '/api/v1/auth/refresh') return json(200, authResponse('tok-2'));

@@ -155,6 +155,8 @@ export class ApiClient {
 
   private accessToken: string | null = null;
   private user: User | null = null;
+  /** Incremented on every sign-out, so a refresh started before it cannot sign back in. */
+  private sessionEpoch = 0;
   private refreshInFlight: Promise<AuthResponse> | null = null;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly listeners = new Set<SessionListener>();
@@ -195,6 +197,7 @@ export class ApiClient {
 
   /** Forgets the token and user and cancels the scheduled refresh. */
   clearSession(): void {
+    this.sessionEpoch += 1;
     const had = this.accessToken !== null || this.user !== null;
     this.accessToken = null;
     this.user = null;
@@ -280,11 +283,13 @@ export class ApiClient {
    */
   refresh(): Promise<AuthResponse> {
     if (!this.refreshInFlight) {
+      // A sign-out while this refresh is under way must not be undone by its answer.
+      const epoch = this.sessionEpoch;
       this.refreshInFlight = this.refreshLock(async () => {
         const res = await this.send('POST', REFRESH_PATH, {}, null);
         if (!res.ok) throw await parseError(res);
         const auth = await ApiClient.decode<AuthResponse>(res);
-        this.acceptAuth(auth);
+        if (epoch === this.sessionEpoch) this.acceptAuth(auth);
         return auth;
       }).finally(() => {
         this.refreshInFlight = null;

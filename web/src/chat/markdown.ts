@@ -96,6 +96,12 @@ export function renderMarkdown(text: string): string {
         node.setAttribute('target', '_blank');
         node.setAttribute('rel', 'noopener noreferrer nofollow');
       }
+      // An image URL the model writes is a way to send data out (prompt injection): only
+      // images embedded as data: URLs are kept.
+      if (node instanceof HTMLImageElement && !(node.getAttribute('src') ?? '').startsWith('data:')) {
+        node.removeAttribute('src');
+        node.removeAttribute('srcset');
+      }
     });
   }
   return DOMPurify.sanitize(markdownToHtml(text), {

@@ -101,6 +101,8 @@ export function useThread(conversationId: string | null, onActivity: () => void)
           try {
             for await (const event of readRunEvents(response.body)) {
               if (signal.aborted) break;
+              // A connection that delivered events worked: only consecutive failures count.
+              failures = 0;
               if (event.type === 'run_started') runId = event.run_id;
               lastSeq = Math.max(lastSeq, event.seq);
               dispatch({ type: 'event', event });
