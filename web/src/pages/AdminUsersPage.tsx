@@ -89,7 +89,8 @@ function InviteForm() {
     }
   };
 
-  const link = invite ? `${window.location.origin}/register?invite=${encodeURIComponent(invite.token)}` : '';
+  // In the fragment, the token stays out of server logs and history entries of other pages.
+  const link = invite ? `${window.location.origin}/register#invite=${encodeURIComponent(invite.token)}` : '';
 
   return (
     <section className="card" aria-labelledby="invite-title">

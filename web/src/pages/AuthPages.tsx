@@ -1,6 +1,6 @@
 // Pages shown before signing in: first-run setup, login and registration.
 
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import type { ApiError } from '../api/client';
 import { Field, FormError, toApiError } from '../components/forms';
 import { Flame } from '../components/Flame';
@@ -121,7 +121,15 @@ export function RegisterPage() {
   const [email, setEmail] = useState('');
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
-  const [inviteToken, setInviteToken] = useState(search.get('invite') ?? '');
+  const [inviteToken, setInviteToken] = useState(
+    () => new URLSearchParams(window.location.hash.slice(1)).get('invite') ?? search.get('invite') ?? '',
+  );
+  useEffect(() => {
+    // Read once; the token should not linger in the address bar or the history.
+    if (window.location.hash.includes('invite=') || search.has('invite')) {
+      window.history.replaceState(window.history.state, '', window.location.pathname);
+    }
+  }, [search]);
   const { busy, error, run } = useSubmit();
 
   if (registration === 'closed') {

@@ -1,4 +1,4 @@
-import { useMemo, type MouseEvent } from 'react';
+import { useDeferredValue, useMemo, type MouseEvent } from 'react';
 import 'highlight.js/styles/github.css';
 import { renderMarkdown } from '../../chat/markdown';
 import { copyText } from '../CopyBox';
@@ -19,6 +19,9 @@ async function onCopyClick(event: MouseEvent<HTMLDivElement>) {
 
 /** An answer's Markdown, rendered safely (see chat/markdown.ts). */
 export function Markdown({ text }: { text: string }) {
-  const html = useMemo(() => renderMarkdown(text), [text]);
+  // While an answer streams, renders may be skipped when deltas come faster than the page can
+  // re-render the whole answer; the latest text always renders in the end.
+  const deferred = useDeferredValue(text);
+  const html = useMemo(() => renderMarkdown(deferred), [deferred]);
   return <div className="markdown" onClick={(e) => void onCopyClick(e)} dangerouslySetInnerHTML={{ __html: html }} />;
 }
