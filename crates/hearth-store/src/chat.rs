@@ -538,25 +538,64 @@ impl Store {
         })?)
     }
 
-    /// Marks messages still `streaming` (from a process that stopped mid-answer) as errors.
-    pub async fn fail_interrupted(&self, error: &str) -> Result<u64> {
+    /// Records that `instance` is alive (registering it on first call).
+    pub async fn heartbeat_instance(&self, instance: &str) -> Result<()> {
         let now = Timestamp::now();
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, $2, $2) \
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+            )
+            .bind(instance)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Fails runs left by stopped processes, with their `streaming` messages: runs of instances
+    /// whose last heartbeat is older than `alive_since` (or unknown). With `all_but` set, every
+    /// run of another instance counts as left (one process owns the database). Removes
+    /// instances that stopped beating. Returns how many messages were failed.
+    pub async fn fail_orphaned_runs(
+        &self,
+        error: &str,
+        alive_since: Timestamp,
+        all_but: Option<&str>,
+    ) -> Result<u64> {
+        let now = Timestamp::now();
+        let orphaned = "status = 'running' AND (instance_id IS NULL OR ($3 IS NOT NULL AND instance_id <> $3) \
+             OR instance_id NOT IN (SELECT id FROM instances WHERE heartbeat_at >= $2))";
+        let messages = format!(
+            "UPDATE messages SET status = 'error', error = $1, updated_at = $4 \
+             WHERE status = 'streaming' AND id IN (SELECT message_id FROM runs WHERE {orphaned})"
+        );
+        let runs = format!(
+            "UPDATE runs SET status = 'error', finished_at = $4 WHERE $1 = $1 AND {orphaned}"
+        );
         let n = on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let n = sqlx::query(
-                "UPDATE messages SET status = 'error', error = $1, updated_at = $2 WHERE status = 'streaming'",
-            )
-            .bind(error)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            sqlx::query(
-                "UPDATE runs SET status = 'error', finished_at = $1 WHERE status = 'running'",
-            )
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            let n = sqlx::query(&messages)
+                .bind(error)
+                .bind(alive_since)
+                .bind(all_but)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(&runs)
+                .bind(error)
+                .bind(alive_since)
+                .bind(all_but)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM instances WHERE heartbeat_at < $1")
+                .bind(alive_since)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(n)
         })?;
@@ -572,18 +611,20 @@ impl Store {
         user: UserId,
         conversation: ConversationId,
         message: MessageId,
+        instance: &str,
     ) -> Result<()> {
         let now = Timestamp::now();
         on_pool!(self, |pool| {
             sqlx::query(
-                "INSERT INTO runs (id, user_id, conversation_id, message_id, status, created_at) \
-                 VALUES ($1, $2, $3, $4, 'running', $5)",
+                "INSERT INTO runs (id, user_id, conversation_id, message_id, status, created_at, instance_id) \
+                 VALUES ($1, $2, $3, $4, 'running', $5, $6)",
             )
             .bind(id)
             .bind(user)
             .bind(conversation)
             .bind(message)
             .bind(now)
+            .bind(instance)
             .execute(pool)
             .await
             .map(|_| ())

@@ -850,14 +850,38 @@ async fn conversations_messages_and_runs(store: &Store) {
     );
     let run = RunId::new();
     store
-        .create_run(run, user.id, conv.id, a)
+        .create_run(run, user.id, conv.id, a, "old-instance")
         .await
         .expect("run");
     assert_eq!(
         store.find_run_for_message(a).await.expect("by message"),
         Some(run)
     );
-    assert_eq!(store.fail_interrupted("restarted").await.expect("fail"), 1);
+    // A live instance keeps its runs; a starting sole process takes everyone else's as left.
+    store
+        .heartbeat_instance("old-instance")
+        .await
+        .expect("beat");
+    let alive_since = Timestamp::from_millis(Timestamp::now().millis() - 60_000);
+    assert_eq!(
+        store
+            .fail_orphaned_runs("restarted", alive_since, None)
+            .await
+            .expect("sweep"),
+        0,
+        "the instance is alive"
+    );
+    assert_eq!(
+        store.list_messages(conv.id).await.expect("list")[1].status,
+        "streaming"
+    );
+    assert_eq!(
+        store
+            .fail_orphaned_runs("restarted", alive_since, Some("new-instance"))
+            .await
+            .expect("sole process"),
+        1
+    );
     let messages = store.list_messages(conv.id).await.expect("list");
     assert_eq!(messages[1].status, "error");
     assert_eq!(

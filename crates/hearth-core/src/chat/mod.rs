@@ -32,6 +32,15 @@ use content::Content;
 use runs::{LiveRun, Published, RunHub};
 
 const TITLE_MAX: usize = 200;
+const INTERRUPTED: &str = "the server stopped while this answer was being written";
+/// How often an instance records that it is alive.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+/// An instance silent this long is taken as stopped, and its runs as interrupted.
+const INSTANCE_STALE_MS: i64 = 60_000;
+
+fn alive_since() -> Timestamp {
+    Timestamp::from_millis(Timestamp::now().millis() - INSTANCE_STALE_MS)
+}
 const DEFAULT_TITLE: &str = "New chat";
 const LIST_LIMIT: i64 = 500;
 /// Messages scanned (newest first) when searching a user's conversations.
@@ -68,6 +77,8 @@ pub struct Chat {
     config: Arc<ChatConfig>,
     hub: RunHub,
     recorder: crate::usage::Recorder,
+    /// This process among the instances sharing the store; runs carry it.
+    instance: Arc<str>,
 }
 
 /// Where a new answer goes.
@@ -93,6 +104,7 @@ impl Chat {
     ) -> Self {
         Self {
             recorder,
+            instance: uuid::Uuid::now_v7().to_string().into(),
             store,
             crypto,
             providers,
@@ -112,11 +124,29 @@ impl Chat {
         &self.config
     }
 
-    /// Marks answers left streaming by a previous process as failed. Call once at start.
+    /// Registers this instance and fails the answers a stopped process left streaming: with
+    /// SQLite (one process) every run of another instance, with PostgreSQL (several instances)
+    /// those of instances that stopped beating. Call once at start, then [`Chat::heartbeat`].
     pub async fn recover(&self) -> Result<u64> {
+        self.store.heartbeat_instance(&self.instance).await?;
+        let only_process = self.store.backend() == hearth_store::Backend::Sqlite;
         Ok(self
             .store
-            .fail_interrupted("the server stopped while this answer was being written")
+            .fail_orphaned_runs(
+                INTERRUPTED,
+                alive_since(),
+                only_process.then_some(&*self.instance),
+            )
+            .await?)
+    }
+
+    /// Tells other instances this one is alive and fails runs of instances that are not.
+    /// Call every [`HEARTBEAT_EVERY`].
+    pub async fn heartbeat(&self) -> Result<u64> {
+        self.store.heartbeat_instance(&self.instance).await?;
+        Ok(self
+            .store
+            .fail_orphaned_runs(INTERRUPTED, alive_since(), None)
             .await?)
     }
 
@@ -580,7 +610,7 @@ impl Chat {
         });
         self.store.append_messages(&to_insert).await?;
         self.store
-            .create_run(run_id, conv.user_id, conv.id, message_id)
+            .create_run(run_id, conv.user_id, conv.id, message_id, &self.instance)
             .await?;
 
         let started = RunStarted {
