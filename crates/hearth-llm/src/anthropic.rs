@@ -44,16 +44,11 @@ impl Provider for AnthropicProvider {
         let body = request_body(&request);
         let url = http::join(&self.endpoint.base_url, "messages");
         let this = self.clone();
-        if !request.stream {
-            return http::spawn_once(
-                move || this.authorized(this.client.post(&url).json(&body)),
-                parse_message,
-                self.endpoint.timeouts,
-            );
-        }
-        http::spawn_stream(
+        http::complete(
             move || this.authorized(this.client.post(&url).json(&body)),
+            request.stream,
             AnthropicParser::default(),
+            parse_message,
             self.endpoint.timeouts,
         )
     }

@@ -42,7 +42,7 @@ pub(crate) fn client(timeouts: &Timeouts) -> reqwest::Client {
 }
 
 /// Starts the request in a task and returns its events.
-pub(crate) fn spawn_stream<P: WireParser>(
+fn spawn_stream<P: WireParser>(
     request: impl Fn() -> RequestBuilder + Send + Sync + 'static,
     parser: P,
     timeouts: Timeouts,
@@ -63,8 +63,24 @@ pub(crate) fn spawn_stream<P: WireParser>(
     }))
 }
 
+/// Starts a completion: streamed through `parser`, or, when `stream` is off, one JSON answer
+/// turned into the same events by `parse_whole`.
+pub(crate) fn complete<P: WireParser>(
+    request: impl Fn() -> RequestBuilder + Send + Sync + 'static,
+    stream: bool,
+    parser: P,
+    parse_whole: fn(serde_json::Value) -> Result<Vec<StreamEvent>, LlmError>,
+    timeouts: Timeouts,
+) -> EventStream {
+    if stream {
+        spawn_stream(request, parser, timeouts)
+    } else {
+        spawn_once(request, parse_whole, timeouts)
+    }
+}
+
 /// Sends a non-streaming request and turns its JSON answer into events with `parse`.
-pub(crate) fn spawn_once(
+fn spawn_once(
     request: impl Fn() -> RequestBuilder + Send + Sync + 'static,
     parse: impl FnOnce(serde_json::Value) -> Result<Vec<StreamEvent>, LlmError> + Send + 'static,
     timeouts: Timeouts,

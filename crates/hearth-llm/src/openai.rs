@@ -41,16 +41,11 @@ impl Provider for OpenAiProvider {
         let body = request_body(&request);
         let url = http::join(&self.endpoint.base_url, "chat/completions");
         let this = self.clone();
-        if !request.stream {
-            return http::spawn_once(
-                move || this.authorized(this.client.post(&url).json(&body)),
-                parse_completion,
-                self.endpoint.timeouts,
-            );
-        }
-        http::spawn_stream(
+        http::complete(
             move || this.authorized(this.client.post(&url).json(&body)),
+            request.stream,
             OpenAiParser::default(),
+            parse_completion,
             self.endpoint.timeouts,
         )
     }
