@@ -76,6 +76,50 @@ pub struct UsageSummary {
     pub cost_usd: Option<f64>,
 }
 
+/// Tokens estimated at four characters each, for a call whose upstream reported no usage
+/// (stopped or broken): counting nothing would let stopped answers escape the quota.
+pub fn estimate(input_chars: usize, output_chars: usize) -> hearth_llm::Usage {
+    hearth_llm::Usage {
+        input_tokens: input_chars.div_ceil(4) as u64,
+        output_tokens: output_chars.div_ceil(4) as u64,
+    }
+}
+
+/// What one model call did, whichever path made it (chat run or `/v1`).
+pub struct CallOutcome {
+    pub user: UserId,
+    pub run: Option<RunId>,
+    /// `chat` or `openai_api`.
+    pub source: &'static str,
+    pub usage: hearth_llm::Usage,
+    pub latency: std::time::Duration,
+    pub ttft: Option<std::time::Duration>,
+    pub tool_calls: usize,
+    pub error: Option<String>,
+}
+
+impl CallOutcome {
+    /// The stored record of this call to `model` (with its cost at the model's prices).
+    pub fn record_for(self, model: &crate::providers::ResolvedModel) -> hearth_store::LlmCall {
+        hearth_store::LlmCall {
+            id: LlmCallId::new(),
+            user_id: Some(self.user),
+            run_id: self.run,
+            source: self.source.into(),
+            model: model.model.name.clone(),
+            provider_id: Some(model.model.provider_id),
+            input_tokens: self.usage.input_tokens as i64,
+            output_tokens: self.usage.output_tokens as i64,
+            latency_ms: self.latency.as_millis() as i64,
+            ttft_ms: self.ttft.map(|d| d.as_millis() as i64),
+            cost_usd: model.cost(self.usage.input_tokens, self.usage.output_tokens),
+            tool_calls: self.tool_calls as i64,
+            error: self.error,
+            created_at: Timestamp::now(),
+        }
+    }
+}
+
 /// Writes model-call records in batches: concurrent callers share one transaction, so a burst
 /// of finishing streams costs a few writes instead of one per stream (SQLite has one writer).
 /// `record` returns once the record is committed.

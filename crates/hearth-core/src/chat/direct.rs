@@ -8,8 +8,7 @@ use std::time::Instant;
 
 use futures_util::Stream;
 use hearth_llm::{ChatRequest, EventStream, LlmError, StreamEvent, Usage};
-use hearth_store::ids::{LlmCallId, ProviderId, UserId};
-use hearth_store::{LlmCall, Timestamp};
+use hearth_store::ids::UserId;
 
 use super::Chat;
 use crate::access::{self, Principal};
@@ -63,7 +62,7 @@ struct Meter {
     started: Instant,
     ttft: Option<std::time::Duration>,
     usage: Usage,
-    tool_calls: i64,
+    tool_calls: usize,
     error: Option<String>,
     input_chars: usize,
     output_chars: usize,
@@ -90,31 +89,19 @@ impl Meter {
     /// Records the call off the stream's path (the write is batched with others).
     fn record(mut self) {
         if self.usage == Usage::default() {
-            // Cut off before the upstream reported usage: estimate, so the quota still counts it.
-            self.usage = Usage {
-                input_tokens: self.input_chars.div_ceil(4) as u64,
-                output_tokens: self.output_chars.div_ceil(4) as u64,
-            };
+            self.usage = crate::usage::estimate(self.input_chars, self.output_chars);
         }
-        let provider_id: ProviderId = self.resolved.model.provider_id;
-        let call = LlmCall {
-            id: LlmCallId::new(),
-            user_id: Some(self.owner),
-            run_id: None,
-            source: "openai_api".into(),
-            model: self.resolved.model.name.clone(),
-            provider_id: Some(provider_id),
-            input_tokens: self.usage.input_tokens as i64,
-            output_tokens: self.usage.output_tokens as i64,
-            latency_ms: self.started.elapsed().as_millis() as i64,
-            ttft_ms: self.ttft.map(|d| d.as_millis() as i64),
-            cost_usd: self
-                .resolved
-                .cost(self.usage.input_tokens, self.usage.output_tokens),
+        let call = crate::usage::CallOutcome {
+            user: self.owner,
+            run: None,
+            source: "openai_api",
+            usage: self.usage,
+            latency: self.started.elapsed(),
+            ttft: self.ttft,
             tool_calls: self.tool_calls,
             error: self.error,
-            created_at: Timestamp::now(),
-        };
+        }
+        .record_for(&self.resolved);
         let recorder = self.recorder;
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move { recorder.record(call).await });

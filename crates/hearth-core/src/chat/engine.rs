@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use hearth_llm::{ChatRequest, LlmError, Message as LlmMessage, StreamEvent, ToolCall, Usage};
-use hearth_store::ids::{ConversationId, LlmCallId, MessageId};
-use hearth_store::{LlmCall, Timestamp};
+use hearth_store::ids::{ConversationId, MessageId};
 
 use super::api::{MessageStatus, RunEventKind, RunStatus};
 use super::content::{Content, Part, ToolCallStatus};
@@ -120,11 +119,9 @@ impl Job {
             // A stopped or broken stream carries no usage; count what was produced anyway, or
             // stopping every answer at the end would spend no quota.
             if usage == Usage::default() {
-                usage = super::estimate_usage(
-                    request_history_chars(&self.history),
-                    &round_text,
-                    &calls,
-                );
+                let output =
+                    round_text.len() + calls.iter().map(|c| c.arguments.len()).sum::<usize>();
+                usage = crate::usage::estimate(request_history_chars(&self.history), output);
             }
             self.record_call(usage, started.elapsed(), ttft, calls.len(), error)
                 .await;
@@ -300,22 +297,17 @@ impl Job {
         tool_calls: usize,
         error: Option<String>,
     ) {
-        let call = LlmCall {
-            id: LlmCallId::new(),
-            user_id: Some(self.owner),
-            run_id: Some(self.run.id),
-            source: "chat".into(),
-            model: self.resolved.model.name.clone(),
-            provider_id: Some(self.resolved.model.provider_id),
-            input_tokens: usage.input_tokens as i64,
-            output_tokens: usage.output_tokens as i64,
-            latency_ms: latency.as_millis() as i64,
-            ttft_ms: ttft.map(|d| d.as_millis() as i64),
-            cost_usd: self.resolved.cost(usage.input_tokens, usage.output_tokens),
-            tool_calls: tool_calls as i64,
+        let call = crate::usage::CallOutcome {
+            user: self.owner,
+            run: Some(self.run.id),
+            source: "chat",
+            usage,
+            latency,
+            ttft,
+            tool_calls,
             error,
-            created_at: Timestamp::now(),
-        };
+        }
+        .record_for(&self.resolved);
         self.chat.recorder.record(call).await;
     }
 
@@ -376,21 +368,6 @@ impl Job {
             status,
             message: Box::new(message),
         });
-        let events = serde_json::to_string(&self.run.events()).unwrap_or_else(|_| "[]".into());
-        let saved = match self.chat.seal(self.owner, &events) {
-            Ok(enc) => self
-                .chat
-                .store
-                .finish_run(self.run.id, status.as_str(), &enc)
-                .await
-                .map_err(crate::CoreError::from),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = saved {
-            tracing::warn!(run = %self.run.id, error = %e, "could not store the run's events");
-        }
-        // Stored first, then removed: a subscriber that misses the hub finds the stored log.
-        self.chat.hub.remove(self.run.id);
-        self.run.finish();
+        self.chat.close_run(&self.run, status).await;
     }
 }

@@ -681,12 +681,23 @@ impl Chat {
                 message: Box::new(view),
             });
         }
+        self.close_run(run, RunStatus::Error).await;
+    }
+
+    /// Stores a run's event log and how it ended, then lets it leave the hub. Stored first:
+    /// a subscriber that misses the hub finds the stored log.
+    async fn close_run(&self, run: &Arc<LiveRun>, status: RunStatus) {
         let events = serde_json::to_string(&run.events()).unwrap_or_else(|_| "[]".into());
-        if let Ok(enc) = self.seal(run.owner, &events) {
-            let _ = self
+        let saved = match self.seal(run.owner, &events) {
+            Ok(enc) => self
                 .store
-                .finish_run(run.id, RunStatus::Error.as_str(), &enc)
-                .await;
+                .finish_run(run.id, status.as_str(), &enc)
+                .await
+                .map_err(CoreError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = saved {
+            tracing::warn!(run = %run.id, error = %e, "could not store the run's events");
         }
         self.hub.remove(run.id);
         run.finish();
@@ -803,19 +814,6 @@ impl Chat {
         } else {
             Err(CoreError::NotFound("pending approval"))
         }
-    }
-}
-
-/// Tokens estimated at four characters each, for calls whose upstream reported no usage.
-pub(crate) fn estimate_usage(
-    input_chars: usize,
-    output: &str,
-    calls: &[hearth_llm::ToolCall],
-) -> hearth_llm::Usage {
-    let out_chars = output.len() + calls.iter().map(|c| c.arguments.len()).sum::<usize>();
-    hearth_llm::Usage {
-        input_tokens: input_chars.div_ceil(4) as u64,
-        output_tokens: out_chars.div_ceil(4) as u64,
     }
 }
 
