@@ -29,6 +29,17 @@ async fn setup(
     (app, admin, user, fake)
 }
 
+/// The admin view of the model called `name`.
+async fn model_named(admin: &Client, name: &str) -> hearth_core::providers::ModelView {
+    admin
+        .admin_models()
+        .await
+        .expect("models")
+        .into_iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("model {name}"))
+}
+
 fn message(content: &str) -> SendMessageRequest {
     SendMessageRequest {
         content: content.into(),
@@ -119,13 +130,7 @@ async fn providers_sync_models_and_users_see_only_enabled_ones() {
         .map(|m| m.name)
         .collect();
     assert!(names.contains(&"fake-chat".to_owned()));
-    let model = admin
-        .admin_models()
-        .await
-        .expect("admin models")
-        .into_iter()
-        .find(|m| m.name == "fake-chat")
-        .expect("fake-chat");
+    let model = model_named(&admin, "fake-chat").await;
     let updated = admin
         .update_model(
             model.id,
@@ -198,13 +203,7 @@ async fn providers_sync_models_and_users_see_only_enabled_ones() {
         assert_eq!(err.code(), Some("model_not_found"), "{model}");
     }
     // Alias collisions are refused.
-    let other = admin
-        .admin_models()
-        .await
-        .expect("models")
-        .into_iter()
-        .find(|m| m.name == "fake-tools")
-        .expect("fake-tools");
+    let other = model_named(&admin, "fake-tools").await;
     let err = admin
         .update_model(
             other.id,
@@ -999,13 +998,7 @@ async fn stopped_answers_still_count_against_the_quota() {
 #[tokio::test]
 async fn histories_longer_than_the_context_window_are_cut_from_the_oldest_turn() {
     let (_app, admin, user, fake) = setup(|_| {}).await;
-    let model = admin
-        .admin_models()
-        .await
-        .expect("models")
-        .into_iter()
-        .find(|m| m.name == "fake-chat")
-        .expect("fake-chat");
+    let model = model_named(&admin, "fake-chat").await;
     admin
         .update_model(
             model.id,
@@ -1038,13 +1031,7 @@ async fn histories_longer_than_the_context_window_are_cut_from_the_oldest_turn()
 #[tokio::test]
 async fn a_model_marked_as_not_streaming_is_asked_for_a_whole_answer() {
     let (_app, admin, user, fake) = setup(|_| {}).await;
-    let model = admin
-        .admin_models()
-        .await
-        .expect("models")
-        .into_iter()
-        .find(|m| m.name == "fake-chat")
-        .expect("fake-chat");
+    let model = model_named(&admin, "fake-chat").await;
     admin
         .update_model(
             model.id,
