@@ -90,6 +90,8 @@ struct AnswerPlan {
     parent: MessageId,
     model: Option<String>,
     tools: Option<Vec<String>>,
+    /// The conversation's messages as the caller already read them.
+    messages: Vec<hearth_store::Message>,
 }
 
 impl Chat {
@@ -474,6 +476,7 @@ impl Chat {
                 parent: user_id,
                 model: req.model,
                 tools: req.tools,
+                messages: all,
             },
         )
         .await
@@ -509,6 +512,7 @@ impl Chat {
                 parent,
                 model: req.model,
                 tools: req.tools,
+                messages: all,
             },
         )
         .await
@@ -549,7 +553,7 @@ impl Chat {
             .collect();
 
         // History: the branch from the top to the parent, plus the new user message.
-        let all = self.store.list_messages(conv.id).await?;
+        let all = &plan.messages;
         let parent_in_store = all.iter().any(|m| m.id == plan.parent);
         let mut history = Vec::new();
         if !self.config.system_prompt.trim().is_empty() {
