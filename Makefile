@@ -1,5 +1,5 @@
 # The two commands: `make run` starts Hearth, `make test` runs every test.
-.PHONY: run test lint bench
+.PHONY: run test lint bench bench-local
 
 run:
 	bash scripts/run.sh
@@ -13,3 +13,6 @@ lint:
 
 bench:
 	bash bench/run.sh
+
+bench-local:
+	bash bench/local.sh

@@ -44,3 +44,17 @@ openai_python() {
   fi
   export HEARTH_TEST_PYTHON="$venv/bin/python"
 }
+
+# The built-in chat engine compiles llama.cpp (llama-cpp-sys-2): it needs cmake, a C++ compiler
+# and libclang (for bindgen). Installs Debian's packages when one is missing.
+native_build_deps() {
+  if command -v cmake >/dev/null 2>&1 && command -v c++ >/dev/null 2>&1 \
+    && compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null; then
+    return
+  fi
+  step "installing cmake, clang and libclang (Debian packages) to build llama.cpp"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq cmake clang libclang-dev >/dev/null
+}

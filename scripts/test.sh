@@ -10,6 +10,10 @@ source scripts/lib.sh
 need cargo "the Rust toolchain (https://rustup.rs)"
 need npm "Node.js 20+ with npm"
 need python3 "Python 3 with venv (for the openai client test)"
+native_build_deps
+# The built-in model tests run against the reference models (fetched once into a cache).
+export HEARTH_TEST_MODELS_DIR="${HEARTH_TEST_MODELS_DIR:-$HOME/.cache/hearth/models}"
+bash scripts/fetch-models.sh "$HEARTH_TEST_MODELS_DIR"
 chromium_path
 openai_python
 web_deps

@@ -34,6 +34,12 @@ pub enum CoreError {
         message: String,
         retry_after_secs: u64,
     },
+    /// A model's engine has no room now (its queue is full); try again after this many seconds.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The input is larger than allowed.
     #[error("{field} {message}")]
     TooLarge { field: String, message: String },
@@ -61,6 +67,26 @@ impl CoreError {
     /// An internal failure with a message for the log.
     pub fn other(message: impl Into<String>) -> Self {
         Self::Other(message.into().into())
+    }
+}
+
+impl From<hearth_llm::LlmError> for CoreError {
+    /// A model's refusal: the caller's fault (400), no room (429), or the upstream's (502).
+    fn from(err: hearth_llm::LlmError) -> Self {
+        match err {
+            hearth_llm::LlmError::Invalid { field, message } => CoreError::InvalidInput {
+                field,
+                reason: message,
+            },
+            hearth_llm::LlmError::Busy {
+                message,
+                retry_after,
+            } => CoreError::Busy {
+                message,
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
+            other => CoreError::Upstream(other.to_string()),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod api;
 pub mod chat;
 pub mod crypto;
+pub mod embeddings;
 mod error;
 pub mod input;
 pub mod limits;

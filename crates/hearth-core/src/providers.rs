@@ -1,7 +1,7 @@
 //! Model providers and their models (admin), the models users may pick, and resolving a model
 //! name to a ready client. Provider API keys are encrypted (system scope) before they are stored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -253,7 +253,15 @@ pub struct Providers {
     /// Every request resolves a model; reading the tables each time would make the store the
     /// bottleneck of streaming.
     catalog: Arc<RwLock<Option<Arc<Catalog>>>>,
+    /// The built-in models (provider kind `local`), when this process loaded any.
+    local: Option<Arc<dyn Provider>>,
+    /// Names of the built-in models loaded; the rows of others (a file since removed) stay
+    /// stored but are not offered.
+    local_loaded: Arc<HashSet<String>>,
 }
+
+/// Name of the provider row of the built-in models.
+pub const LOCAL_PROVIDER_NAME: &str = "Built-in";
 
 impl Providers {
     /// The service; `timeouts` apply to every upstream call.
@@ -264,7 +272,50 @@ impl Providers {
             timeouts,
             clients: Arc::default(),
             catalog: Arc::default(),
+            local: None,
+            local_loaded: Arc::default(),
         }
+    }
+
+    /// Serves provider kind `local` with `provider` (the built-in models of this process).
+    pub fn with_local(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.local = Some(provider);
+        self
+    }
+
+    /// Makes the built-in models available: creates the `local` provider row when models are
+    /// loaded and none exists, and adds its new models. Called at start.
+    pub async fn register_local(&mut self) -> Result<Vec<String>> {
+        let Some(local) = self.local.clone() else {
+            return Ok(Vec::new());
+        };
+        let listed = local
+            .list_models()
+            .await
+            .map_err(|e| CoreError::Upstream(format!("built-in models: {e}")))?;
+        self.local_loaded = Arc::new(listed.iter().map(|m| m.id.clone()).collect());
+        let existing = self
+            .store
+            .list_providers()
+            .await?
+            .into_iter()
+            .find(|p| p.kind == ProviderKind::Local.as_str());
+        let row = match existing {
+            Some(row) => row,
+            None if listed.is_empty() => return Ok(Vec::new()),
+            None => {
+                self.store
+                    .create_provider(NewProvider {
+                        kind: ProviderKind::Local.as_str().into(),
+                        name: LOCAL_PROVIDER_NAME.into(),
+                        base_url: None,
+                        api_key_enc: None,
+                    })
+                    .await?
+            }
+        };
+        let models = self.sync_row(&row, listed).await?;
+        Ok(models.into_iter().map(|m| m.name).collect())
     }
 
     async fn catalog(&self) -> Result<Arc<Catalog>> {
@@ -277,16 +328,25 @@ impl Providers {
         {
             return Ok(c.clone());
         }
+        let providers: HashMap<ProviderId, hearth_store::Provider> = self
+            .store
+            .list_providers()
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let mut models = self.store.list_models(None).await?;
+        // Built-in models whose file is gone (or that another instance loaded) are not offered.
+        models.retain(|m| {
+            providers
+                .get(&m.provider_id)
+                .is_none_or(|p| p.kind != ProviderKind::Local.as_str())
+                || self.local_loaded.contains(&m.upstream_id)
+        });
         let catalog = Arc::new(Catalog {
             at: std::time::Instant::now(),
-            models: self.store.list_models(None).await?,
-            providers: self
-                .store
-                .list_providers()
-                .await?
-                .into_iter()
-                .map(|p| (p.id, p))
-                .collect(),
+            models,
+            providers,
         });
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = Some(catalog.clone());
         Ok(catalog)
@@ -303,7 +363,7 @@ impl Providers {
             (ProviderKind::Local, _) => {
                 return Err(CoreError::invalid(
                     "kind",
-                    "`local` (the built-in models) is not available in this build yet; use `openai` or `anthropic`",
+                    "`local` is Hearth's built-in models provider, created at start from the models folder (`hearth models add`); use `openai` or `anthropic`",
                 ))
             }
             (_, Some(url)) => Some(parse_url(url)?),
@@ -407,6 +467,16 @@ impl Providers {
             .list_models()
             .await
             .map_err(|e| CoreError::Upstream(format!("syncing {}: {e}", row.name)))?;
+        let models = self.sync_row(&row, listed).await?;
+        Ok(models.into_iter().map(model_view).collect())
+    }
+
+    async fn sync_row(
+        &self,
+        row: &hearth_store::Provider,
+        listed: Vec<hearth_llm::ModelInfo>,
+    ) -> Result<Vec<hearth_store::Model>> {
+        let id = row.id;
         let existing = self.store.list_models(Some(id)).await?;
         let mut found = Vec::with_capacity(listed.len());
         for m in listed {
@@ -426,7 +496,7 @@ impl Providers {
         }
         let models = self.store.sync_models(id, &found).await?;
         self.invalidate();
-        Ok(models.into_iter().map(model_view).collect())
+        Ok(models)
     }
 
     /// Every model, enabled or not.
@@ -587,11 +657,14 @@ impl Providers {
         let client: Arc<dyn Provider> = match ProviderKind::from_stored(&row.kind) {
             ProviderKind::Openai => Arc::new(OpenAiProvider::new(endpoint)),
             ProviderKind::Anthropic => Arc::new(AnthropicProvider::new(endpoint)),
-            ProviderKind::Local => {
-                return Err(CoreError::Upstream(
-                    "the built-in local models are not available in this build".into(),
-                ))
-            }
+            ProviderKind::Local => match &self.local {
+                Some(local) => local.clone(),
+                None => {
+                    return Err(CoreError::Upstream(
+                        "this instance has no built-in models loaded".into(),
+                    ))
+                }
+            },
         };
         self.clients
             .write()

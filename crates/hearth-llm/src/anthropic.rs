@@ -140,6 +140,15 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
     if let Some(t) = request.temperature {
         body["temperature"] = json!(t);
     }
+    if let Some(p) = request.sampling.top_p {
+        body["top_p"] = json!(p);
+    }
+    if let Some(k) = request.sampling.top_k {
+        body["top_k"] = json!(k);
+    }
+    if !request.sampling.stop.is_empty() {
+        body["stop_sequences"] = json!(request.sampling.stop);
+    }
     if !request.tools.is_empty() {
         body["tools"] = request
             .tools

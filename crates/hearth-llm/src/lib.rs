@@ -107,6 +107,34 @@ pub struct ChatRequest {
     /// Ask the upstream to stream (the default). Off for models that cannot: the whole answer
     /// then arrives as one text delta, and the events are the same otherwise.
     pub stream: bool,
+    /// Sampling beyond the temperature; each is sent only when set.
+    pub sampling: Sampling,
+    /// Constrain the answer to JSON (a schema, when given).
+    pub response_format: Option<ResponseFormat>,
+}
+
+/// Sampling options besides the temperature. Upstreams that lack one ignore it (the built-in
+/// engine honours all of them).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sampling {
+    pub top_p: Option<f32>,
+    pub top_k: Option<u32>,
+    pub min_p: Option<f32>,
+    /// 1.0 is off; above 1.0 discourages repeating recent tokens.
+    pub repeat_penalty: Option<f32>,
+    pub seed: Option<u64>,
+    /// The answer ends before the first of these (which is not included).
+    pub stop: Vec<String>,
+}
+
+/// A structured answer: any JSON object, or JSON valid against a schema.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ResponseFormat {
+    JsonObject,
+    JsonSchema {
+        name: String,
+        schema: serde_json::Value,
+    },
 }
 
 impl ChatRequest {
@@ -121,6 +149,8 @@ impl ChatRequest {
             max_tokens: None,
             max_completion_tokens: None,
             stream: true,
+            sampling: Sampling::default(),
+            response_format: None,
         }
     }
 }
@@ -197,6 +227,16 @@ pub enum LlmError {
     /// The upstream reported an error inside the stream.
     #[error("the provider reported an error: {0}")]
     Upstream(String),
+    /// The request cannot be served as it is (a prompt beyond the context window, a schema the
+    /// engine cannot compile); `field` names the part of the request at fault.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// The engine's queue is full; try again after `retry_after`.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after: Duration,
+    },
 }
 
 impl LlmError {
@@ -208,6 +248,8 @@ impl LlmError {
             LlmError::Status { .. } => "upstream_status",
             LlmError::Protocol(_) => "upstream_protocol",
             LlmError::Upstream(_) => "upstream_error",
+            LlmError::Invalid { .. } => "invalid_request",
+            LlmError::Busy { .. } => "model_busy",
         }
     }
 }
@@ -227,8 +269,34 @@ pub struct ModelInfo {
 pub trait Provider: Send + Sync + fmt::Debug {
     /// Starts a streamed completion. Dropping the stream cancels it and closes the connection.
     fn stream(&self, request: ChatRequest) -> EventStream;
+    /// Like [`Provider::stream`], but refuses at once what is known to fail before any work
+    /// (an engine whose queue is full, a prompt that cannot fit), so an API can answer with the
+    /// right status instead of a failed stream. Remote providers learn of errors only by asking.
+    fn start(&self, request: ChatRequest) -> Result<EventStream, LlmError> {
+        Ok(self.stream(request))
+    }
     /// The models the upstream offers.
     fn list_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, LlmError>>;
+}
+
+/// Vectors for some texts, in their order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Embeddings {
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens read (after truncation).
+    pub input_tokens: u64,
+}
+
+/// A source of sentence embeddings.
+pub trait Embedder: Send + Sync + fmt::Debug {
+    /// The name it is called by.
+    fn name(&self) -> &str;
+    /// Length of every vector.
+    fn dimensions(&self) -> usize;
+    /// Longest input in tokens; longer inputs are truncated to it.
+    fn max_tokens(&self) -> usize;
+    /// Embeds `texts`, one vector each, L2-normalized.
+    fn embed(&self, texts: Vec<String>) -> BoxFuture<'_, Result<Embeddings, LlmError>>;
 }
 
 /// Time limits and retries of a provider client.

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use crate::http::{self, WireParser};
 use crate::sse::SseEvent;
 use crate::{
-    ChatRequest, Endpoint, EventStream, FinishReason, LlmError, Message, ModelInfo, Provider, Role,
-    StreamEvent, ToolCall, ToolChoice, Usage,
+    ChatRequest, Endpoint, EventStream, FinishReason, LlmError, Message, ModelInfo, Provider,
+    ResponseFormat, Role, StreamEvent, ToolCall, ToolChoice, Usage,
 };
 
 /// A client of an OpenAI-compatible upstream.
@@ -119,6 +119,26 @@ pub(crate) fn request_body(request: &ChatRequest) -> Value {
     }
     if let Some(m) = request.max_completion_tokens {
         body["max_completion_tokens"] = json!(m);
+    }
+    let sampling = &request.sampling;
+    if let Some(p) = sampling.top_p {
+        body["top_p"] = json!(p);
+    }
+    if let Some(seed) = sampling.seed {
+        body["seed"] = json!(seed);
+    }
+    if !sampling.stop.is_empty() {
+        body["stop"] = json!(sampling.stop);
+    }
+    match &request.response_format {
+        None => {}
+        Some(ResponseFormat::JsonObject) => {
+            body["response_format"] = json!({"type": "json_object"})
+        }
+        Some(ResponseFormat::JsonSchema { name, schema }) => {
+            body["response_format"] =
+                json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema}})
+        }
     }
     body
 }

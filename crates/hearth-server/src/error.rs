@@ -109,6 +109,13 @@ impl IntoResponse for ApiError {
                         None,
                     )
                 }
+                CoreError::Busy {
+                    message,
+                    retry_after_secs,
+                } => {
+                    retry_after = Some(retry_after_secs);
+                    (StatusCode::TOO_MANY_REQUESTS, "model_busy", message, None)
+                }
                 CoreError::TooLarge { field, message } => (
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
@@ -246,6 +253,14 @@ mod tests {
                 },
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota_exceeded",
+            ),
+            (
+                CoreError::Busy {
+                    message: "model `m` is busy".into(),
+                    retry_after_secs: 7,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+                "model_busy",
             ),
             (
                 CoreError::TooLarge {

@@ -196,6 +196,24 @@ fn read_secret_if_present(path: &Path) -> Result<Option<Vec<u8>>, StartupError> 
     }
 }
 
+/// Loads the models folder (on a blocking thread: it reads weights). A broken model is logged
+/// and skipped; the server starts with the rest.
+async fn load_local_models(settings: &Settings) -> hearth_local::LocalModels {
+    if !settings.local.enabled {
+        return hearth_local::LocalModels::default();
+    }
+    let dir = settings.models_dir();
+    let config = settings.local.clone();
+    let loaded =
+        tokio::task::spawn_blocking(move || hearth_local::LocalModels::load(&dir, &config))
+            .await
+            .unwrap_or_default();
+    for problem in &loaded.problems {
+        tracing::warn!(path = %problem.path.display(), reason = %problem.reason, "skipped a model in the models folder");
+    }
+    loaded
+}
+
 /// A server bound to its port, ready to run.
 pub struct Application {
     listener: tokio::net::TcpListener,
@@ -210,7 +228,18 @@ impl Application {
         let store = open_store(&settings).await?;
         let accounts = accounts(&settings, store.clone())?;
         let crypto = crypto(&settings)?;
-        let providers = Providers::new(store.clone(), crypto.clone(), settings.chat.timeouts());
+        let local = load_local_models(&settings).await;
+        let mut providers = Providers::new(store.clone(), crypto.clone(), settings.chat.timeouts())
+            .with_local(Arc::new(local.provider.clone()));
+        let names = providers.register_local().await?;
+        if !names.is_empty() || !local.embedders.is_empty() {
+            tracing::info!(
+                chat = ?names,
+                embeddings = ?local.embedders.iter().map(|e| e.name().to_owned()).collect::<Vec<_>>(),
+                "built-in models ready"
+            );
+        }
+        let embeddings = hearth_core::embeddings::Embeddings::new(local.embedders);
         let chat = Chat::new(
             store.clone(),
             crypto,
@@ -233,6 +262,7 @@ impl Application {
             accounts,
             providers,
             chat: chat.clone(),
+            embeddings,
             usage: hearth_core::usage::Usage::new(store.clone()),
             metrics: Arc::new(Metrics::new()),
         });
@@ -387,6 +417,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/ws", get(ws::upgrade))
         .route("/v1/models", get(handlers::openai::models))
+        .route("/v1/embeddings", post(handlers::openai::embeddings))
         .route(
             "/v1/chat/completions",
             post(handlers::openai::chat_completions),

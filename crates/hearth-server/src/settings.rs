@@ -27,6 +27,7 @@ pub struct Settings {
     pub crypto: CryptoSettings,
     pub chat: ChatConfig,
     pub tools: hearth_tools::ToolsConfig,
+    pub local: hearth_local::LocalConfig,
     pub log: LogSettings,
 }
 
@@ -105,6 +106,7 @@ impl Default for Settings {
             crypto: CryptoSettings::default(),
             chat: ChatConfig::default(),
             tools: hearth_tools::ToolsConfig::default(),
+            local: hearth_local::LocalConfig::default(),
             log: LogSettings {
                 format: LogFormat::Json,
                 level: "info".into(),
@@ -357,6 +359,9 @@ impl Settings {
         if let Err((key, why)) = self.tools.validate() {
             return bad(&key, &why);
         }
+        if let Err((key, why)) = self.local.validate() {
+            return bad(&key, &why);
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad(
                 "log.level",
@@ -364,6 +369,15 @@ impl Settings {
             );
         }
         Ok(())
+    }
+
+    /// The models folder in force.
+    pub fn models_dir(&self) -> PathBuf {
+        self.local
+            .models_dir
+            .clone()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| self.data_dir.join("models"))
     }
 
     /// The database URL in force.

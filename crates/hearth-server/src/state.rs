@@ -22,6 +22,7 @@ pub struct Services {
     pub accounts: Accounts,
     pub providers: Providers,
     pub chat: Chat,
+    pub embeddings: hearth_core::embeddings::Embeddings,
     pub usage: Usage,
     pub metrics: Arc<Metrics>,
 }

@@ -106,6 +106,7 @@ fn core_error_frame(id: Option<&str>, err: &CoreError) -> String {
         CoreError::Unauthorized(_) => "unauthorized",
         CoreError::Forbidden(_) => "forbidden",
         CoreError::QuotaExceeded { .. } => "quota_exceeded",
+        CoreError::Busy { .. } => "model_busy",
         CoreError::TooLarge { .. } => "payload_too_large",
         CoreError::RateLimited { .. } => "rate_limited",
         CoreError::Conflict { .. } => "conflict",

@@ -47,6 +47,35 @@ enum Command {
     /// Operator commands; they act on the database directly.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The built-in models: files in the models folder (`<data_dir>/models`, or `local.models_dir`),
+    /// loaded when the server starts.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// List the installed models, and entries that cannot be used (with the reason).
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Check and install a model: a `.gguf` chat model, or a sentence-transformers folder
+    /// (config.json, tokenizer.json, model.safetensors) for embeddings. Restart the server to
+    /// load it.
+    Add {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete an installed model by name (as `list` shows it).
+    Remove {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -146,6 +175,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     match cli.command {
         Command::Serve { listen, common } => serve(load(listen, common)?).await,
+        Command::Models(command) => models(command, load),
         Command::Admin(AdminCommand::DefaultConfig) => {
             print!("{}", hearth_server::settings::DEFAULT_CONFIG);
             Ok(())
@@ -234,6 +264,74 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("password of {email} reset; their sessions have ended");
             store.close().await;
+            Ok(())
+        }
+    }
+}
+
+fn models(
+    command: ModelsCommand,
+    load: impl Fn(Option<SocketAddr>, Common) -> Result<Settings, String>,
+) -> Result<(), String> {
+    use hearth_local::catalog;
+    match command {
+        ModelsCommand::List { common } => {
+            let settings = load(None, common)?;
+            let dir = settings.models_dir();
+            let scan = catalog::scan(&dir);
+            println!("models folder: {}", dir.display());
+            if scan.models.is_empty() {
+                println!(
+                    "no models installed (scripts/fetch-models.sh fetches the reference ones)"
+                );
+            }
+            for m in &scan.models {
+                let kind = match m.kind {
+                    hearth_local::ModelKind::Chat => "chat",
+                    hearth_local::ModelKind::Embedding => "embedding",
+                };
+                let detail = match (&m.architecture, m.context_length) {
+                    (Some(arch), Some(ctx)) => format!("{arch}, trained context {ctx}"),
+                    (Some(arch), None) => arch.clone(),
+                    _ => String::new(),
+                };
+                println!(
+                    "{:<40} {:<10} {:>8.1} MiB  {detail}",
+                    m.name,
+                    kind,
+                    m.bytes as f64 / (1024.0 * 1024.0)
+                );
+            }
+            for p in &scan.problems {
+                println!("unusable: {p}");
+            }
+            Ok(())
+        }
+        ModelsCommand::Add { path, common } => {
+            let settings = load(None, common)?;
+            let file = catalog::inspect(&path)
+                .map_err(|reason| format!("{}: {reason}", path.display()))?
+                .ok_or_else(|| {
+                    format!(
+                        "{}: is neither a .gguf file nor a folder with config.json, tokenizer.json and model.safetensors",
+                        path.display()
+                    )
+                })?;
+            // Load it once, so a model the engines cannot run is refused here, not at start.
+            hearth_local::verify(&file, &settings.local).map_err(|e| e.to_string())?;
+            let added = catalog::add(&settings.models_dir(), &path).map_err(|e| e.to_string())?;
+            println!(
+                "installed `{}` in {}; restart the server to load it",
+                added.name,
+                settings.models_dir().display()
+            );
+            Ok(())
+        }
+        ModelsCommand::Remove { name, common } => {
+            let settings = load(None, common)?;
+            let removed =
+                catalog::remove(&settings.models_dir(), &name).map_err(|e| e.to_string())?;
+            println!("removed `{}` ({})", removed.name, removed.path.display());
             Ok(())
         }
     }

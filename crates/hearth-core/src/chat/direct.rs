@@ -31,7 +31,7 @@ impl Chat {
         // A model that cannot stream answers whole; the caller still gets a stream.
         request.stream = resolved.model.supports_streaming;
         let input_chars: usize = request.messages.iter().map(|m| m.content.len()).sum();
-        let upstream = resolved.provider.stream(request);
+        let upstream = resolved.provider.start(request)?;
         let meter = Meter {
             recorder: self.recorder.clone(),
             owner,

@@ -1,6 +1,7 @@
-//! The OpenAI-compatible API under `/v1`, for any OpenAI client: `GET /v1/models` and
-//! `POST /v1/chat/completions` (streamed or not, with tools and `tool_choice`, usage in streams
-//! with `stream_options.include_usage`). Authenticated by API key (or session token). The
+//! The OpenAI-compatible API under `/v1`, for any OpenAI client: `GET /v1/models`,
+//! `POST /v1/chat/completions` (streamed or not, with tools and `tool_choice`, `response_format`,
+//! sampling options, usage in streams with `stream_options.include_usage`) and
+//! `POST /v1/embeddings`. Authenticated by API key (or session token). The
 //! caller's tools are passed through: tool calls come back to the caller, as with OpenAI.
 
 use std::convert::Infallible;
@@ -11,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use hearth_core::CoreError;
 use hearth_llm::{
-    ChatRequest, FinishReason, Message, Role, StreamEvent, ToolCall, ToolChoice, ToolSpec,
+    ChatRequest, FinishReason, Message, ResponseFormat, Role, Sampling, StreamEvent, ToolCall,
+    ToolChoice, ToolSpec,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -32,6 +34,9 @@ pub async fn models(
         .await?
         .into_iter()
         .map(|m| json!({"id": m.name, "object": "model", "created": 0, "owned_by": m.provider}))
+        .chain(state.embeddings.list().into_iter().map(
+            |(name, _)| json!({"id": name, "object": "model", "created": 0, "owned_by": hearth_core::providers::LOCAL_PROVIDER_NAME}),
+        ))
         .collect();
     Ok(axum::Json(json!({"object": "list", "data": data})))
 }
@@ -54,6 +59,22 @@ pub struct CompletionRequest {
     max_tokens: Option<u32>,
     #[serde(default)]
     max_completion_tokens: Option<u32>,
+    #[serde(default)]
+    top_p: Option<f32>,
+    /// Not in OpenAI's API; honoured by the built-in models (as llama.cpp's server does).
+    #[serde(default)]
+    top_k: Option<u32>,
+    #[serde(default)]
+    min_p: Option<f32>,
+    #[serde(default)]
+    repeat_penalty: Option<f32>,
+    #[serde(default)]
+    seed: Option<u64>,
+    /// A string or a list of strings.
+    #[serde(default)]
+    stop: Option<Value>,
+    #[serde(default)]
+    response_format: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,6 +226,57 @@ impl CompletionRequest {
                 }
             },
         };
+        let stop = match self.stop {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) => vec![s],
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    _ => Err(invalid(
+                        "stop".into(),
+                        "must be a string or a list of strings",
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(invalid(
+                    "stop".into(),
+                    "must be a string or a list of strings",
+                ))
+            }
+        };
+        let response_format = match &self.response_format {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.get("type").and_then(Value::as_str) {
+                Some("text") => None,
+                Some("json_object") => Some(ResponseFormat::JsonObject),
+                Some("json_schema") => {
+                    let spec = v.get("json_schema");
+                    let schema = spec.and_then(|s| s.get("schema")).cloned().ok_or_else(|| {
+                        invalid("response_format.json_schema.schema".into(), "is required")
+                    })?;
+                    if !schema.is_object() {
+                        return Err(invalid(
+                            "response_format.json_schema.schema".into(),
+                            "must be a JSON schema object",
+                        ));
+                    }
+                    let name = spec
+                        .and_then(|s| s.get("name"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("response")
+                        .to_owned();
+                    Some(ResponseFormat::JsonSchema { name, schema })
+                }
+                _ => {
+                    return Err(invalid(
+                        "response_format.type".into(),
+                        "must be text, json_object or json_schema",
+                    ))
+                }
+            },
+        };
         let request = ChatRequest {
             model: self.model,
             messages,
@@ -214,6 +286,15 @@ impl CompletionRequest {
             max_tokens: self.max_tokens,
             max_completion_tokens: self.max_completion_tokens,
             stream: true,
+            sampling: Sampling {
+                top_p: self.top_p,
+                top_k: self.top_k,
+                min_p: self.min_p,
+                repeat_penalty: self.repeat_penalty,
+                seed: self.seed,
+                stop,
+            },
+            response_format,
         };
         let include_usage = self.stream_options.is_some_and(|o| o.include_usage);
         Ok((request, self.stream, include_usage))
@@ -343,4 +424,83 @@ fn stream_response(
     Sse::new(body)
         .keep_alive(KeepAlive::new().interval(HEARTBEAT))
         .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmbeddingRequest {
+    model: String,
+    /// A string or a list of strings.
+    input: Value,
+    #[serde(default)]
+    encoding_format: Option<String>,
+    #[serde(default)]
+    dimensions: Option<u32>,
+}
+
+/// `POST /v1/embeddings`: vectors from a built-in embedding model.
+pub async fn embeddings(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Json(body): Json<EmbeddingRequest>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let inputs: Vec<String> = match body.input {
+        Value::String(s) => vec![s],
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(invalid(
+                    format!("input[{i}]"),
+                    "must be a string (token arrays are not accepted)",
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(invalid(
+                "input".into(),
+                "must be a string or a list of strings",
+            ))
+        }
+    };
+    let base64 = match body.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(_) => return Err(invalid("encoding_format".into(), "must be float or base64")),
+    };
+    let out = state
+        .embeddings
+        .embed(&principal, &body.model, inputs)
+        .await?;
+    if let Some(d) = body.dimensions {
+        let native = out.vectors.first().map_or(0, Vec::len);
+        if d as usize != native {
+            return Err(invalid(
+                "dimensions".into(),
+                &format!(
+                    "model `{}` has {native} dimensions and cannot shorten them",
+                    out.model
+                ),
+            ));
+        }
+    }
+    let data: Vec<Value> = out
+        .vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let embedding = if base64 {
+                use base64::Engine as _;
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(v)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "object": "list", "data": data, "model": out.model,
+        "usage": {"prompt_tokens": out.input_tokens, "total_tokens": out.input_tokens},
+    })))
 }

@@ -40,14 +40,14 @@ async fn model_named(admin: &Client, name: &str) -> hearth_core::providers::Mode
         .unwrap_or_else(|| panic!("model {name}"))
 }
 
-fn message(content: &str) -> SendMessageRequest {
+pub(crate) fn message(content: &str) -> SendMessageRequest {
     SendMessageRequest {
         content: content.into(),
         ..Default::default()
     }
 }
 
-async fn conversation(client: &Client, model: &str) -> hearth_core::ids::ConversationId {
+pub(crate) async fn conversation(client: &Client, model: &str) -> hearth_core::ids::ConversationId {
     client
         .create_conversation(&CreateConversationRequest {
             title: None,
@@ -59,7 +59,7 @@ async fn conversation(client: &Client, model: &str) -> hearth_core::ids::Convers
 }
 
 /// Reads events until `done` (bounded, so a hang fails instead of blocking forever).
-async fn until_done(events: &mut RunEvents) -> Vec<RunEvent> {
+pub(crate) async fn until_done(events: &mut RunEvents) -> Vec<RunEvent> {
     let mut out = Vec::new();
     let read = async {
         while let Some(e) = events.next().await {
@@ -77,7 +77,7 @@ async fn until_done(events: &mut RunEvents) -> Vec<RunEvent> {
     out
 }
 
-fn text_of(events: &[RunEvent]) -> String {
+pub(crate) fn text_of(events: &[RunEvent]) -> String {
     events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -87,7 +87,7 @@ fn text_of(events: &[RunEvent]) -> String {
         .collect()
 }
 
-fn done_of(events: &[RunEvent]) -> (RunStatus, hearth_core::chat::api::MessageView) {
+pub(crate) fn done_of(events: &[RunEvent]) -> (RunStatus, hearth_core::chat::api::MessageView) {
     match events.last().map(|e| &e.kind) {
         Some(RunEventKind::Done { status, message }) => (*status, (**message).clone()),
         other => panic!("last event is not done: {other:?}"),

@@ -11,10 +11,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{fake_provider, spawn_open};
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(base: &str) -> Socket {
+pub(crate) async fn connect(base: &str) -> Socket {
     let url = format!("{}/api/v1/ws", base.replacen("http://", "ws://", 1));
     tokio_tungstenite::connect_async(url)
         .await
@@ -22,14 +22,14 @@ async fn connect(base: &str) -> Socket {
         .0
 }
 
-async fn send(ws: &mut Socket, frame: Value) {
+pub(crate) async fn send(ws: &mut Socket, frame: Value) {
     ws.send(Message::Text(frame.to_string().into()))
         .await
         .expect("send");
 }
 
 /// The next JSON frame (pings skipped), bounded in time.
-async fn next(ws: &mut Socket) -> Value {
+pub(crate) async fn next(ws: &mut Socket) -> Value {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
             .await

@@ -1,0 +1,80 @@
+//! The `[local]` settings: where models live and how the built-in engines run.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of the built-in models.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalConfig {
+    /// Load the models found in the models folder at start.
+    pub enabled: bool,
+    /// The models folder; empty means `<data_dir>/models`.
+    pub models_dir: Option<PathBuf>,
+    /// CPU threads per chat model; 0 picks every core (what measures fastest here: see
+    /// bench/README.md).
+    pub threads: usize,
+    /// Answers generated at once per chat model (continuous batching).
+    pub parallel: usize,
+    /// Answers waiting for a free slot before new ones get 429.
+    pub queue: usize,
+    /// Tokens one answer can hold, prompt included (capped by what the model was trained on).
+    pub context_per_sequence: u32,
+    /// Most tokens read in one decode step.
+    pub batch: u32,
+    /// Texts embedded per forward pass.
+    pub embedding_batch: usize,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            models_dir: None,
+            threads: 0,
+            parallel: 8,
+            queue: 64,
+            context_per_sequence: 4096,
+            batch: 512,
+            embedding_batch: 32,
+        }
+    }
+}
+
+impl LocalConfig {
+    /// Checks ranges; the error is the key (`local.…`) and what is wrong.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let check = |key: &str, ok: bool, range: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err((format!("local.{key}"), format!("must be {range}")))
+            }
+        };
+        check("threads", self.threads <= 256, "0 (all cores) to 256")?;
+        check("parallel", (1..=64).contains(&self.parallel), "1 to 64")?;
+        check("queue", self.queue <= 100_000, "0 to 100000")?;
+        check(
+            "context_per_sequence",
+            (256..=131_072).contains(&self.context_per_sequence),
+            "256 to 131072",
+        )?;
+        check("batch", (32..=8192).contains(&self.batch), "32 to 8192")?;
+        check(
+            "embedding_batch",
+            (1..=1024).contains(&self.embedding_batch),
+            "1 to 1024",
+        )
+    }
+
+    /// Threads to run with.
+    pub fn threads(&self) -> i32 {
+        let n = if self.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.threads
+        };
+        n.clamp(1, 256) as i32
+    }
+}
