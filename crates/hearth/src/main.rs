@@ -309,6 +309,9 @@ fn models(
         }
         ModelsCommand::Add { path, common } => {
             let settings = load(None, common)?;
+            if !path.exists() {
+                return Err(format!("{}: does not exist", path.display()));
+            }
             let file = catalog::inspect(&path)
                 .map_err(|reason| format!("{}: {reason}", path.display()))?
                 .ok_or_else(|| {

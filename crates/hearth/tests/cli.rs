@@ -133,8 +133,14 @@ fn serve_creates_a_private_data_dir_and_answers() {
 #[test]
 fn invalid_settings_stop_with_one_line_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cases: [(&str, &str, &str); 4] = [
+    let cases: [(&str, &str, &str); 6] = [
         ("HEARTH_SERVER__LISTEN", "nowhere", "server.listen"),
+        ("HEARTH_LOCAL__PARALLEL", "0", "local.parallel"),
+        (
+            "HEARTH_LOCAL__CONTEXT_PER_SEQUENCE",
+            "lots",
+            "local.context_per_sequence",
+        ),
         ("HEARTH_AUTH__REGISTRATION", "maybe", "auth.registration"),
         (
             "HEARTH_AUTH__ACCESS_TOKEN_TTL_SECS",
@@ -385,4 +391,96 @@ fn a_locked_sqlite_file_fails_clearly_after_the_timeout() {
                 .expect("read");
         assert_eq!(n, 0, "nothing was migrated under the lock");
     });
+}
+
+/// The reference models fetched by scripts/fetch-models.sh (`make test` does).
+fn reference_models() -> std::path::PathBuf {
+    let dir = std::env::var_os("HEARTH_TEST_MODELS_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::PathBuf::from(h).join(".cache/hearth/models"))
+        })
+        .expect("HEARTH_TEST_MODELS_DIR or HOME");
+    assert!(
+        dir.join("all-MiniLM-L6-v2").is_dir(),
+        "the reference models are not in {}: run scripts/fetch-models.sh (make test does)",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn models_are_listed_added_checked_and_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let models = |args: &[&str]| {
+        run(hearth()
+            .arg("models")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data))
+    };
+
+    let out = models(&["list"]);
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("no models installed"),
+        "{}",
+        stdout(&out)
+    );
+
+    let source = reference_models().join("all-MiniLM-L6-v2");
+    let out = models(&["add", source.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("installed `all-MiniLM-L6-v2`"));
+
+    // Not a model, missing, broken, twice: refused with the path and the reason; nothing added.
+    let junk = dir.path().join("junk.gguf");
+    std::fs::write(&junk, b"not a model").expect("write");
+    let out = models(&["add", junk.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    assert!(
+        error_line(&out).contains("junk.gguf: not a GGUF file"),
+        "{}",
+        error_line(&out)
+    );
+    let out = models(&["add", "/nonexistent/model.gguf"]);
+    assert!(
+        error_line(&out).contains("/nonexistent/model.gguf: does not exist"),
+        "{}",
+        error_line(&out)
+    );
+    let half = dir.path().join("half");
+    std::fs::create_dir(&half).expect("mkdir");
+    std::fs::write(half.join("config.json"), b"{}").expect("write");
+    let out = models(&["add", half.to_str().expect("utf-8")]);
+    assert!(
+        error_line(&out).contains("needs tokenizer.json"),
+        "{}",
+        error_line(&out)
+    );
+    let out = models(&["add", source.to_str().expect("utf-8")]);
+    assert!(
+        error_line(&out).contains("already installed"),
+        "{}",
+        error_line(&out)
+    );
+
+    let out = models(&["list"]);
+    let listed = stdout(&out);
+    assert!(
+        listed.contains("all-MiniLM-L6-v2") && listed.contains("embedding"),
+        "{listed}"
+    );
+    assert_eq!(
+        listed.lines().filter(|l| l.contains("embedding")).count(),
+        1
+    );
+
+    let out = models(&["remove", "all-MiniLM-L6-v2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = models(&["remove", "all-MiniLM-L6-v2"]);
+    assert!(error_line(&out).contains("no model called `all-MiniLM-L6-v2`"));
+    assert!(stdout(&models(&["list"])).contains("no models installed"));
 }
