@@ -33,7 +33,7 @@ impl Default for LocalConfig {
             enabled: true,
             models_dir: None,
             threads: 0,
-            parallel: 8,
+            parallel: 4,
             queue: 64,
             context_per_sequence: 4096,
             batch: 512,

@@ -180,7 +180,7 @@ impl Provider for LocalProvider {
             .values()
             .map(|e| ModelInfo {
                 id: e.name().to_owned(),
-                display_name: Some(format!("{} (built-in)", e.name())),
+                display_name: None,
                 context_length: Some(u64::from(e.context_length())),
             })
             .collect();
