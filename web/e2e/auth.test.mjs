@@ -7,9 +7,8 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ARTIFACTS, launchBrowser, startServer, stopProcess } from './support.mjs';
+import { ARTIFACTS, launchBrowser, openPage, startServer, stopProcess } from './support.mjs';
 
 const ADMIN = { email: 'admin@example.com', name: 'Admin', password: 'correct-horse-battery-9' };
 
@@ -26,11 +25,7 @@ describe('auth flow against the real server', { timeout: 180_000 }, () => {
   before(async () => {
     server = await startServer();
     browser = await launchBrowser();
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    page = await context.newPage();
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    await mkdir(ARTIFACTS, { recursive: true });
+    page = await openPage(browser, pageErrors, { height: 800 });
   });
 
   after(async () => {

@@ -10,9 +10,8 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ARTIFACTS, launchBrowser, startFakeLlm, startServer, stopProcess } from './support.mjs';
+import { ARTIFACTS, launchBrowser, openPage, startFakeLlm, startServer, stopProcess } from './support.mjs';
 
 const ADMIN = { email: 'admin@example.com', name: 'Admin', password: 'correct-horse-battery-9' };
 const TWENTY =
@@ -37,11 +36,7 @@ describe('chat against the real server and a fake LLM', { timeout: 300_000 }, ()
       HEARTH_CHAT__TOOL_POLICY__CURRENT_TIME: 'ask',
     });
     browser = await launchBrowser();
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-    page = await context.newPage();
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    await mkdir(ARTIFACTS, { recursive: true });
+    page = await openPage(browser, pageErrors);
   });
 
   after(async () => {

@@ -5,10 +5,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { ARTIFACTS, launchBrowser, startServer, stopProcess } from './support.mjs';
+import { ARTIFACTS, launchBrowser, openPage, startServer, stopProcess } from './support.mjs';
 
 const MODELS = process.env.HEARTH_TEST_MODELS_DIR || path.join(homedir(), '.cache/hearth/models');
 const CHAT = 'SmolLM2-135M-Instruct.Q4_1';
@@ -27,11 +26,7 @@ describe('the built-in model in the browser', { timeout: 180_000 }, () => {
     );
     server = await startServer({ HEARTH_LOCAL__MODELS_DIR: MODELS, HEARTH_LOCAL__PARALLEL: '2' });
     browser = await launchBrowser();
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-    page = await context.newPage();
-    page.setDefaultTimeout(30_000);
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    await mkdir(ARTIFACTS, { recursive: true });
+    page = await openPage(browser, pageErrors, { height: 860, timeout: 30000 });
   });
 
   after(async () => {

@@ -132,3 +132,16 @@ export function launchBrowser() {
     ],
   });
 }
+
+/**
+ * A new page in `browser` (1280 wide, `height` tall) whose uncaught errors are pushed to
+ * `pageErrors`; also makes sure the artifacts folder exists for screenshots.
+ */
+export async function openPage(browser, pageErrors, { height = 860, timeout = 15_000 } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(timeout);
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  await mkdir(ARTIFACTS, { recursive: true });
+  return page;
+}

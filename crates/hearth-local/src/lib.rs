@@ -19,6 +19,7 @@ pub mod embed;
 pub mod gguf;
 #[cfg(feature = "llama")]
 pub mod llama;
+pub mod reference;
 #[cfg(feature = "llama")]
 pub mod template;
 

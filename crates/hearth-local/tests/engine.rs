@@ -14,21 +14,7 @@ use hearth_local::llama::ChatEngine;
 use hearth_local::{catalog, LocalConfig, LocalModels, ModelKind};
 use serde_json::{json, Value};
 
-const CHAT: &str = "SmolLM2-135M-Instruct.Q4_1";
-const EMBED: &str = "all-MiniLM-L6-v2";
-
-fn models_dir() -> PathBuf {
-    let dir = std::env::var_os("HEARTH_TEST_MODELS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/hearth/models")))
-        .expect("HEARTH_TEST_MODELS_DIR or HOME");
-    assert!(
-        dir.join(format!("{CHAT}.gguf")).is_file() && dir.join(EMBED).is_dir(),
-        "the reference models are not in {}: run scripts/fetch-models.sh {0} (make test does)",
-        dir.display()
-    );
-    dir
-}
+use hearth_local::reference::{dir as models_dir, CHAT_MODEL as CHAT, EMBEDDING_MODEL as EMBED};
 
 fn reference() -> Value {
     let text = std::fs::read_to_string(

@@ -393,23 +393,6 @@ fn a_locked_sqlite_file_fails_clearly_after_the_timeout() {
     });
 }
 
-/// The reference models fetched by scripts/fetch-models.sh (`make test` does).
-fn reference_models() -> std::path::PathBuf {
-    let dir = std::env::var_os("HEARTH_TEST_MODELS_DIR")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| std::path::PathBuf::from(h).join(".cache/hearth/models"))
-        })
-        .expect("HEARTH_TEST_MODELS_DIR or HOME");
-    assert!(
-        dir.join("all-MiniLM-L6-v2").is_dir(),
-        "the reference models are not in {}: run scripts/fetch-models.sh (make test does)",
-        dir.display()
-    );
-    dir
-}
-
 #[test]
 fn models_are_listed_added_checked_and_removed() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -430,7 +413,7 @@ fn models_are_listed_added_checked_and_removed() {
         stdout(&out)
     );
 
-    let source = reference_models().join("all-MiniLM-L6-v2");
+    let source = hearth_local::reference::dir().join(hearth_local::reference::EMBEDDING_MODEL);
     let out = models(&["add", source.to_str().expect("utf-8")]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("installed `all-MiniLM-L6-v2`"));

@@ -2,8 +2,6 @@
 //! reference models (scripts/fetch-models.sh) chats with no provider configured, over SSE, the
 //! WebSocket and `/v1`, and embeds over `/v1/embeddings`.
 
-use std::path::PathBuf;
-
 use hearth_client::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -11,21 +9,7 @@ use crate::chat::{conversation, done_of, message, text_of, until_done};
 use crate::helpers::{spawn_with, TestApp};
 use crate::ws::{connect, next, send};
 
-const CHAT: &str = "SmolLM2-135M-Instruct.Q4_1";
-const EMBED: &str = "all-MiniLM-L6-v2";
-
-fn models_dir() -> PathBuf {
-    let dir = std::env::var_os("HEARTH_TEST_MODELS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/hearth/models")))
-        .expect("HEARTH_TEST_MODELS_DIR or HOME");
-    assert!(
-        dir.join(format!("{CHAT}.gguf")).is_file(),
-        "the reference models are not in {}: run scripts/fetch-models.sh {0} (make test does)",
-        dir.display()
-    );
-    dir
-}
+use hearth_local::reference::{dir as models_dir, CHAT_MODEL as CHAT, EMBEDDING_MODEL as EMBED};
 
 async fn local_app(parallel: usize, queue: usize) -> TestApp {
     let dir = models_dir();
@@ -37,6 +21,25 @@ async fn local_app(parallel: usize, queue: usize) -> TestApp {
         s.local.context_per_sequence = 1024;
     })
     .await
+}
+
+/// A client of `app` holding a new user's API key.
+async fn api_client(app: &TestApp) -> hearth_client::Client {
+    let (_, user) = app.register("first@example.com").await;
+    let key = user.create_api_key("sdk", None).await.expect("key").key;
+    app.client.with_token(key)
+}
+
+/// `POST path` with a JSON body; the JSON answer, whatever the status.
+async fn post(api: &hearth_client::Client, path: &str, body: Value) -> Value {
+    api.request(Method::POST, path)
+        .json(&body)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json")
 }
 
 #[tokio::test]
@@ -93,9 +96,7 @@ async fn a_fresh_server_chats_with_the_built_in_model_over_sse_and_websocket() {
 #[tokio::test]
 async fn v1_serves_the_built_in_chat_model_and_embeddings() {
     let app = local_app(2, 8).await;
-    let (_, user) = app.register("first@example.com").await;
-    let key = user.create_api_key("sdk", None).await.expect("key").key;
-    let api = app.client.with_token(key);
+    let api = api_client(&app).await;
 
     let models: Value = api
         .request(Method::GET, "/v1/models")
@@ -113,18 +114,13 @@ async fn v1_serves_the_built_in_chat_model_and_embeddings() {
         .collect();
     assert!(ids.contains(&CHAT) && ids.contains(&EMBED), "{ids:?}");
 
-    let done: Value = api
-        .request(Method::POST, "/v1/chat/completions")
-        .json(
-            &json!({"model": CHAT, "temperature": 0, "max_tokens": 16, "seed": 1,
+    let done: Value = post(
+        &api,
+        "/v1/chat/completions",
+        json!({"model": CHAT, "temperature": 0, "max_tokens": 16, "seed": 1,
                       "messages": [{"role": "user", "content": "Name a colour."}]}),
-        )
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    )
+    .await;
     assert_eq!(done["object"], "chat.completion", "{done}");
     assert!(!done["choices"][0]["message"]["content"]
         .as_str()
@@ -148,14 +144,11 @@ async fn v1_serves_the_built_in_chat_model_and_embeddings() {
     );
 
     // A tool the model must call comes back as a valid OpenAI tool call.
-    let done: Value = api
-        .request(Method::POST, "/v1/chat/completions")
-        .json(&json!({"model": CHAT, "max_tokens": 64,
+    let done: Value = post(&api, "/v1/chat/completions", json!({"model": CHAT, "max_tokens": 64,
             "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
             "tools": [{"type": "function", "function": {"name": "weather", "description": "Weather for a city",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
-            "tool_choice": "required"}))
-        .send().await.expect("send").json().await.expect("json");
+            "tool_choice": "required"})).await;
     let call = &done["choices"][0]["message"]["tool_calls"][0];
     assert_eq!(call["function"]["name"], "weather", "{done}");
     let args: Value =
@@ -163,15 +156,12 @@ async fn v1_serves_the_built_in_chat_model_and_embeddings() {
     assert!(args["city"].is_string(), "{args}");
     assert_eq!(done["choices"][0]["finish_reason"], "tool_calls");
 
-    let out: Value = api
-        .request(Method::POST, "/v1/embeddings")
-        .json(&json!({"model": EMBED, "input": ["a cat", "a kitten", "a tax return"]}))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let out: Value = post(
+        &api,
+        "/v1/embeddings",
+        json!({"model": EMBED, "input": ["a cat", "a kitten", "a tax return"]}),
+    )
+    .await;
     let vecs: Vec<Vec<f64>> = out["data"]
         .as_array()
         .expect("data")
@@ -187,15 +177,12 @@ async fn v1_serves_the_built_in_chat_model_and_embeddings() {
     );
     assert!(out["usage"]["prompt_tokens"].as_u64().expect("usage") > 0);
 
-    let b64: Value = api
-        .request(Method::POST, "/v1/embeddings")
-        .json(&json!({"model": EMBED, "input": "a cat", "encoding_format": "base64"}))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let b64: Value = post(
+        &api,
+        "/v1/embeddings",
+        json!({"model": EMBED, "input": "a cat", "encoding_format": "base64"}),
+    )
+    .await;
     assert_eq!(
         b64["data"][0]["embedding"].as_str().expect("base64").len(),
         2048,
@@ -206,9 +193,7 @@ async fn v1_serves_the_built_in_chat_model_and_embeddings() {
 #[tokio::test]
 async fn bad_requests_to_the_built_in_models_name_the_field() {
     let app = local_app(1, 0).await;
-    let (_, user) = app.register("first@example.com").await;
-    let key = user.create_api_key("sdk", None).await.expect("key").key;
-    let api = app.client.with_token(key);
+    let api = api_client(&app).await;
     let cases = [
         (
             "/v1/chat/completions",
@@ -283,9 +268,7 @@ async fn bad_requests_to_the_built_in_models_name_the_field() {
 async fn a_full_queue_answers_429_with_retry_after() {
     // One slot and no queue: while one answer streams, the next is refused.
     let app = local_app(1, 0).await;
-    let (_, user) = app.register("first@example.com").await;
-    let key = user.create_api_key("sdk", None).await.expect("key").key;
-    let api = app.client.with_token(key);
+    let api = api_client(&app).await;
     let mut running = api
         .request(Method::POST, "/v1/chat/completions")
         .json(
