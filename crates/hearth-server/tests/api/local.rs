@@ -301,3 +301,60 @@ async fn a_full_queue_answers_429_with_retry_after() {
     assert_eq!(err["error"]["code"], "model_busy");
     drop(running);
 }
+
+#[tokio::test]
+async fn a_broken_model_file_is_skipped_and_everything_else_still_serves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = dir.path().join("models");
+    std::fs::create_dir(&models).expect("mkdir");
+    let good = models_dir().join(format!("{CHAT}.gguf"));
+    std::os::unix::fs::symlink(&good, models.join(format!("{CHAT}.gguf"))).expect("link");
+    std::fs::write(
+        models.join("broken.gguf"),
+        b"GGUF\x03\x00\x00\x00 cut short",
+    )
+    .expect("write");
+    let app = spawn_with(move |s| {
+        s.auth.registration = hearth_core::api::Registration::Open;
+        s.local.models_dir = Some(models);
+        s.local.parallel = 1;
+        s.local.context_per_sequence = 512;
+    })
+    .await;
+    let (_, admin) = app.register("admin@example.com").await;
+    // Another provider works beside the built-in one.
+    let _fake = crate::helpers::fake_provider(&admin).await;
+    let names: Vec<String> = admin
+        .models()
+        .await
+        .expect("models")
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert!(names.iter().any(|n| n == CHAT), "{names:?}");
+    assert!(names.iter().any(|n| n == "fake-chat"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "broken"), "{names:?}");
+    let conv = conversation(&admin, CHAT).await;
+    let answer = admin
+        .send_message(conv, &message("Hello!"))
+        .await
+        .expect("answers");
+    assert!(!answer.content.is_empty());
+    let conv = conversation(&admin, "fake-chat").await;
+    let answer = admin
+        .send_message(conv, &message("hi"))
+        .await
+        .expect("answers");
+    assert_eq!(answer.content, "You said: hi");
+    // The built-in provider cannot be made by hand.
+    let err = admin
+        .create_provider(&hearth_core::providers::CreateProviderRequest {
+            kind: hearth_core::providers::ProviderKind::Local,
+            name: "mine".into(),
+            base_url: None,
+            api_key: None,
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(err.field(), Some("kind"));
+}
