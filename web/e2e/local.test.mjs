@@ -13,7 +13,7 @@ const MODELS = process.env.HEARTH_TEST_MODELS_DIR || path.join(homedir(), '.cach
 const CHAT = 'SmolLM2-135M-Instruct.Q4_1';
 const ADMIN = { email: 'admin@example.com', name: 'Admin', password: 'correct-horse-battery-9' };
 
-describe('the built-in model in the browser', { timeout: 180_000 }, () => {
+describe('the built-in model in the browser', { timeout: 300_000 }, () => {
   let server;
   let browser;
   let page;
@@ -24,7 +24,11 @@ describe('the built-in model in the browser', { timeout: 180_000 }, () => {
       existsSync(path.join(MODELS, `${CHAT}.gguf`)),
       `the reference models are not in ${MODELS}: run scripts/fetch-models.sh ${MODELS} (make test does)`,
     );
-    server = await startServer({ HEARTH_LOCAL__MODELS_DIR: MODELS, HEARTH_LOCAL__PARALLEL: '2' });
+    server = await startServer({
+      HEARTH_LOCAL__MODELS_DIR: MODELS,
+      HEARTH_LOCAL__PARALLEL: '2',
+      HEARTH_LOCAL__CONTEXT_PER_SEQUENCE: '1024',
+    });
     browser = await launchBrowser();
     page = await openPage(browser, pageErrors, { height: 860, timeout: 30000 });
   });
@@ -50,7 +54,8 @@ describe('the built-in model in the browser', { timeout: 180_000 }, () => {
     await page.getByLabel('Message', { exact: true }).fill('What is the capital of France?');
     await page.getByRole('button', { name: 'Send', exact: true }).click();
     await page.waitForURL(/\/chat\/[0-9a-f-]{36}$/);
-    await page.getByRole('button', { name: 'Stop', exact: true }).waitFor({ state: 'hidden' });
+    // CPU inference: the whole answer (at most the 1,024-token context) may take a while.
+    await page.getByRole('button', { name: 'Stop', exact: true }).waitFor({ state: 'hidden', timeout: 150_000 });
     await page.getByRole('button', { name: 'Send', exact: true }).waitFor();
     const answer = page.locator('[data-testid=message][data-role=assistant]').last();
     assert.ok((await answer.innerText()).trim().length > 0, 'the answer has text');

@@ -60,6 +60,11 @@ pub(crate) async fn conversation(client: &Client, model: &str) -> hearth_core::i
 
 /// Reads events until `done` (bounded, so a hang fails instead of blocking forever).
 pub(crate) async fn until_done(events: &mut RunEvents) -> Vec<RunEvent> {
+    until_done_within(events, Duration::from_secs(30)).await
+}
+
+/// The events up to `done`, which must come within `limit`.
+pub(crate) async fn until_done_within(events: &mut RunEvents, limit: Duration) -> Vec<RunEvent> {
     let mut out = Vec::new();
     let read = async {
         while let Some(e) = events.next().await {
@@ -71,7 +76,7 @@ pub(crate) async fn until_done(events: &mut RunEvents) -> Vec<RunEvent> {
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(30), read)
+    tokio::time::timeout(limit, read)
         .await
         .expect("run finished in time");
     out

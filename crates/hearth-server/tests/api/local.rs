@@ -5,9 +5,9 @@
 use hearth_client::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::chat::{conversation, done_of, message, text_of, until_done};
+use crate::chat::{conversation, done_of, message, text_of, until_done_within};
 use crate::helpers::{spawn_with, TestApp};
-use crate::ws::{connect, next, send};
+use crate::ws::{connect, next, next_within, send};
 
 use hearth_local::reference::{dir as models_dir, CHAT_MODEL as CHAT, EMBEDDING_MODEL as EMBED};
 
@@ -60,7 +60,8 @@ async fn a_fresh_server_chats_with_the_built_in_model_over_sse_and_websocket() {
         .send_message_events(conv, &message("What is the capital of France?"))
         .await
         .expect("sse");
-    let events = until_done(&mut events).await;
+    // CPU inference shares two cores with the rest of the suite: allow it time.
+    let events = until_done_within(&mut events, std::time::Duration::from_secs(180)).await;
     let (status, answer) = done_of(&events);
     assert_eq!(status, hearth_core::chat::api::RunStatus::Complete);
     assert!(!answer.content.trim().is_empty());
@@ -79,7 +80,7 @@ async fn a_fresh_server_chats_with_the_built_in_model_over_sse_and_websocket() {
     .await;
     let mut text = String::new();
     loop {
-        let frame = next(&mut ws).await;
+        let frame = next_within(&mut ws, std::time::Duration::from_secs(120)).await;
         if frame["type"] == "event" {
             if let Some(t) = frame["event"]["text"].as_str() {
                 text.push_str(t);

@@ -30,8 +30,13 @@ pub(crate) async fn send(ws: &mut Socket, frame: Value) {
 
 /// The next JSON frame (pings skipped), bounded in time.
 pub(crate) async fn next(ws: &mut Socket) -> Value {
+    next_within(ws, Duration::from_secs(20)).await
+}
+
+/// The next JSON frame (pings skipped), which must come within `limit`.
+pub(crate) async fn next_within(ws: &mut Socket, limit: Duration) -> Value {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
+        let msg = tokio::time::timeout(limit, ws.next())
             .await
             .expect("a frame in time")
             .expect("open")
