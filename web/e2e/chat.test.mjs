@@ -11,7 +11,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ARTIFACTS, launchBrowser, openPage, startFakeLlm, startServer, stopProcess } from './support.mjs';
+import { ARTIFACTS, createFirstAdmin, launchBrowser, openPage, startFakeLlm, startServer, stopProcess } from './support.mjs';
 
 const ADMIN = { email: 'admin@example.com', name: 'Admin', password: 'correct-horse-battery-9' };
 const TWENTY =
@@ -80,13 +80,7 @@ describe('chat against the real server and a fake LLM', { timeout: 300_000 }, ()
   }
 
   it('creates the admin on the first-run page', async () => {
-    await page.goto(server.url);
-    await page.waitForURL('**/setup');
-    await page.getByLabel('Email', { exact: true }).fill(ADMIN.email);
-    await page.getByLabel('Name', { exact: true }).fill(ADMIN.name);
-    await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
-    await page.getByRole('button', { name: 'Create admin' }).click();
-    await page.waitForURL('**/chat');
+    await createFirstAdmin(page, server.url, ADMIN);
     await page.getByText('No models are available yet.').waitFor();
   });
 

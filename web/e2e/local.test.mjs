@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { ARTIFACTS, launchBrowser, openPage, startServer, stopProcess } from './support.mjs';
+import { ARTIFACTS, createFirstAdmin, launchBrowser, openPage, startServer, stopProcess } from './support.mjs';
 
 const MODELS = process.env.HEARTH_TEST_MODELS_DIR || path.join(homedir(), '.cache/hearth/models');
 const CHAT = 'SmolLM2-135M-Instruct.Q4_1';
@@ -39,13 +39,7 @@ describe('the built-in model in the browser', { timeout: 300_000 }, () => {
   });
 
   it('answers a first question with nothing configured', async () => {
-    await page.goto(server.url);
-    await page.waitForURL('**/setup');
-    await page.getByLabel('Email', { exact: true }).fill(ADMIN.email);
-    await page.getByLabel('Name', { exact: true }).fill(ADMIN.name);
-    await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
-    await page.getByRole('button', { name: 'Create admin' }).click();
-    await page.waitForURL('**/chat');
+    await createFirstAdmin(page, server.url, ADMIN);
 
     const picker = page.getByLabel('Model', { exact: true });
     await picker.locator('option', { hasText: CHAT }).waitFor({ state: 'attached' });

@@ -145,3 +145,14 @@ export async function openPage(browser, pageErrors, { height = 860, timeout = 15
   await mkdir(ARTIFACTS, { recursive: true });
   return page;
 }
+
+/** Creates the first (admin) account on the first-run page of `url` and waits for the chat page. */
+export async function createFirstAdmin(page, url, { email, name, password }) {
+  await page.goto(url);
+  await page.waitForURL('**/setup');
+  await page.getByLabel('Email', { exact: true }).fill(email);
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Create admin' }).click();
+  await page.waitForURL('**/chat');
+}

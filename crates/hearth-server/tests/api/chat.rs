@@ -127,13 +127,7 @@ async fn providers_sync_models_and_users_see_only_enabled_ones() {
         "{synced:?}"
     );
 
-    let names: Vec<String> = user
-        .models()
-        .await
-        .expect("models")
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
+    let names = crate::helpers::model_names(&user).await;
     assert!(names.contains(&"fake-chat".to_owned()));
     let model = model_named(&admin, "fake-chat").await;
     let updated = admin
@@ -175,13 +169,7 @@ async fn providers_sync_models_and_users_see_only_enabled_ones() {
         .await
         .expect("json");
     assert!(cleared["input_price_per_mtok"].is_null(), "{cleared}");
-    let names: Vec<String> = user
-        .models()
-        .await
-        .expect("models")
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
+    let names = crate::helpers::model_names(&user).await;
     assert!(
         !names.contains(&"fake-chat".to_owned()),
         "disabled models are hidden"

@@ -166,3 +166,14 @@ pub async fn fake_provider(admin: &Client) -> hearth_fake_llm::FakeLlm {
     admin.sync_provider(provider.id).await.expect("sync");
     fake
 }
+
+/// Names of the models `client` may use.
+pub async fn model_names(client: &Client) -> Vec<String> {
+    client
+        .models()
+        .await
+        .expect("models")
+        .into_iter()
+        .map(|m| m.name)
+        .collect()
+}
