@@ -23,7 +23,7 @@ pub struct LocalConfig {
     pub context_per_sequence: u32,
     /// Most tokens read in one decode step.
     pub batch: u32,
-    /// Texts embedded per forward pass.
+    /// Most texts embedded per forward pass (long texts go fewer at a time).
     pub embedding_batch: usize,
 }
 
@@ -37,7 +37,7 @@ impl Default for LocalConfig {
             queue: 64,
             context_per_sequence: 4096,
             batch: 512,
-            embedding_batch: 32,
+            embedding_batch: 128,
         }
     }
 }

@@ -10,7 +10,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use futures_util::future::BoxFuture;
 use hearth_llm::{Embedder, Embeddings, LlmError};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::LocalError;
 
@@ -18,6 +18,8 @@ use crate::LocalError;
 const DEFAULT_MAX_TOKENS: usize = 256;
 /// Most texts one call may embed.
 pub const MAX_INPUTS: usize = 2048;
+/// Most padded tokens in one forward pass.
+const PASS_TOKENS: usize = 8192;
 
 /// A loaded embedding model.
 pub struct BertEmbedder {
@@ -32,6 +34,7 @@ struct Inner {
     max_tokens: usize,
     cls_pooling: bool,
     batch: usize,
+    pad_id: u32,
 }
 
 impl std::fmt::Debug for BertEmbedder {
@@ -69,12 +72,10 @@ impl BertEmbedder {
             .unwrap_or(false);
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|e| fail("tokenizer.json", format!("is not a tokenizer: {e}")))?;
-        // The file's own padding and truncation (fixed 128) would change the vectors: pad to
-        // the longest text of each batch, truncate where sentence-transformers does.
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..PaddingParams::default()
-        }));
+        // The file's own padding and truncation (fixed 128) would change the vectors: padding is
+        // done per pass (to its longest text), truncation where sentence-transformers does.
+        let pad_id = tokenizer.get_padding().map_or(0, |p| p.pad_id);
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: max_tokens,
@@ -100,6 +101,7 @@ impl BertEmbedder {
                 max_tokens,
                 cls_pooling,
                 batch: batch.max(1),
+                pad_id,
             }),
         })
     }
@@ -113,27 +115,35 @@ impl BertEmbedder {
 impl Inner {
     fn embed(&self, texts: &[String]) -> Result<Embeddings, LlmError> {
         let fail = |e: String| LlmError::Upstream(format!("embedding failed: {e}"));
-        // Similar lengths share a batch, so little of it is padding.
+        // Tokenized once, unpadded; then texts of similar length share a pass, and a pass holds
+        // at most `batch` texts and PASS_TOKENS padded tokens (attention grows with the square
+        // of the length, so long texts go fewer at a time).
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.iter().map(String::as_str).collect::<Vec<_>>(), true)
+            .map_err(|e| fail(e.to_string()))?;
+        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
         let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| texts[i].len());
+        order.sort_by_key(|&i| ids[i].len());
         let mut vectors = vec![Vec::new(); texts.len()];
-        let mut input_tokens = 0u64;
-        for chunk in order.chunks(self.batch) {
-            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
-            let encodings = self
-                .tokenizer
-                .encode_batch(batch, true)
+        let input_tokens = ids.iter().map(|i| i.len() as u64).sum();
+        let mut start = 0;
+        while start < order.len() {
+            let mut end = start + 1;
+            while end < order.len()
+                && end - start < self.batch
+                && (end - start + 1) * ids[order[end]].len() <= PASS_TOKENS
+            {
+                end += 1;
+            }
+            let chunk = &order[start..end];
+            let pooled = self
+                .forward(chunk.iter().map(|&i| ids[i]).collect())
                 .map_err(|e| fail(e.to_string()))?;
-            let ids: Vec<Vec<u32>> = encodings.iter().map(|e| e.get_ids().to_vec()).collect();
-            let mask: Vec<Vec<u32>> = encodings
-                .iter()
-                .map(|e| e.get_attention_mask().to_vec())
-                .collect();
-            input_tokens += mask.iter().flatten().map(|&m| u64::from(m)).sum::<u64>();
-            let pooled = self.forward(&ids, &mask).map_err(|e| fail(e.to_string()))?;
             for (row, &i) in pooled.into_iter().zip(chunk) {
                 vectors[i] = row;
             }
+            start = end;
         }
         Ok(Embeddings {
             vectors,
@@ -141,11 +151,21 @@ impl Inner {
         })
     }
 
-    fn forward(&self, ids: &[Vec<u32>], mask: &[Vec<u32>]) -> candle_core::Result<Vec<Vec<f32>>> {
+    /// Pooled, normalized vectors of `rows` (token ids), padded here to the longest.
+    fn forward(&self, rows: Vec<&[u32]>) -> candle_core::Result<Vec<Vec<f32>>> {
         let device = &self.model.device;
-        let shape = (ids.len(), ids.first().map_or(0, Vec::len));
-        let ids = Tensor::from_vec(ids.concat(), shape, device)?;
-        let mask = Tensor::from_vec(mask.concat(), shape, device)?;
+        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(rows.len() * width);
+        let mut mask = Vec::with_capacity(rows.len() * width);
+        for row in &rows {
+            ids.extend_from_slice(row);
+            ids.resize(ids.len() + width - row.len(), self.pad_id);
+            mask.extend(std::iter::repeat_n(1u32, row.len()));
+            mask.extend(std::iter::repeat_n(0u32, width - row.len()));
+        }
+        let shape = (rows.len(), width);
+        let ids = Tensor::from_vec(ids, shape, device)?;
+        let mask = Tensor::from_vec(mask, shape, device)?;
         let types = ids.zeros_like()?;
         let hidden = self.model.forward(&ids, &types, Some(&mask))?;
         let pooled = if self.cls_pooling {
