@@ -29,6 +29,9 @@ pub struct ModelFile {
     /// For chat models: the GGUF architecture and trained context length.
     pub architecture: Option<String>,
     pub context_length: Option<u64>,
+    /// For chat models: the Jinja chat template the GGUF carries, if any.
+    #[serde(skip)]
+    pub chat_template: Option<String>,
 }
 
 /// An entry that looks like a model but cannot be used, and why.
@@ -113,6 +116,7 @@ pub fn inspect(path: &Path) -> Result<Option<ModelFile>, String> {
             bytes,
             architecture: None,
             context_length: None,
+            chat_template: None,
         }));
     }
     let Some(name) = file_name.strip_suffix(".gguf") else {
@@ -129,6 +133,7 @@ pub fn inspect(path: &Path) -> Result<Option<ModelFile>, String> {
         path: path.to_owned(),
         bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         context_length: info.context_length(),
+        chat_template: info.chat_template().map(str::to_owned),
         architecture: Some(architecture),
     }))
 }

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use crate::catalog::ModelFile;
 use crate::config::LocalConfig;
 use crate::template::{ChatTemplate, Segment, CHATML, TOOL_CALL_CLOSE, TOOL_CALL_OPEN};
-use crate::{gguf, LocalError};
+use crate::LocalError;
 
 /// llama.cpp's backend is process-wide and may be initialised once; every engine shares it.
 fn backend() -> Result<&'static LlamaBackend, String> {
@@ -115,14 +115,14 @@ impl ChatEngine {
             path: path.display().to_string(),
             reason,
         };
-        // Checked first: llama.cpp only says "null result" for a bad file.
-        let info = gguf::read(path).map_err(|e| fail(e.to_string()))?;
+        // `file` comes from `catalog::inspect`, which read and checked the GGUF header: llama.cpp
+        // itself only says "null result" for a bad file.
         let backend = backend().map_err(fail)?;
         let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
             .map_err(|_| {
                 fail(format!(
                     "llama.cpp cannot load it: architecture `{}` is not supported by this build, or its tensors do not match it",
-                    info.architecture().unwrap_or("?")
+                    file.architecture.as_deref().unwrap_or("?")
                 ))
             })?;
         let model = Arc::new(model);
@@ -131,7 +131,7 @@ impl ChatEngine {
             String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned()
         };
         let template = ChatTemplate::new(
-            info.chat_template().unwrap_or(CHATML),
+            file.chat_template.as_deref().unwrap_or(CHATML),
             piece(vocab.bos()),
             piece(vocab.eos()),
         )
