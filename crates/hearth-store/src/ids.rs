@@ -99,4 +99,10 @@ id_type!(
     RunId,
     /// One call to a model, kept for usage and traces.
     LlmCallId,
+    /// A knowledge base: a user's collection of documents to search.
+    KnowledgeBaseId,
+    /// A document of a knowledge base.
+    DocumentId,
+    /// One indexed passage of a document.
+    ChunkId,
 );

@@ -9,6 +9,7 @@ mod accounts;
 mod chat;
 mod error;
 pub mod ids;
+mod knowledge;
 mod records;
 mod sealed;
 pub mod testing;
@@ -25,6 +26,7 @@ use sqlx::sqlite::{
 };
 
 pub use chat::*;
+pub use knowledge::*;
 pub use error::{Result, StoreError};
 pub use records::*;
 pub use sealed::{Sealed, SealedValue};

@@ -4,8 +4,9 @@
 use hearth_store::ids::{SessionId, UserId};
 use hearth_store::testing::TempPostgres;
 use hearth_store::{
-    Backend, NewApiKey, NewInvite, NewRefreshToken, NewUser, NewUserRole, Store, StoreError,
-    StoreOptions, Timestamp, UserPatch,
+    Backend, Inserted, NewApiKey, NewChunk, NewDocument, NewInvite, NewKnowledgeBase,
+    NewRefreshToken, NewUser, NewUserRole, Recovered, Store, StoreError, StoreOptions, Timestamp,
+    UserPatch,
 };
 
 /// A store on a fresh database, and what keeps that database alive.
@@ -105,6 +106,9 @@ conformance!(
     conversations_messages_and_runs,
     llm_calls_filters_and_sums,
     sealed_columns_page_and_compare_and_set,
+    knowledge_bases_documents_and_duplicates,
+    ingest_queue_claims_once_and_recovers,
+    chunks_commit_atomically_and_search_by_text,
 );
 
 fn new_user(email: &str, role: NewUserRole) -> NewUser {
@@ -1035,4 +1039,339 @@ async fn sealed_columns_page_and_compare_and_set(store: &Store) {
         .await
         .expect("none")
         .is_empty());
+}
+
+async fn knowledge_owner(store: &Store, email: &str) -> UserId {
+    store
+        .create_user(new_user(email, NewUserRole::AdminIfFirst))
+        .await
+        .expect("user")
+        .id
+}
+
+fn new_kb(user: UserId, name: &str) -> NewKnowledgeBase {
+    NewKnowledgeBase {
+        user_id: user,
+        name: name.into(),
+        description: String::new(),
+        embedding_model: "all-MiniLM-L6-v2".into(),
+        dimensions: 4,
+    }
+}
+
+fn new_doc(kb: hearth_store::ids::KnowledgeBaseId, name: &str, hash: &str) -> NewDocument {
+    NewDocument {
+        id: hearth_store::ids::DocumentId::new(),
+        kb_id: kb,
+        name: name.into(),
+        format: "txt".into(),
+        size_bytes: 10,
+        content_hash: hash.into(),
+        metadata: "{}".into(),
+    }
+}
+
+fn chunk(position: i64, text: &str) -> NewChunk {
+    NewChunk {
+        position,
+        headings: "Intro".into(),
+        text: text.into(),
+        page: None,
+        tokens: 3,
+        embedding: [1.0f32, 0.0, 0.0, 0.0]
+            .iter()
+            .flat_map(|f| f.to_le_bytes())
+            .collect(),
+    }
+}
+
+async fn knowledge_bases_documents_and_duplicates(store: &Store) {
+    let alice = knowledge_owner(store, "kb-a@x.io").await;
+    let bob = knowledge_owner(store, "kb-b@x.io").await;
+    let kb = store
+        .create_knowledge_base(new_kb(alice, "Docs"))
+        .await
+        .expect("kb");
+    assert_eq!((kb.documents, kb.chunks), (0, 0));
+    assert!(matches!(
+        store.create_knowledge_base(new_kb(alice, "Docs")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .create_knowledge_base(new_kb(bob, "Docs"))
+        .await
+        .expect("same name, other user");
+    assert_eq!(
+        store
+            .list_knowledge_bases(Some(alice))
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.list_knowledge_bases(None).await.expect("all").len(),
+        2
+    );
+
+    let first = match store
+        .insert_document(new_doc(kb.id, "a.txt", "h1"))
+        .await
+        .expect("doc")
+    {
+        Inserted::New(d) => d,
+        Inserted::Duplicate(_) => panic!("first upload is new"),
+    };
+    assert_eq!(first.status, "queued");
+    match store
+        .insert_document(new_doc(kb.id, "copy.txt", "h1"))
+        .await
+        .expect("dup")
+    {
+        Inserted::Duplicate(d) => assert_eq!(d.id, first.id),
+        Inserted::New(_) => panic!("same content is a duplicate"),
+    }
+    let renamed = store
+        .update_knowledge_base(kb.id, Some("Manuals"), Some("how-tos"))
+        .await
+        .expect("rename")
+        .expect("exists");
+    assert_eq!(
+        (renamed.name.as_str(), renamed.description.as_str()),
+        ("Manuals", "how-tos")
+    );
+    assert_eq!(renamed.documents, 1);
+    assert_eq!(store.list_documents(kb.id).await.expect("docs").len(), 1);
+
+    assert!(store.delete_knowledge_base(kb.id).await.expect("delete"));
+    assert!(store.find_document(first.id).await.expect("find").is_none());
+    assert!(!store.delete_knowledge_base(kb.id).await.expect("again"));
+}
+
+async fn ingest_queue_claims_once_and_recovers(store: &Store) {
+    let user = knowledge_owner(store, "kb-q@x.io").await;
+    let kb = store
+        .create_knowledge_base(new_kb(user, "Q"))
+        .await
+        .expect("kb");
+    for i in 0..3 {
+        store
+            .insert_document(new_doc(kb.id, &format!("{i}.txt"), &format!("h{i}")))
+            .await
+            .expect("doc");
+    }
+    let lease = Timestamp::now().plus_secs(600);
+    // Concurrent claims never hand out the same document.
+    let claims = futures_claims(store, lease, 5).await;
+    let mut ids: Vec<_> = claims.iter().flatten().map(|d| d.id).collect();
+    assert_eq!(ids.len(), 3);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+    assert!(claims
+        .iter()
+        .flatten()
+        .all(|d| d.status == "parsing" && d.attempts == 1));
+
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    assert!(store
+        .advance_document(a, "embedding", lease)
+        .await
+        .expect("advance"));
+    assert!(store
+        .fail_document(b, "the file is empty")
+        .await
+        .expect("fail"));
+    assert!(!store
+        .advance_document(b, "embedding", lease)
+        .await
+        .expect("failed stays failed"));
+
+    // Live leases are left alone, unless the caller owns every lease.
+    assert_eq!(
+        store.recover_documents(false, 3).await.expect("recover"),
+        Recovered::default()
+    );
+    let got = store.recover_documents(true, 3).await.expect("recover all");
+    assert_eq!(
+        got,
+        Recovered {
+            requeued: 2,
+            failed: 0
+        }
+    );
+    let again = store.find_document(a).await.expect("find").expect("a");
+    assert_eq!((again.status.as_str(), again.attempts), ("queued", 1));
+    assert_eq!(
+        store.find_document(b).await.expect("b").expect("b").status,
+        "failed"
+    );
+
+    // A document claimed too often fails with a reason instead of looping forever.
+    for _ in 0..2 {
+        while store.claim_document(lease).await.expect("claim").is_some() {}
+        store.recover_documents(true, 3).await.expect("recover");
+    }
+    let gave_up = store.find_document(c).await.expect("c").expect("c");
+    assert_eq!(gave_up.status, "failed");
+    assert!(
+        gave_up
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("interrupted 3 times"),
+        "{gave_up:?}"
+    );
+    assert!(store.requeue_document(c).await.expect("requeue"));
+    assert_eq!(
+        store.find_document(c).await.expect("c").expect("c").status,
+        "queued"
+    );
+}
+
+async fn futures_claims(
+    store: &Store,
+    lease: Timestamp,
+    n: usize,
+) -> Vec<Option<hearth_store::Document>> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.claim_document(lease).await.expect("claim")
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("join"));
+    }
+    out
+}
+
+async fn chunks_commit_atomically_and_search_by_text(store: &Store) {
+    let user = knowledge_owner(store, "kb-c@x.io").await;
+    let kb = store
+        .create_knowledge_base(new_kb(user, "C"))
+        .await
+        .expect("kb");
+    let other = store
+        .create_knowledge_base(new_kb(user, "Other"))
+        .await
+        .expect("kb2");
+    let Inserted::New(doc) = store
+        .insert_document(new_doc(kb.id, "a.md", "ha"))
+        .await
+        .expect("d")
+    else {
+        panic!("new")
+    };
+    let Inserted::New(doc2) = store
+        .insert_document(new_doc(other.id, "b.md", "hb"))
+        .await
+        .expect("d")
+    else {
+        panic!("new")
+    };
+    let chunks = [
+        chunk(
+            0,
+            "PostgreSQL vacuum reclaims storage occupied by dead tuples",
+        ),
+        chunk(1, "The planner chooses an index scan when it is cheaper"),
+    ];
+    // Not claimed: nothing is written.
+    assert!(store
+        .commit_chunks(doc.id, Some(1), &chunks)
+        .await
+        .expect("commit")
+        .is_none());
+    let lease = Timestamp::now().plus_secs(600);
+    while store.claim_document(lease).await.expect("claim").is_some() {}
+    let seqs = store
+        .commit_chunks(doc.id, Some(1), &chunks)
+        .await
+        .expect("commit")
+        .expect("in progress");
+    assert_eq!(seqs.len(), 2);
+    assert!(seqs[0] < seqs[1]);
+    store
+        .commit_chunks(
+            doc2.id,
+            None,
+            &[chunk(0, "vacuum cleaners for dead tuples")],
+        )
+        .await
+        .expect("commit 2")
+        .expect("in progress");
+    let indexed = store.find_document(doc.id).await.expect("f").expect("d");
+    assert_eq!(
+        (indexed.status.as_str(), indexed.chunks, indexed.pages),
+        ("indexed", 2, Some(1))
+    );
+    assert_eq!(
+        store
+            .find_knowledge_base(kb.id)
+            .await
+            .expect("kb")
+            .expect("kb")
+            .chunks,
+        2
+    );
+
+    // Stemmed, any-term text search, only in the knowledge bases asked for.
+    let hits = store
+        .search_chunks_text(&[kb.id], None, &["vacuuming".into(), "tuple".into()], 10)
+        .await
+        .expect("search");
+    assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![seqs[0]]);
+    assert!(hits[0].1 > 0.0);
+    let both = store
+        .search_chunks_text(&[kb.id, other.id], None, &["vacuum".into()], 10)
+        .await
+        .expect("search both");
+    assert_eq!(both.len(), 2);
+    let only_doc2 = store
+        .search_chunks_text(&[kb.id, other.id], Some(&[doc2.id]), &["vacuum".into()], 10)
+        .await
+        .expect("search doc");
+    assert_eq!(only_doc2.len(), 1);
+    // Query syntax in user text is not an error.
+    let odd = store
+        .search_chunks_text(&[kb.id], None, &["\"OR*(".into(), "index".into()], 10)
+        .await
+        .expect("odd");
+    assert_eq!(odd.iter().map(|h| h.0).collect::<Vec<_>>(), vec![seqs[1]]);
+
+    let read = store
+        .chunks_by_seq(&[seqs[1], 999_999])
+        .await
+        .expect("by seq");
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].document_name, "a.md");
+    assert_eq!(read[0].position, 1);
+    let vectors = store
+        .chunk_vectors(kb.id, seqs[0], 10)
+        .await
+        .expect("vectors");
+    assert_eq!(vectors.len(), 1);
+    assert_eq!(vectors[0].0, seqs[1]);
+    assert_eq!(vectors[0].1.len(), 16);
+
+    // Deleting a document removes its chunks from the text index too.
+    let removed = store
+        .delete_document(doc.id)
+        .await
+        .expect("delete")
+        .expect("existed");
+    assert_eq!(removed, seqs);
+    assert!(store
+        .search_chunks_text(&[kb.id], None, &["vacuum".into()], 10)
+        .await
+        .expect("search")
+        .is_empty());
+    assert!(store
+        .delete_document(doc.id)
+        .await
+        .expect("again")
+        .is_none());
 }

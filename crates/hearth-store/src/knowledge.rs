@@ -1,0 +1,627 @@
+//! Knowledge bases, documents (which double as the ingest queue) and chunks with their
+//! full-text index: FTS5 on SQLite, a generated `tsvector` on PostgreSQL.
+
+use crate::ids::{ChunkId, DocumentId, KnowledgeBaseId, UserId};
+use crate::{on_pool, Pool, Result, Store, Timestamp};
+
+/// A knowledge base as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct KnowledgeBase {
+    pub id: KnowledgeBaseId,
+    pub user_id: UserId,
+    pub name: String,
+    pub description: String,
+    /// The embedder its chunks were embedded with, and its vector length: fixed at creation.
+    pub embedding_model: String,
+    pub dimensions: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Documents in it (any status).
+    pub documents: i64,
+    /// Chunks indexed in it.
+    pub chunks: i64,
+}
+
+/// A knowledge base to insert.
+#[derive(Clone, Debug)]
+pub struct NewKnowledgeBase {
+    pub user_id: UserId,
+    pub name: String,
+    pub description: String,
+    pub embedding_model: String,
+    pub dimensions: i64,
+}
+
+/// A document as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Document {
+    pub id: DocumentId,
+    pub kb_id: KnowledgeBaseId,
+    pub name: String,
+    /// The parser it goes through (`txt`, `md`, `pdf`…).
+    pub format: String,
+    pub size_bytes: i64,
+    /// Hex SHA-256 of the original; unique per knowledge base.
+    pub content_hash: String,
+    /// A JSON object the uploader attached, for search filters.
+    pub metadata: String,
+    /// `queued`, `parsing`, `embedding`, `indexed` or `failed`.
+    pub status: String,
+    /// Why it failed, for the user.
+    pub error: Option<String>,
+    /// Times a worker claimed it.
+    pub attempts: i64,
+    /// Until when the claiming worker owns it.
+    pub lease_until: Option<Timestamp>,
+    pub pages: Option<i64>,
+    pub chunks: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub indexed_at: Option<Timestamp>,
+}
+
+/// A document to insert (queued).
+#[derive(Clone, Debug)]
+pub struct NewDocument {
+    pub id: DocumentId,
+    pub kb_id: KnowledgeBaseId,
+    pub name: String,
+    pub format: String,
+    pub size_bytes: i64,
+    pub content_hash: String,
+    pub metadata: String,
+}
+
+/// A chunk to insert; `embedding` is little-endian f32.
+#[derive(Clone, Debug)]
+pub struct NewChunk {
+    pub position: i64,
+    pub headings: String,
+    pub text: String,
+    pub page: Option<i64>,
+    pub tokens: i64,
+    pub embedding: Vec<u8>,
+}
+
+/// A chunk as read back for search results (without its embedding).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StoredChunk {
+    /// The integer key the vector index knows the chunk by.
+    pub seq: i64,
+    pub id: ChunkId,
+    pub kb_id: KnowledgeBaseId,
+    pub document_id: DocumentId,
+    pub document_name: String,
+    pub position: i64,
+    pub headings: String,
+    pub text: String,
+    pub page: Option<i64>,
+    pub tokens: i64,
+}
+
+/// Outcome of [`Store::insert_document`].
+#[derive(Clone, Debug)]
+pub enum Inserted {
+    /// Stored and queued.
+    New(Document),
+    /// The knowledge base already holds a document with the same content.
+    Duplicate(Document),
+}
+
+/// What [`Store::recover_documents`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Put back in the queue.
+    pub requeued: u64,
+    /// Given up on: claimed too often.
+    pub failed: u64,
+}
+
+const KB_COLUMNS: &str = "k.id, k.user_id, k.name, k.description, k.embedding_model, k.dimensions, \
+    k.created_at, k.updated_at, \
+    (SELECT COUNT(*) FROM kb_documents d WHERE d.kb_id = k.id) AS documents, \
+    (SELECT CAST(COALESCE(SUM(d.chunks), 0) AS BIGINT) FROM kb_documents d WHERE d.kb_id = k.id AND d.status = 'indexed') AS chunks";
+
+const CHUNK_COLUMNS: &str = "c.seq, c.id, c.kb_id, c.document_id, d.name AS document_name, \
+    c.position, c.headings, c.text, c.page, c.tokens";
+
+impl Store {
+    /// Inserts a knowledge base. A name the user already uses is a conflict.
+    pub async fn create_knowledge_base(&self, new: NewKnowledgeBase) -> Result<KnowledgeBase> {
+        let id = KnowledgeBaseId::new();
+        let now = Timestamp::now();
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO knowledge_bases (id, user_id, name, description, embedding_model, dimensions, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .bind(id)
+            .bind(new.user_id)
+            .bind(&new.name)
+            .bind(&new.description)
+            .bind(&new.embedding_model)
+            .bind(new.dimensions)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        self.find_knowledge_base(id)
+            .await?
+            .ok_or(crate::StoreError::NotFound)
+    }
+
+    /// A user's knowledge bases, by name; all of them when `user` is `None`.
+    pub async fn list_knowledge_bases(&self, user: Option<UserId>) -> Result<Vec<KnowledgeBase>> {
+        let sql = format!(
+            "SELECT {KB_COLUMNS} FROM knowledge_bases k \
+             WHERE ($1 IS NULL OR k.user_id = $1) ORDER BY k.name, k.id"
+        );
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, KnowledgeBase>(&sql)
+                .bind(user)
+                .fetch_all(pool)
+                .await
+        })?)
+    }
+
+    /// One knowledge base.
+    pub async fn find_knowledge_base(&self, id: KnowledgeBaseId) -> Result<Option<KnowledgeBase>> {
+        let sql = format!("SELECT {KB_COLUMNS} FROM knowledge_bases k WHERE k.id = $1");
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, KnowledgeBase>(&sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    /// Renames a knowledge base and/or changes its description.
+    pub async fn update_knowledge_base(
+        &self,
+        id: KnowledgeBaseId,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<Option<KnowledgeBase>> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE knowledge_bases SET name = COALESCE($2, name), \
+                 description = COALESCE($3, description), updated_at = $4 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(description)
+            .bind(Timestamp::now())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if done == 0 {
+            return Ok(None);
+        }
+        self.find_knowledge_base(id).await
+    }
+
+    /// Deletes a knowledge base with its documents and chunks.
+    pub async fn delete_knowledge_base(&self, id: KnowledgeBaseId) -> Result<bool> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM knowledge_bases WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(done > 0)
+    }
+
+    /// Queues a document, unless the knowledge base already holds one with the same content.
+    pub async fn insert_document(&self, new: NewDocument) -> Result<Inserted> {
+        let now = Timestamp::now();
+        let row = on_pool!(self, |pool| {
+            sqlx::query_as::<_, Document>(
+                "INSERT INTO kb_documents (id, kb_id, name, format, size_bytes, content_hash, metadata, status, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8) \
+                 ON CONFLICT (kb_id, content_hash) DO NOTHING RETURNING *",
+            )
+            .bind(new.id)
+            .bind(new.kb_id)
+            .bind(&new.name)
+            .bind(&new.format)
+            .bind(new.size_bytes)
+            .bind(&new.content_hash)
+            .bind(&new.metadata)
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+        })?;
+        if let Some(doc) = row {
+            return Ok(Inserted::New(doc));
+        }
+        let existing = on_pool!(self, |pool| {
+            sqlx::query_as::<_, Document>(
+                "SELECT * FROM kb_documents WHERE kb_id = $1 AND content_hash = $2",
+            )
+            .bind(new.kb_id)
+            .bind(&new.content_hash)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(Inserted::Duplicate(existing))
+    }
+
+    /// A knowledge base's documents, oldest first.
+    pub async fn list_documents(&self, kb: KnowledgeBaseId) -> Result<Vec<Document>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, Document>(
+                "SELECT * FROM kb_documents WHERE kb_id = $1 ORDER BY created_at, id",
+            )
+            .bind(kb)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// One document.
+    pub async fn find_document(&self, id: DocumentId) -> Result<Option<Document>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, Document>("SELECT * FROM kb_documents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    /// Deletes a document and its chunks; returns the keys of the chunks it had (for the
+    /// vector index), or `None` when there was no such document.
+    pub async fn delete_document(&self, id: DocumentId) -> Result<Option<Vec<i64>>> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let seqs: Vec<i64> =
+                sqlx::query_scalar("SELECT seq FROM kb_chunks WHERE document_id = $1")
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let done = sqlx::query("DELETE FROM kb_documents WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(if done == 0 { None } else { Some(seqs) })
+        })
+    }
+
+    /// Claims the oldest queued document for a worker until `lease_until`: its status becomes
+    /// `parsing` and its attempts grow by one. Two workers never claim the same document.
+    pub async fn claim_document(&self, lease_until: Timestamp) -> Result<Option<Document>> {
+        let now = Timestamp::now();
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => {
+                // SQLite has one writer at a time, so the sub-select and update are atomic.
+                sqlx::query_as::<_, Document>(
+                    "UPDATE kb_documents SET status = 'parsing', attempts = attempts + 1, \
+                     lease_until = $1, error = NULL, updated_at = $2 \
+                     WHERE id = (SELECT id FROM kb_documents WHERE status = 'queued' \
+                                 ORDER BY created_at, id LIMIT 1) RETURNING *",
+                )
+                .bind(lease_until)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_as::<_, Document>(
+                    "UPDATE kb_documents SET status = 'parsing', attempts = attempts + 1, \
+                     lease_until = $1, error = NULL, updated_at = $2 \
+                     WHERE id = (SELECT id FROM kb_documents WHERE status = 'queued' \
+                                 ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *",
+                )
+                .bind(lease_until)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+            }
+        })
+    }
+
+    /// Moves a claimed document to `status` (`parsing` or `embedding`) and renews its lease.
+    /// False when the document is gone or no longer in progress (deleted, or recovered).
+    pub async fn advance_document(
+        &self,
+        id: DocumentId,
+        status: &str,
+        lease_until: Timestamp,
+    ) -> Result<bool> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE kb_documents SET status = $2, lease_until = $3, updated_at = $4 \
+                 WHERE id = $1 AND status IN ('parsing', 'embedding')",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(lease_until)
+            .bind(Timestamp::now())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done > 0)
+    }
+
+    /// Marks a document failed with a reason for the user.
+    pub async fn fail_document(&self, id: DocumentId, reason: &str) -> Result<bool> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE kb_documents SET status = 'failed', error = $2, lease_until = NULL, \
+                 updated_at = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(reason)
+            .bind(Timestamp::now())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done > 0)
+    }
+
+    /// Puts a failed or indexed document back in the queue (its chunks are replaced when it is
+    /// indexed again).
+    pub async fn requeue_document(&self, id: DocumentId) -> Result<bool> {
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE kb_documents SET status = 'queued', error = NULL, attempts = 0, \
+                 lease_until = NULL, updated_at = $2 WHERE id = $1 AND status IN ('failed', 'indexed')",
+            )
+            .bind(id)
+            .bind(Timestamp::now())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done > 0)
+    }
+
+    /// Writes a document's chunks and marks it indexed, in one transaction (replacing chunks it
+    /// had). Returns the new chunks' keys in order, or `None` when the document is no longer in
+    /// progress (deleted, or taken back by recovery) and nothing was written.
+    pub async fn commit_chunks(
+        &self,
+        id: DocumentId,
+        pages: Option<i64>,
+        chunks: &[NewChunk],
+    ) -> Result<Option<Vec<i64>>> {
+        let now = Timestamp::now();
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let kb: Option<KnowledgeBaseId> = sqlx::query_scalar(
+                "UPDATE kb_documents SET status = 'indexed', error = NULL, lease_until = NULL, \
+                 pages = $2, chunks = $3, indexed_at = $4, updated_at = $4 \
+                 WHERE id = $1 AND status IN ('parsing', 'embedding') RETURNING kb_id",
+            )
+            .bind(id)
+            .bind(pages)
+            .bind(i64::try_from(chunks.len()).unwrap_or(i64::MAX))
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(kb) = kb else {
+                return Ok(None);
+            };
+            sqlx::query("DELETE FROM kb_chunks WHERE document_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let mut seqs = Vec::with_capacity(chunks.len());
+            for c in chunks {
+                let seq: i64 = sqlx::query_scalar(
+                    "INSERT INTO kb_chunks (id, kb_id, document_id, position, headings, text, page, tokens, embedding) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
+                )
+                .bind(ChunkId::new())
+                .bind(kb)
+                .bind(id)
+                .bind(c.position)
+                .bind(&c.headings)
+                .bind(&c.text)
+                .bind(c.page)
+                .bind(c.tokens)
+                .bind(&c.embedding)
+                .fetch_one(&mut *tx)
+                .await?;
+                seqs.push(seq);
+            }
+            tx.commit().await?;
+            Ok(Some(seqs))
+        })
+    }
+
+    /// Takes back documents whose worker stopped (lease expired, or every lease when `all`,
+    /// which a single embedded process uses at start): each goes back to the queue, or fails
+    /// once it has been claimed `max_attempts` times.
+    pub async fn recover_documents(&self, all: bool, max_attempts: i64) -> Result<Recovered> {
+        let now = Timestamp::now();
+        let expired = if all {
+            Timestamp::from_millis(i64::MAX)
+        } else {
+            now
+        };
+        let reason = format!(
+            "ingest was interrupted {max_attempts} times (the server stopped while processing it)"
+        );
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let failed = sqlx::query(
+                "UPDATE kb_documents SET status = 'failed', error = $3, lease_until = NULL, updated_at = $4 \
+                 WHERE status IN ('parsing', 'embedding') AND (lease_until IS NULL OR lease_until < $1) \
+                 AND attempts >= $2",
+            )
+            .bind(expired)
+            .bind(max_attempts)
+            .bind(&reason)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let requeued = sqlx::query(
+                "UPDATE kb_documents SET status = 'queued', lease_until = NULL, updated_at = $2 \
+                 WHERE status IN ('parsing', 'embedding') AND (lease_until IS NULL OR lease_until < $1)",
+            )
+            .bind(expired)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(Recovered { requeued, failed })
+        })
+    }
+
+    /// Full-text search: chunk keys and scores (higher is better) for chunks of `kbs` (and of
+    /// `documents`, when given) matching any of `terms`, best first. SQLite ranks by BM25;
+    /// PostgreSQL by `ts_rank_cd`.
+    pub async fn search_chunks_text(
+        &self,
+        kbs: &[KnowledgeBaseId],
+        documents: Option<&[DocumentId]>,
+        terms: &[String],
+        limit: i64,
+    ) -> Result<Vec<(i64, f64)>> {
+        let words: Vec<String> = terms
+            .iter()
+            .map(|t| {
+                t.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .collect::<String>()
+            })
+            .filter(|t| !t.is_empty())
+            .collect();
+        if words.is_empty() || kbs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kb_ids: Vec<String> = kbs.iter().map(ToString::to_string).collect();
+        let doc_ids: Option<Vec<String>> =
+            documents.map(|d| d.iter().map(ToString::to_string).collect());
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => {
+                let query = words
+                    .iter()
+                    .map(|w| format!("\"{w}\""))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                let kb_json = serde_json_array(&kb_ids);
+                let doc_json = doc_ids.as_deref().map(serde_json_array);
+                sqlx::query_as::<_, (i64, f64)>(
+                    "SELECT c.seq, -bm25(kb_chunks_fts) AS score \
+                     FROM kb_chunks_fts JOIN kb_chunks c ON c.seq = kb_chunks_fts.rowid \
+                     WHERE kb_chunks_fts MATCH $1 \
+                       AND c.kb_id IN (SELECT value FROM json_each($2)) \
+                       AND ($3 IS NULL OR c.document_id IN (SELECT value FROM json_each($3))) \
+                     ORDER BY bm25(kb_chunks_fts) LIMIT $4",
+                )
+                .bind(query)
+                .bind(kb_json)
+                .bind(doc_json)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+            Pool::Postgres(pool) => {
+                let query = words.join(" | ");
+                sqlx::query_as::<_, (i64, f64)>(
+                    "SELECT c.seq, ts_rank_cd(c.tsv, q)::float8 AS score \
+                     FROM kb_chunks c, to_tsquery('english', $1) q \
+                     WHERE c.tsv @@ q AND c.kb_id = ANY($2) \
+                       AND ($3::text[] IS NULL OR c.document_id = ANY($3)) \
+                     ORDER BY score DESC, c.seq LIMIT $4",
+                )
+                .bind(query)
+                .bind(&kb_ids)
+                .bind(doc_ids.as_deref())
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+        })
+    }
+
+    /// Chunks by key, with their document's name; keys that no longer exist are left out.
+    pub async fn chunks_by_seq(&self, seqs: &[i64]) -> Result<Vec<StoredChunk>> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => {
+                let json = format!(
+                    "[{}]",
+                    seqs.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+                sqlx::query_as::<_, StoredChunk>(&format!(
+                    "SELECT {CHUNK_COLUMNS} FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id \
+                     WHERE c.seq IN (SELECT value FROM json_each($1))"
+                ))
+                .bind(json)
+                .fetch_all(pool)
+                .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_as::<_, StoredChunk>(&format!(
+                    "SELECT {CHUNK_COLUMNS} FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id \
+                     WHERE c.seq = ANY($1)"
+                ))
+                .bind(seqs)
+                .fetch_all(pool)
+                .await?
+            }
+        })
+    }
+
+    /// A document's chunks in order.
+    pub async fn document_chunks(&self, id: DocumentId) -> Result<Vec<StoredChunk>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, StoredChunk>(&format!(
+                "SELECT {CHUNK_COLUMNS} FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id \
+                 WHERE c.document_id = $1 ORDER BY c.position"
+            ))
+            .bind(id)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// Keys and embeddings of a knowledge base's chunks with a key above `after`, in key order
+    /// (to build or catch up the vector index in pages).
+    pub async fn chunk_vectors(
+        &self,
+        kb: KnowledgeBaseId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Vec<u8>)>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, (i64, Vec<u8>)>(
+                "SELECT seq, embedding FROM kb_chunks WHERE kb_id = $1 AND seq > $2 \
+                 ORDER BY seq LIMIT $3",
+            )
+            .bind(kb)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+}
+
+/// A JSON array of strings (ids only: no escaping needed beyond quotes, which ids never hold).
+fn serde_json_array(items: &[String]) -> String {
+    format!(
+        "[{}]",
+        items
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
