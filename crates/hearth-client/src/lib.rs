@@ -11,7 +11,14 @@ use hearth_core::chat::api::{
     ApprovalRequest, Conversation, ConversationDetail, CreateConversationRequest, MessageView,
     RegenerateRequest, RunEvent, SendMessageRequest, UpdateConversationRequest,
 };
-use hearth_core::ids::{ApiKeyId, ConversationId, MessageId, ModelId, ProviderId, RunId, UserId};
+use hearth_core::ids::{
+    ApiKeyId, ConversationId, DocumentId, KnowledgeBaseId, MessageId, ModelId, ProviderId, RunId,
+    UserId,
+};
+use hearth_core::knowledge::{
+    CreateKnowledgeBase, DocumentView, KnowledgeBaseView, SearchRequest, SearchResults,
+    UpdateKnowledgeBase, UploadResult,
+};
 use hearth_core::providers::{
     CreateProviderRequest, ModelView, ProviderView, UpdateModelRequest, UpdateProviderRequest,
     UserModel,
@@ -20,6 +27,45 @@ use hearth_llm::sse::SseDecoder;
 pub use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+/// One file of an upload.
+#[derive(Debug)]
+pub struct Upload {
+    /// The file name the server sees (its extension picks the parser).
+    pub name: String,
+    pub content: UploadContent,
+}
+
+/// Where an uploaded file's bytes come from.
+#[derive(Debug)]
+pub enum UploadContent {
+    Bytes(Vec<u8>),
+    /// Streamed from disk.
+    Path(std::path::PathBuf),
+}
+
+impl Upload {
+    /// A file from bytes in memory.
+    pub fn bytes(name: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
+        Self {
+            name: name.into(),
+            content: UploadContent::Bytes(bytes.into()),
+        }
+    }
+
+    /// A file streamed from `path`, named by its file name.
+    pub fn path(path: impl Into<std::path::PathBuf>) -> Self {
+        let path = path.into();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self {
+            name,
+            content: UploadContent::Path(path),
+        }
+    }
+}
 
 /// What can go wrong calling the API.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +81,9 @@ pub enum ClientError {
     /// The request did not complete, or the answer was not what the API promises.
     #[error(transparent)]
     Transport(#[from] reqwest::Error),
+    /// A local file to upload could not be read.
+    #[error("reading a file to upload: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl ClientError {
@@ -43,6 +92,7 @@ impl ClientError {
         match self {
             ClientError::Api { status, .. } => Some(*status),
             ClientError::Transport(e) => e.status(),
+            ClientError::Io(_) => None,
         }
     }
 
@@ -50,7 +100,7 @@ impl ClientError {
     pub fn code(&self) -> Option<&str> {
         match self {
             ClientError::Api { code, .. } => Some(code),
-            ClientError::Transport(_) => None,
+            ClientError::Transport(_) | ClientError::Io(_) => None,
         }
     }
 
@@ -58,7 +108,7 @@ impl ClientError {
     pub fn field(&self) -> Option<&str> {
         match self {
             ClientError::Api { field, .. } => field.as_deref(),
-            ClientError::Transport(_) => None,
+            ClientError::Transport(_) | ClientError::Io(_) => None,
         }
     }
 }
@@ -367,6 +417,141 @@ impl Client {
     /// `GET /api/v1/models`.
     pub async fn models(&self) -> Result<Vec<UserModel>> {
         self.send(Method::GET, "/api/v1/models", None::<&()>).await
+    }
+
+    /// `POST /api/v1/knowledge-bases`.
+    pub async fn create_knowledge_base(
+        &self,
+        req: &CreateKnowledgeBase,
+    ) -> Result<KnowledgeBaseView> {
+        self.send(Method::POST, "/api/v1/knowledge-bases", Some(req))
+            .await
+    }
+
+    /// `GET /api/v1/knowledge-bases`.
+    pub async fn list_knowledge_bases(&self) -> Result<Vec<KnowledgeBaseView>> {
+        self.send(Method::GET, "/api/v1/knowledge-bases", None::<&()>)
+            .await
+    }
+
+    /// `GET /api/v1/knowledge-bases/{id}`.
+    pub async fn get_knowledge_base(&self, id: KnowledgeBaseId) -> Result<KnowledgeBaseView> {
+        self.send(
+            Method::GET,
+            &format!("/api/v1/knowledge-bases/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `PATCH /api/v1/knowledge-bases/{id}`.
+    pub async fn update_knowledge_base(
+        &self,
+        id: KnowledgeBaseId,
+        req: &UpdateKnowledgeBase,
+    ) -> Result<KnowledgeBaseView> {
+        self.send(
+            Method::PATCH,
+            &format!("/api/v1/knowledge-bases/{id}"),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/knowledge-bases/{id}`.
+    pub async fn delete_knowledge_base(&self, id: KnowledgeBaseId) -> Result<()> {
+        self.send_empty(
+            Method::DELETE,
+            &format!("/api/v1/knowledge-bases/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/knowledge-bases/{id}/documents`: a multipart upload; files on disk are
+    /// streamed, not read into memory.
+    pub async fn upload_documents(
+        &self,
+        id: KnowledgeBaseId,
+        files: Vec<Upload>,
+        metadata: Option<&serde_json::Value>,
+    ) -> Result<UploadResult> {
+        let mut form = reqwest::multipart::Form::new();
+        for file in files {
+            let part = match file.content {
+                UploadContent::Bytes(bytes) => reqwest::multipart::Part::bytes(bytes),
+                UploadContent::Path(path) => {
+                    let handle = tokio::fs::File::open(&path).await?;
+                    let len = handle.metadata().await?.len();
+                    reqwest::multipart::Part::stream_with_length(handle, len)
+                }
+            };
+            form = form.part("files", part.file_name(file.name));
+        }
+        if let Some(meta) = metadata {
+            form = form.text("metadata", meta.to_string());
+        }
+        let req = self
+            .request(
+                Method::POST,
+                &format!("/api/v1/knowledge-bases/{id}/documents"),
+            )
+            .multipart(form);
+        Ok(check(req.send().await?).await?.json().await?)
+    }
+
+    /// `GET /api/v1/knowledge-bases/{id}/documents`.
+    pub async fn documents(&self, id: KnowledgeBaseId) -> Result<Vec<DocumentView>> {
+        self.send(
+            Method::GET,
+            &format!("/api/v1/knowledge-bases/{id}/documents"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `GET /api/v1/knowledge-bases/{id}/documents/{doc}`.
+    pub async fn document(&self, id: KnowledgeBaseId, doc: DocumentId) -> Result<DocumentView> {
+        self.send(
+            Method::GET,
+            &format!("/api/v1/knowledge-bases/{id}/documents/{doc}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/knowledge-bases/{id}/documents/{doc}`.
+    pub async fn delete_document(&self, id: KnowledgeBaseId, doc: DocumentId) -> Result<()> {
+        self.send_empty(
+            Method::DELETE,
+            &format!("/api/v1/knowledge-bases/{id}/documents/{doc}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/knowledge-bases/{id}/documents/{doc}/retry`.
+    pub async fn retry_document(
+        &self,
+        id: KnowledgeBaseId,
+        doc: DocumentId,
+    ) -> Result<DocumentView> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/knowledge-bases/{id}/documents/{doc}/retry"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/knowledge-bases/{id}/search`.
+    pub async fn search(&self, id: KnowledgeBaseId, req: &SearchRequest) -> Result<SearchResults> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/knowledge-bases/{id}/search"),
+            Some(req),
+        )
+        .await
     }
 
     /// `POST /api/v1/conversations`.

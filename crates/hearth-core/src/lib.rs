@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod embeddings;
 mod error;
 pub mod input;
+pub mod knowledge;
 pub mod limits;
 pub mod passwords;
 pub mod providers;

@@ -220,6 +220,7 @@ pub struct Application {
     router: Router,
     store: Store,
     chat: Chat,
+    knowledge: hearth_core::knowledge::Knowledge,
 }
 
 impl Application {
@@ -240,6 +241,23 @@ impl Application {
             );
         }
         let embeddings = hearth_core::embeddings::Embeddings::new(local.embedders);
+        let knowledge = hearth_core::knowledge::Knowledge::new(
+            store.clone(),
+            embeddings.clone(),
+            settings.knowledge.clone(),
+            settings.knowledge_dir(),
+        );
+        // Embedded SQLite has one process: every document left in progress was this server's.
+        let recovered = knowledge
+            .recover(store.backend() == hearth_store::Backend::Sqlite)
+            .await?;
+        if recovered.requeued + recovered.failed > 0 {
+            tracing::warn!(
+                requeued = recovered.requeued,
+                failed = recovered.failed,
+                "documents cut off by the previous shutdown were taken back"
+            );
+        }
         let chat = Chat::new(
             store.clone(),
             crypto,
@@ -263,6 +281,7 @@ impl Application {
             providers,
             chat: chat.clone(),
             embeddings,
+            knowledge: knowledge.clone(),
             usage: hearth_core::usage::Usage::new(store.clone()),
             metrics: Arc::new(Metrics::new()),
         });
@@ -278,6 +297,7 @@ impl Application {
             router,
             store,
             chat,
+            knowledge,
         })
     }
 
@@ -305,12 +325,17 @@ impl Application {
         // On shutdown, runs stop (their partial answers are kept as `stopped`), which also ends
         // the SSE streams that graceful shutdown waits for.
         let hub = self.chat.hub().clone();
+        let stop_workers = tokio_util::sync::CancellationToken::new();
+        let workers = self.knowledge.start_workers(stop_workers.clone());
         let result = axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 hub.cancel_all();
+                stop_workers.cancel();
             })
             .await;
+        // Workers stop between steps; a document cut off mid-way is queued again at next start.
+        workers.join().await;
         // Let stopping runs store what they have before the store closes.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while !self.chat.hub().is_empty() && tokio::time::Instant::now() < deadline {
@@ -379,6 +404,35 @@ pub fn router(state: AppState) -> Router {
             axum::routing::patch(handlers::providers::update_model),
         )
         .route("/api/v1/models", get(handlers::providers::user_models))
+        .route(
+            "/api/v1/knowledge-bases",
+            get(handlers::knowledge::list).post(handlers::knowledge::create),
+        )
+        .route(
+            "/api/v1/knowledge-bases/{id}",
+            get(handlers::knowledge::get)
+                .patch(handlers::knowledge::update)
+                .delete(handlers::knowledge::delete),
+        )
+        .route(
+            "/api/v1/knowledge-bases/{id}/documents",
+            // Uploads stream to disk under a per-file limit (knowledge.max_file_bytes) and a
+            // file count limit, so the whole-body limit does not apply to them.
+            get(handlers::knowledge::documents)
+                .merge(post(handlers::knowledge::upload).layer(DefaultBodyLimit::disable())),
+        )
+        .route(
+            "/api/v1/knowledge-bases/{id}/documents/{doc}",
+            get(handlers::knowledge::document).delete(handlers::knowledge::delete_document),
+        )
+        .route(
+            "/api/v1/knowledge-bases/{id}/documents/{doc}/retry",
+            post(handlers::knowledge::retry),
+        )
+        .route(
+            "/api/v1/knowledge-bases/{id}/search",
+            post(handlers::knowledge::search),
+        )
         .route("/api/v1/admin/llm-calls", get(handlers::admin::traces))
         .route("/api/v1/admin/usage", get(handlers::admin::usage))
         .route(

@@ -28,6 +28,7 @@ pub struct Settings {
     pub chat: ChatConfig,
     pub tools: hearth_tools::ToolsConfig,
     pub local: hearth_local::LocalConfig,
+    pub knowledge: hearth_core::knowledge::KnowledgeSettings,
     pub log: LogSettings,
 }
 
@@ -107,6 +108,7 @@ impl Default for Settings {
             chat: ChatConfig::default(),
             tools: hearth_tools::ToolsConfig::default(),
             local: hearth_local::LocalConfig::default(),
+            knowledge: hearth_core::knowledge::KnowledgeSettings::default(),
             log: LogSettings {
                 format: LogFormat::Json,
                 level: "info".into(),
@@ -362,6 +364,9 @@ impl Settings {
         if let Err((key, why)) = self.local.validate() {
             return bad(&key, &why);
         }
+        if let Err(why) = self.knowledge.validate() {
+            return Err(SettingsError(why));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad(
                 "log.level",
@@ -378,6 +383,11 @@ impl Settings {
             .clone()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or_else(|| self.data_dir.join("models"))
+    }
+
+    /// Where knowledge bases keep originals and vector indexes.
+    pub fn knowledge_dir(&self) -> PathBuf {
+        self.data_dir.join("knowledge")
     }
 
     /// The database URL in force.

@@ -23,6 +23,7 @@ pub struct Services {
     pub providers: Providers,
     pub chat: Chat,
     pub embeddings: hearth_core::embeddings::Embeddings,
+    pub knowledge: hearth_core::knowledge::Knowledge,
     pub usage: Usage,
     pub metrics: Arc<Metrics>,
 }

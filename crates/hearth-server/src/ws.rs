@@ -77,7 +77,34 @@ enum ClientFrame {
         call_id: String,
         approve: bool,
     },
+    /// Start receiving `document` frames: ingest progress of the caller's documents.
+    WatchDocuments {
+        #[serde(default)]
+        id: Option<String>,
+    },
+    UnwatchDocuments {
+        #[serde(default)]
+        id: Option<String>,
+    },
     Ping,
+}
+
+/// What one connection is subscribed to.
+#[derive(Default)]
+struct Subscriptions {
+    runs: HashMap<RunId, JoinHandle<()>>,
+    documents: Option<JoinHandle<()>>,
+}
+
+impl Subscriptions {
+    fn abort_all(self) {
+        for (_, task) in self.runs {
+            task.abort();
+        }
+        if let Some(task) = self.documents {
+            task.abort();
+        }
+    }
 }
 
 /// Upgrades to a WebSocket. A bearer token in the request authenticates at once; otherwise the
@@ -153,7 +180,7 @@ async fn serve(state: AppState, socket: WebSocket, token: Option<String>) {
         }
         let _ = sink.close().await;
     });
-    let mut subscriptions: HashMap<RunId, JoinHandle<()>> = HashMap::new();
+    let mut subscriptions = Subscriptions::default();
     loop {
         let frame = match tokio::time::timeout(PING_EVERY * 3, stream.next()).await {
             Err(_) => break,
@@ -171,11 +198,9 @@ async fn serve(state: AppState, socket: WebSocket, token: Option<String>) {
                 break;
             }
         }
-        subscriptions.retain(|_, task| !task.is_finished());
+        subscriptions.runs.retain(|_, task| !task.is_finished());
     }
-    for (_, task) in subscriptions {
-        task.abort();
-    }
+    subscriptions.abort_all();
     drop(out_tx);
     let _ = writer.await;
 }
@@ -229,7 +254,7 @@ async fn handle(
     principal: &Principal,
     text: &str,
     out: &mpsc::Sender<Message>,
-    subscriptions: &mut HashMap<RunId, JoinHandle<()>>,
+    subscriptions: &mut Subscriptions,
 ) -> Option<String> {
     let frame: ClientFrame = match serde_json::from_str(text) {
         Ok(f) => f,
@@ -253,7 +278,12 @@ async fn handle(
             message,
         } => match state.chat.send(principal, conversation_id, message).await {
             Ok((started, live)) => {
-                subscribe(subscriptions, started.run_id, live.subscribe(0), out);
+                subscribe(
+                    &mut subscriptions.runs,
+                    started.run_id,
+                    live.subscribe(0),
+                    out,
+                );
                 Some(ack(
                     &id,
                     json!({"run_id": started.run_id, "message_id": started.message_id,
@@ -275,7 +305,12 @@ async fn handle(
                 .await
             {
                 Ok((started, live)) => {
-                    subscribe(subscriptions, started.run_id, live.subscribe(0), out);
+                    subscribe(
+                        &mut subscriptions.runs,
+                        started.run_id,
+                        live.subscribe(0),
+                        out,
+                    );
                     Some(ack(
                         &id,
                         json!({"run_id": started.run_id, "message_id": started.message_id}),
@@ -290,17 +325,30 @@ async fn handle(
                     let _ = out
                         .send(Message::Text(ack(&id, json!({"run_id": run_id})).into()))
                         .await;
-                    subscribe(subscriptions, run_id, events, out);
+                    subscribe(&mut subscriptions.runs, run_id, events, out);
                     None
                 }
                 Err(e) => Some(core_error_frame(id.as_deref(), &e)),
             }
         }
         ClientFrame::Unsubscribe { id, run_id } => {
-            if let Some(task) = subscriptions.remove(&run_id) {
+            if let Some(task) = subscriptions.runs.remove(&run_id) {
                 task.abort();
             }
             Some(ack(&id, json!({"run_id": run_id})))
+        }
+        ClientFrame::WatchDocuments { id } => {
+            let task = watch_documents(state, principal, out);
+            if let Some(old) = subscriptions.documents.replace(task) {
+                old.abort();
+            }
+            Some(ack(&id, json!({"watching": "documents"})))
+        }
+        ClientFrame::UnwatchDocuments { id } => {
+            if let Some(task) = subscriptions.documents.take() {
+                task.abort();
+            }
+            Some(ack(&id, json!({"watching": null})))
         }
         ClientFrame::Stop { id, run_id } => match state.chat.stop(principal, run_id).await {
             Ok(status) => Some(ack(&id, json!({"run_id": run_id, "status": status}))),
@@ -349,4 +397,39 @@ fn subscribe(
     if let Some(old) = subscriptions.insert(run_id, task) {
         old.abort();
     }
+}
+
+/// Forwards the caller's document progress events. A client too slow to keep up misses events
+/// (it is told how many, and can list the documents again); it never holds up the workers.
+fn watch_documents(
+    state: &AppState,
+    principal: &Principal,
+    out: &mpsc::Sender<Message>,
+) -> JoinHandle<()> {
+    let mut events = state.knowledge.subscribe();
+    let user = principal.user_id();
+    let out = out.clone();
+    tokio::spawn(async move {
+        loop {
+            let frame = match events.recv().await {
+                Ok(event) if event.user_id == user => {
+                    let mut frame = json!({"type": "document"});
+                    if let (Some(obj), Ok(Value::Object(body))) =
+                        (frame.as_object_mut(), serde_json::to_value(&event))
+                    {
+                        obj.extend(body);
+                    }
+                    frame.to_string()
+                }
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    json!({"type": "documents_missed", "missed": missed}).to_string()
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            if out.send(Message::Text(frame.into())).await.is_err() {
+                break;
+            }
+        }
+    })
 }

@@ -366,20 +366,19 @@ impl Store {
     }
 
     /// Puts a failed or indexed document back in the queue (its chunks are replaced when it is
-    /// indexed again).
-    pub async fn requeue_document(&self, id: DocumentId) -> Result<bool> {
-        let done = on_pool!(self, |pool| {
-            sqlx::query(
+    /// indexed again); `None` when it is not failed or indexed.
+    pub async fn requeue_document(&self, id: DocumentId) -> Result<Option<Document>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, Document>(
                 "UPDATE kb_documents SET status = 'queued', error = NULL, attempts = 0, \
-                 lease_until = NULL, updated_at = $2 WHERE id = $1 AND status IN ('failed', 'indexed')",
+                 lease_until = NULL, updated_at = $2 WHERE id = $1 AND status IN ('failed', 'indexed') \
+                 RETURNING *",
             )
             .bind(id)
             .bind(Timestamp::now())
-            .execute(pool)
+            .fetch_optional(pool)
             .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(done > 0)
+        })?)
     }
 
     /// Writes a document's chunks and marks it indexed, in one transaction (replacing chunks it

@@ -26,8 +26,8 @@ use sqlx::sqlite::{
 };
 
 pub use chat::*;
-pub use knowledge::*;
 pub use error::{Result, StoreError};
+pub use knowledge::*;
 pub use records::*;
 pub use sealed::{Sealed, SealedValue};
 pub use time::Timestamp;

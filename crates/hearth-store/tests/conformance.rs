@@ -1222,7 +1222,13 @@ async fn ingest_queue_claims_once_and_recovers(store: &Store) {
             .contains("interrupted 3 times"),
         "{gave_up:?}"
     );
-    assert!(store.requeue_document(c).await.expect("requeue"));
+    let requeued = store
+        .requeue_document(c)
+        .await
+        .expect("requeue")
+        .expect("was failed");
+    assert_eq!((requeued.status.as_str(), requeued.attempts), ("queued", 0));
+    assert!(store.requeue_document(c).await.expect("again").is_none());
     assert_eq!(
         store.find_document(c).await.expect("c").expect("c").status,
         "queued"

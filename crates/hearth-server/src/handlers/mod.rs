@@ -4,6 +4,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod auth;
 pub mod conversations;
+pub mod knowledge;
 pub mod me;
 pub mod openai;
 pub mod providers;

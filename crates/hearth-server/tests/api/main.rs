@@ -7,6 +7,7 @@ mod auth;
 mod chat;
 mod errors;
 mod helpers;
+mod knowledge;
 mod local;
 mod openai;
 mod rotation;

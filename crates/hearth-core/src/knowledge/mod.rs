@@ -1,0 +1,765 @@
+//! Knowledge bases: documents uploaded into them, ingested in the background (parse → chunk →
+//! embed → index), and hybrid search over them (full-text and vector rankings fused by
+//! reciprocal rank). Originals are kept under the data dir; every other piece of state lives in
+//! the store, and the vector index is derived from the store's embeddings.
+
+mod ingest;
+mod search;
+mod staging;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hearth_rag::vectors::{VectorIndex, VectorIndexes};
+use hearth_rag::Format;
+use hearth_store::ids::{DocumentId, KnowledgeBaseId};
+use hearth_store::{Inserted, NewDocument, NewKnowledgeBase, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, Notify};
+use utoipa::ToSchema;
+
+use crate::access::{self, Owned, Principal};
+use crate::embeddings::Embeddings;
+use crate::error::{CoreError, Result};
+
+pub use ingest::Worker;
+pub use search::{Hit, SearchMode, SearchRequest, SearchResults};
+pub use staging::{StagedFile, Stager};
+
+/// Knowledge settings (`[knowledge]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KnowledgeSettings {
+    /// Largest chunk, in tokens.
+    pub chunk_tokens: usize,
+    /// Tokens a chunk repeats from the end of the one before, when a section is split.
+    pub chunk_overlap: usize,
+    /// Largest file accepted, in bytes (larger uploads get 413 while streaming).
+    pub max_file_bytes: u64,
+    /// Most files in one upload.
+    pub max_files_per_upload: usize,
+    /// Embedder new knowledge bases use; empty = the first built-in embedder.
+    pub embedding_model: String,
+    /// Texts per embedding call while ingesting.
+    pub embed_batch: usize,
+    /// Documents ingested at the same time by this process.
+    pub workers: usize,
+    /// Weight of the full-text ranking in hybrid search.
+    pub bm25_weight: f64,
+    /// Weight of the vector ranking in hybrid search.
+    pub vector_weight: f64,
+    /// Reciprocal rank fusion constant.
+    pub rrf_k: f64,
+}
+
+impl Default for KnowledgeSettings {
+    fn default() -> Self {
+        Self {
+            chunk_tokens: 200,
+            chunk_overlap: 32,
+            max_file_bytes: 50 * 1024 * 1024,
+            max_files_per_upload: 100,
+            embedding_model: String::new(),
+            embed_batch: 32,
+            workers: 1,
+            bm25_weight: 1.0,
+            vector_weight: 1.0,
+            rrf_k: 60.0,
+        }
+    }
+}
+
+impl KnowledgeSettings {
+    /// Checks values; the error names the key.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.chunking().validate()?;
+        let positive = |key: &str, ok: bool| {
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("knowledge.{key} must be greater than 0"))
+            }
+        };
+        positive("max_file_bytes", self.max_file_bytes > 0)?;
+        positive("max_files_per_upload", self.max_files_per_upload > 0)?;
+        positive("embed_batch", self.embed_batch > 0)?;
+        positive("workers", self.workers > 0)?;
+        positive("rrf_k", self.rrf_k > 0.0)?;
+        for (key, w) in [
+            ("bm25_weight", self.bm25_weight),
+            ("vector_weight", self.vector_weight),
+        ] {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(format!("knowledge.{key} must be 0 or more"));
+            }
+        }
+        if self.bm25_weight == 0.0 && self.vector_weight == 0.0 {
+            return Err(
+                "knowledge.bm25_weight and knowledge.vector_weight cannot both be 0".into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn chunking(&self) -> hearth_rag::ChunkSettings {
+        hearth_rag::ChunkSettings {
+            max_tokens: self.chunk_tokens,
+            overlap_tokens: self.chunk_overlap,
+        }
+    }
+}
+
+/// A document's place in the ingest pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DocumentStatus {
+    Queued,
+    Parsing,
+    Embedding,
+    Indexed,
+    Failed,
+}
+
+impl DocumentStatus {
+    fn from_stored(s: &str) -> Self {
+        match s {
+            "queued" => Self::Queued,
+            "parsing" => Self::Parsing,
+            "embedding" => Self::Embedding,
+            "indexed" => Self::Indexed,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// A knowledge base as the API shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct KnowledgeBaseView {
+    #[schema(value_type = String)]
+    pub id: KnowledgeBaseId,
+    pub name: String,
+    pub description: String,
+    pub embedding_model: String,
+    pub dimensions: i64,
+    pub documents: i64,
+    pub chunks: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<hearth_store::KnowledgeBase> for KnowledgeBaseView {
+    fn from(kb: hearth_store::KnowledgeBase) -> Self {
+        Self {
+            id: kb.id,
+            name: kb.name,
+            description: kb.description,
+            embedding_model: kb.embedding_model,
+            dimensions: kb.dimensions,
+            documents: kb.documents,
+            chunks: kb.chunks,
+            created_at: kb.created_at.to_datetime(),
+            updated_at: kb.updated_at.to_datetime(),
+        }
+    }
+}
+
+/// A document as the API shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DocumentView {
+    #[schema(value_type = String)]
+    pub id: DocumentId,
+    #[schema(value_type = String)]
+    pub knowledge_base_id: KnowledgeBaseId,
+    pub name: String,
+    pub format: String,
+    pub size_bytes: i64,
+    pub content_hash: String,
+    pub status: DocumentStatus,
+    /// Why it failed.
+    pub error: Option<String>,
+    pub pages: Option<i64>,
+    pub chunks: i64,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// True in an upload's answer when the knowledge base already held this content: the
+    /// existing document is returned and nothing new is stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub indexed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<hearth_store::Document> for DocumentView {
+    fn from(d: hearth_store::Document) -> Self {
+        Self {
+            id: d.id,
+            knowledge_base_id: d.kb_id,
+            name: d.name,
+            format: d.format,
+            size_bytes: d.size_bytes,
+            content_hash: d.content_hash,
+            status: DocumentStatus::from_stored(&d.status),
+            error: d.error,
+            pages: d.pages,
+            chunks: d.chunks,
+            metadata: serde_json::from_str(&d.metadata).unwrap_or_default(),
+            duplicate: false,
+            created_at: d.created_at.to_datetime(),
+            updated_at: d.updated_at.to_datetime(),
+            indexed_at: d.indexed_at.map(|t| t.to_datetime()),
+        }
+    }
+}
+
+/// A file of an upload that was not taken, and why.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RejectedFile {
+    pub name: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// What an upload did, file by file.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UploadResult {
+    /// Queued documents, and existing ones for duplicates (`duplicate: true`).
+    pub documents: Vec<DocumentView>,
+    /// Files not taken (unsupported type).
+    pub rejected: Vec<RejectedFile>,
+}
+
+/// Body of `POST /api/v1/knowledge-bases`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKnowledgeBase {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Embedder to use; default: the server's `knowledge.embedding_model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_model: Option<String>,
+}
+
+/// Body of `PATCH /api/v1/knowledge-bases/{id}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKnowledgeBase {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A document's progress, published while it is ingested.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DocumentEvent {
+    /// Whose document it is (not sent to clients: it routes the event).
+    #[serde(skip)]
+    pub user_id: hearth_store::ids::UserId,
+    pub document: DocumentView,
+    /// Chunks embedded so far, while embedding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+/// Chunks embedded out of all of a document's chunks.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+}
+
+impl Owned for hearth_store::KnowledgeBase {
+    fn owner(&self) -> hearth_store::ids::UserId {
+        self.user_id
+    }
+    const KIND: &'static str = "knowledge base";
+}
+
+/// Longest knowledge base name.
+const MAX_NAME: usize = 200;
+/// Longest description.
+const MAX_DESCRIPTION: usize = 2000;
+/// Longest metadata JSON attached to a document.
+const MAX_METADATA: usize = 8 * 1024;
+/// Times a document may be claimed before recovery gives up on it.
+const MAX_ATTEMPTS: i64 = 3;
+
+/// The knowledge service. Cheap to clone.
+#[derive(Clone)]
+pub struct Knowledge(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    embeddings: Embeddings,
+    settings: KnowledgeSettings,
+    /// Originals, one file per document, named by its id.
+    files: PathBuf,
+    vectors: VectorIndexes,
+    /// Knowledge bases whose vector index was caught up with the store in this process.
+    caught_up: tokio::sync::Mutex<HashSet<KnowledgeBaseId>>,
+    events: broadcast::Sender<DocumentEvent>,
+    /// Woken when documents are queued.
+    queued: Notify,
+}
+
+impl std::fmt::Debug for Knowledge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Knowledge")
+            .field("files", &self.0.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Knowledge {
+    /// The service, keeping originals and vector indexes under `dir`.
+    pub fn new(
+        store: Store,
+        embeddings: Embeddings,
+        settings: KnowledgeSettings,
+        dir: PathBuf,
+    ) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Self(Arc::new(Inner {
+            store,
+            embeddings,
+            settings,
+            files: dir.join("files"),
+            vectors: VectorIndexes::new(dir.join("vectors")),
+            caught_up: tokio::sync::Mutex::new(HashSet::new()),
+            events,
+            queued: Notify::new(),
+        }))
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &KnowledgeSettings {
+        &self.0.settings
+    }
+
+    /// Document progress events of every user; subscribers filter by `user_id`.
+    pub fn subscribe(&self) -> broadcast::Receiver<DocumentEvent> {
+        self.0.events.subscribe()
+    }
+
+    fn publish(
+        &self,
+        user_id: hearth_store::ids::UserId,
+        document: DocumentView,
+        progress: Option<Progress>,
+    ) {
+        // No subscriber is fine: progress is also in the store.
+        let _ = self.0.events.send(DocumentEvent {
+            user_id,
+            document,
+            progress,
+        });
+    }
+
+    /// Creates a knowledge base.
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        req: CreateKnowledgeBase,
+    ) -> Result<KnowledgeBaseView> {
+        let name = clean_name(&req.name)?;
+        let description = clean_description(req.description.as_deref().unwrap_or(""))?;
+        let model = match req.embedding_model.as_deref().map(str::trim) {
+            Some(m) if !m.is_empty() => m.to_owned(),
+            _ => self.default_embedder()?,
+        };
+        let embedder = self.0.embeddings.get(&model).ok_or_else(|| {
+            CoreError::invalid(
+                "embedding_model",
+                format!("no embedding model `{model}` is loaded"),
+            )
+        })?;
+        let kb = self
+            .0
+            .store
+            .create_knowledge_base(NewKnowledgeBase {
+                user_id: principal.user_id(),
+                name,
+                description,
+                embedding_model: model,
+                dimensions: i64::try_from(embedder.dimensions()).unwrap_or(i64::MAX),
+            })
+            .await
+            .map_err(name_conflict)?;
+        Ok(kb.into())
+    }
+
+    fn default_embedder(&self) -> Result<String> {
+        let configured = self.0.settings.embedding_model.trim();
+        if !configured.is_empty() {
+            return Ok(configured.to_owned());
+        }
+        self.0
+            .embeddings
+            .list()
+            .into_iter()
+            .next()
+            .map(|(name, _)| name)
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "embedding_model",
+                    "no embedding model is loaded: fetch the built-in models (scripts/fetch-models.sh) into the models folder",
+                )
+            })
+    }
+
+    /// The caller's knowledge bases.
+    pub async fn list(&self, principal: &Principal) -> Result<Vec<KnowledgeBaseView>> {
+        let kbs = self
+            .0
+            .store
+            .list_knowledge_bases(Some(access::list_scope(principal)))
+            .await?;
+        Ok(kbs.into_iter().map(Into::into).collect())
+    }
+
+    /// One of the caller's knowledge bases.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        id: KnowledgeBaseId,
+    ) -> Result<KnowledgeBaseView> {
+        Ok(self.owned_kb(principal, id).await?.into())
+    }
+
+    async fn owned_kb(
+        &self,
+        principal: &Principal,
+        id: KnowledgeBaseId,
+    ) -> Result<hearth_store::KnowledgeBase> {
+        access::owned(principal, self.0.store.find_knowledge_base(id).await?)
+    }
+
+    /// Renames a knowledge base or changes its description.
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        id: KnowledgeBaseId,
+        req: UpdateKnowledgeBase,
+    ) -> Result<KnowledgeBaseView> {
+        self.owned_kb(principal, id).await?;
+        let name = req.name.as_deref().map(clean_name).transpose()?;
+        let description = req
+            .description
+            .as_deref()
+            .map(clean_description)
+            .transpose()?;
+        let kb = self
+            .0
+            .store
+            .update_knowledge_base(id, name.as_deref(), description.as_deref())
+            .await
+            .map_err(name_conflict)?
+            .ok_or(CoreError::NotFound("knowledge base"))?;
+        Ok(kb.into())
+    }
+
+    /// Deletes a knowledge base with its documents, originals and index.
+    pub async fn delete(&self, principal: &Principal, id: KnowledgeBaseId) -> Result<()> {
+        self.owned_kb(principal, id).await?;
+        let documents = self.0.store.list_documents(id).await?;
+        if !self.0.store.delete_knowledge_base(id).await? {
+            return Err(CoreError::NotFound("knowledge base"));
+        }
+        for doc in documents {
+            self.remove_original(doc.id).await;
+        }
+        self.0.caught_up.lock().await.remove(&id);
+        if let Err(e) = self.0.vectors.remove(&id.to_string()) {
+            tracing::warn!(error = %e, "could not delete a knowledge base's vector index files");
+        }
+        Ok(())
+    }
+
+    /// Starts receiving one uploaded file: the caller writes its bytes, then hands the
+    /// finished file to [`Knowledge::add_documents`].
+    pub async fn stage(&self, name: &str) -> Result<Stager> {
+        Stager::create(&self.0.files, name, self.0.settings.max_file_bytes).await
+    }
+
+    /// Queues uploaded files as documents of a knowledge base. Files of a type no parser reads
+    /// are rejected; content the knowledge base already holds returns the existing document.
+    pub async fn add_documents(
+        &self,
+        principal: &Principal,
+        id: KnowledgeBaseId,
+        files: Vec<StagedFile>,
+        metadata: Option<serde_json::Value>,
+    ) -> Result<UploadResult> {
+        let kb = self.owned_kb(principal, id).await?;
+        if files.is_empty() {
+            return Err(CoreError::invalid("files", "attach at least one file"));
+        }
+        if files.len() > self.0.settings.max_files_per_upload {
+            return Err(CoreError::TooLarge {
+                field: "files".into(),
+                message: format!(
+                    "holds {} files; at most {} per upload",
+                    files.len(),
+                    self.0.settings.max_files_per_upload
+                ),
+            });
+        }
+        let metadata = match metadata {
+            None => "{}".to_owned(),
+            Some(serde_json::Value::Object(map)) => {
+                let text = serde_json::Value::Object(map).to_string();
+                if text.len() > MAX_METADATA {
+                    return Err(CoreError::TooLarge {
+                        field: "metadata".into(),
+                        message: format!("is longer than {MAX_METADATA} bytes"),
+                    });
+                }
+                text
+            }
+            Some(_) => return Err(CoreError::invalid("metadata", "must be a JSON object")),
+        };
+        let mut result = UploadResult {
+            documents: Vec::new(),
+            rejected: Vec::new(),
+        };
+        for file in files {
+            let Some(format) = Format::from_file_name(file.name()) else {
+                result.rejected.push(RejectedFile {
+                    name: file.name().to_owned(),
+                    code: "unsupported_format".into(),
+                    message: format!(
+                        "{}: unsupported file type; Hearth reads .txt, .md, .html, .pdf, .docx, .csv and .json",
+                        file.name()
+                    ),
+                });
+                continue;
+            };
+            let doc_id = DocumentId::new();
+            let inserted = self
+                .0
+                .store
+                .insert_document(NewDocument {
+                    id: doc_id,
+                    kb_id: kb.id,
+                    name: file.name().to_owned(),
+                    format: format.as_str().to_owned(),
+                    size_bytes: i64::try_from(file.size()).unwrap_or(i64::MAX),
+                    content_hash: file.sha256().to_owned(),
+                    metadata: metadata.clone(),
+                })
+                .await?;
+            match inserted {
+                Inserted::New(doc) => {
+                    if let Err(e) = file.persist(&self.original(doc.id)).await {
+                        // Without its original the document cannot be ingested: take it back.
+                        let _ = self.0.store.delete_document(doc.id).await;
+                        return Err(e);
+                    }
+                    let view = DocumentView::from(doc);
+                    self.publish(principal.user_id(), view.clone(), None);
+                    result.documents.push(view);
+                }
+                Inserted::Duplicate(existing) => {
+                    let mut view = DocumentView::from(existing);
+                    view.duplicate = true;
+                    result.documents.push(view);
+                }
+            }
+        }
+        if result.documents.iter().any(|d| !d.duplicate) {
+            self.0.queued.notify_waiters();
+        }
+        Ok(result)
+    }
+
+    /// A knowledge base's documents.
+    pub async fn documents(
+        &self,
+        principal: &Principal,
+        id: KnowledgeBaseId,
+    ) -> Result<Vec<DocumentView>> {
+        self.owned_kb(principal, id).await?;
+        let docs = self.0.store.list_documents(id).await?;
+        Ok(docs.into_iter().map(Into::into).collect())
+    }
+
+    /// One document of a knowledge base.
+    pub async fn document(
+        &self,
+        principal: &Principal,
+        id: KnowledgeBaseId,
+        doc: DocumentId,
+    ) -> Result<DocumentView> {
+        Ok(self.owned_document(principal, id, doc).await?.into())
+    }
+
+    async fn owned_document(
+        &self,
+        principal: &Principal,
+        id: KnowledgeBaseId,
+        doc: DocumentId,
+    ) -> Result<hearth_store::Document> {
+        self.owned_kb(principal, id).await?;
+        match self.0.store.find_document(doc).await? {
+            Some(d) if d.kb_id == id => Ok(d),
+            _ => Err(CoreError::NotFound("document")),
+        }
+    }
+
+    /// Deletes a document everywhere: its chunks (text index included), its vectors and its
+    /// original.
+    pub async fn delete_document(
+        &self,
+        principal: &Principal,
+        id: KnowledgeBaseId,
+        doc: DocumentId,
+    ) -> Result<()> {
+        let kb = self.owned_kb(principal, id).await?;
+        self.owned_document(principal, id, doc).await?;
+        let seqs = self
+            .0
+            .store
+            .delete_document(doc)
+            .await?
+            .ok_or(CoreError::NotFound("document"))?;
+        let index = self.vectors(&kb).await?;
+        index.remove(&seqs).map_err(other)?;
+        self.remove_original(doc).await;
+        Ok(())
+    }
+
+    /// Queues a failed (or indexed) document again.
+    pub async fn retry_document(
+        &self,
+        principal: &Principal,
+        id: KnowledgeBaseId,
+        doc: DocumentId,
+    ) -> Result<DocumentView> {
+        self.owned_document(principal, id, doc).await?;
+        let Some(queued) = self.0.store.requeue_document(doc).await? else {
+            return Err(CoreError::Conflict {
+                field: None,
+                message: "only a failed or indexed document can be ingested again".into(),
+            });
+        };
+        let view = DocumentView::from(queued);
+        self.publish(principal.user_id(), view.clone(), None);
+        self.0.queued.notify_waiters();
+        Ok(view)
+    }
+
+    /// Takes back documents a stopped worker left in progress. `all` when this process is the
+    /// only one working on the store (embedded SQLite): then every lease is stale.
+    pub async fn recover(&self, all: bool) -> Result<hearth_store::Recovered> {
+        let recovered = self.0.store.recover_documents(all, MAX_ATTEMPTS).await?;
+        if recovered.requeued > 0 {
+            self.0.queued.notify_waiters();
+        }
+        Ok(recovered)
+    }
+
+    /// Saves vector indexes changed since their last save.
+    pub async fn save_indexes(&self) -> Result<usize> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.0.vectors.save_changed())
+            .await
+            .map_err(other)?
+            .map_err(other)
+    }
+
+    fn original(&self, doc: DocumentId) -> PathBuf {
+        self.0.files.join(doc.to_string())
+    }
+
+    async fn remove_original(&self, doc: DocumentId) {
+        match tokio::fs::remove_file(self.original(doc)).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(document = %doc, error = %e, "could not delete a document's original")
+            }
+        }
+    }
+
+    /// The knowledge base's vector index, caught up with the store the first time this process
+    /// uses it (chunks committed after its last save are added from their stored embeddings).
+    async fn vectors(&self, kb: &hearth_store::KnowledgeBase) -> Result<Arc<VectorIndex>> {
+        let dims = usize::try_from(kb.dimensions).unwrap_or(0);
+        let name = kb.id.to_string();
+        let mut caught_up = self.0.caught_up.lock().await;
+        let this = self.clone();
+        let index = tokio::task::spawn_blocking(move || this.0.vectors.open(&name, dims))
+            .await
+            .map_err(other)?
+            .map_err(other)?;
+        if caught_up.contains(&kb.id) {
+            return Ok(index);
+        }
+        let mut after = index.upto();
+        loop {
+            let page = self.0.store.chunk_vectors(kb.id, after, 2048).await?;
+            let Some(last) = page.last().map(|(seq, _)| *seq) else {
+                break;
+            };
+            let entries: Vec<(i64, Vec<f32>)> = page
+                .into_iter()
+                .map(|(seq, bytes)| (seq, hearth_rag::vectors::from_bytes(&bytes)))
+                .collect();
+            let target = index.clone();
+            tokio::task::spawn_blocking(move || target.add(&entries))
+                .await
+                .map_err(other)?
+                .map_err(other)?;
+            after = last;
+        }
+        caught_up.insert(kb.id);
+        Ok(index)
+    }
+}
+
+fn clean_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(CoreError::invalid("name", "must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(CoreError::invalid(
+            "name",
+            format!("must be at most {MAX_NAME} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(CoreError::invalid(
+            "name",
+            "must not hold control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn clean_description(text: &str) -> Result<String> {
+    if text.chars().count() > MAX_DESCRIPTION {
+        return Err(CoreError::invalid(
+            "description",
+            format!("must be at most {MAX_DESCRIPTION} characters"),
+        ));
+    }
+    Ok(text.trim().to_owned())
+}
+
+fn name_conflict(err: StoreError) -> CoreError {
+    match err {
+        StoreError::Conflict(_) => CoreError::Conflict {
+            field: Some("name".into()),
+            message: "you already have a knowledge base with this name".into(),
+        },
+        other => other.into(),
+    }
+}
+
+fn other(err: impl std::error::Error + Send + Sync + 'static) -> CoreError {
+    CoreError::Other(Box::new(err))
+}

@@ -1,0 +1,353 @@
+//! Hybrid search: a full-text ranking (BM25 on SQLite, `ts_rank_cd` on PostgreSQL) and a
+//! vector ranking (HNSW over the chunks' embeddings), fused by reciprocal rank.
+
+use std::collections::{HashMap, HashSet};
+
+use hearth_rag::fusion::{reciprocal_rank_fusion, Ranking};
+use hearth_store::ids::{ChunkId, DocumentId, KnowledgeBaseId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Knowledge;
+use crate::access::Principal;
+use crate::error::{CoreError, Result};
+
+/// Most hits one search returns.
+pub const MAX_TOP_K: usize = 50;
+/// Hits when the caller does not say.
+pub const DEFAULT_TOP_K: usize = 8;
+/// Longest query, in characters.
+const MAX_QUERY: usize = 2000;
+
+/// Which rankings a search uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    #[default]
+    Hybrid,
+    Bm25,
+    Vector,
+}
+
+impl SearchMode {
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "hybrid" => Ok(Self::Hybrid),
+            "bm25" => Ok(Self::Bm25),
+            "vector" => Ok(Self::Vector),
+            _ => Err(CoreError::invalid(
+                "mode",
+                format!("`{s}` is not a search mode; use hybrid, bm25 or vector"),
+            )),
+        }
+    }
+}
+
+/// Body of `POST /api/v1/knowledge-bases/{id}/search`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    pub query: String,
+    /// Hits to return (1–50, default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<usize>,
+    /// `hybrid` (default), `bm25` or `vector`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Only these documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub document_ids: Option<Vec<DocumentId>>,
+    /// Only documents whose metadata has these keys with these values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// One passage found.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Hit {
+    #[schema(value_type = String)]
+    pub chunk_id: ChunkId,
+    #[schema(value_type = String)]
+    pub document_id: DocumentId,
+    pub document_name: String,
+    #[schema(value_type = String)]
+    pub knowledge_base_id: KnowledgeBaseId,
+    pub text: String,
+    /// The heading path above the passage ("A > B").
+    pub headings: String,
+    /// Order of the passage in its document.
+    pub position: i64,
+    pub page: Option<i64>,
+    /// The fused score (or the single ranking's score for `bm25` / `vector`).
+    pub score: f64,
+    /// Full-text score, when the passage was in that ranking.
+    pub bm25_score: Option<f64>,
+    /// Cosine similarity, when the passage was in that ranking.
+    pub vector_score: Option<f64>,
+}
+
+/// What a search found.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchResults {
+    pub mode: SearchMode,
+    /// The query's terms, for highlighting.
+    pub terms: Vec<String>,
+    pub hits: Vec<Hit>,
+}
+
+/// Lower-cased words of a query (letters and digits).
+pub fn query_terms(query: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .filter(|t| seen.insert(t.clone()))
+        .take(64)
+        .collect()
+}
+
+impl Knowledge {
+    /// Searches one of the caller's knowledge bases.
+    pub async fn search(
+        &self,
+        principal: &Principal,
+        id: KnowledgeBaseId,
+        req: SearchRequest,
+    ) -> Result<SearchResults> {
+        self.search_many(principal, &[id], req).await
+    }
+
+    /// Searches several of the caller's knowledge bases at once.
+    pub async fn search_many(
+        &self,
+        principal: &Principal,
+        ids: &[KnowledgeBaseId],
+        req: SearchRequest,
+    ) -> Result<SearchResults> {
+        let query = req.query.trim();
+        if query.is_empty() {
+            return Err(CoreError::invalid("query", "must not be empty"));
+        }
+        if query.chars().count() > MAX_QUERY {
+            return Err(CoreError::invalid(
+                "query",
+                format!("must be at most {MAX_QUERY} characters"),
+            ));
+        }
+        let top_k = req.top_k.unwrap_or(DEFAULT_TOP_K);
+        if !(1..=MAX_TOP_K).contains(&top_k) {
+            return Err(CoreError::invalid(
+                "top_k",
+                format!("must be between 1 and {MAX_TOP_K}"),
+            ));
+        }
+        let mode = req
+            .mode
+            .as_deref()
+            .map(SearchMode::parse)
+            .transpose()?
+            .unwrap_or_default();
+        let mut kbs = Vec::with_capacity(ids.len());
+        for id in ids {
+            kbs.push(self.owned_kb(principal, *id).await?);
+        }
+        let kb_ids: Vec<KnowledgeBaseId> = kbs.iter().map(|k| k.id).collect();
+        let documents = self
+            .document_filter(&kb_ids, req.document_ids, req.metadata)
+            .await?;
+        let terms = query_terms(query);
+        if documents.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(SearchResults {
+                mode,
+                terms,
+                hits: Vec::new(),
+            });
+        }
+        // Each ranking contributes more candidates than asked for, so fusion has overlap.
+        let candidates = (top_k * 4).max(40);
+
+        let text_ranking = if mode == SearchMode::Vector {
+            Vec::new()
+        } else {
+            let limit = i64::try_from(candidates).unwrap_or(i64::MAX);
+            self.0
+                .store
+                .search_chunks_text(&kb_ids, documents.as_deref(), &terms, limit)
+                .await?
+        };
+        let vector_ranking = if mode == SearchMode::Bm25 {
+            Vec::new()
+        } else {
+            self.vector_ranking(&kbs, documents.as_deref(), query, candidates)
+                .await?
+        };
+
+        let bm25: HashMap<i64, f64> = text_ranking.iter().copied().collect();
+        let cosine: HashMap<i64, f64> = vector_ranking
+            .iter()
+            .map(|(k, s)| (*k, f64::from(*s)))
+            .collect();
+        let ranked: Vec<(i64, f64)> = match mode {
+            SearchMode::Bm25 => text_ranking,
+            SearchMode::Vector => vector_ranking
+                .into_iter()
+                .map(|(k, s)| (k, f64::from(s)))
+                .collect(),
+            SearchMode::Hybrid => reciprocal_rank_fusion(
+                &[
+                    Ranking {
+                        items: text_ranking.iter().map(|(k, _)| *k).collect(),
+                        weight: self.0.settings.bm25_weight,
+                    },
+                    Ranking {
+                        items: vector_ranking.iter().map(|(k, _)| *k).collect(),
+                        weight: self.0.settings.vector_weight,
+                    },
+                ],
+                self.0.settings.rrf_k,
+            ),
+        };
+        let wanted: Vec<(i64, f64)> = ranked.into_iter().take(top_k).collect();
+        let seqs: Vec<i64> = wanted.iter().map(|(k, _)| *k).collect();
+        let mut chunks: HashMap<i64, hearth_store::StoredChunk> = self
+            .0
+            .store
+            .chunks_by_seq(&seqs)
+            .await?
+            .into_iter()
+            .map(|c| (c.seq, c))
+            .collect();
+        let mut hits = Vec::with_capacity(wanted.len());
+        for (seq, score) in wanted {
+            let Some(c) = chunks.remove(&seq) else {
+                // A vector of a chunk deleted since the index was last saved: drop it.
+                self.forget_vector(&kbs, seq).await;
+                continue;
+            };
+            hits.push(Hit {
+                chunk_id: c.id,
+                document_id: c.document_id,
+                document_name: c.document_name,
+                knowledge_base_id: c.kb_id,
+                text: c.text,
+                headings: c.headings,
+                position: c.position,
+                page: c.page,
+                score,
+                bm25_score: bm25.get(&seq).copied(),
+                vector_score: cosine.get(&seq).copied(),
+            });
+        }
+        Ok(SearchResults { mode, terms, hits })
+    }
+
+    /// Documents a search is limited to, or `None` for all.
+    async fn document_filter(
+        &self,
+        kbs: &[KnowledgeBaseId],
+        ids: Option<Vec<DocumentId>>,
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<Option<Vec<DocumentId>>> {
+        if ids.is_none() && metadata.as_ref().is_none_or(serde_json::Map::is_empty) {
+            return Ok(None);
+        }
+        let mut docs = Vec::new();
+        for kb in kbs {
+            docs.extend(self.0.store.list_documents(*kb).await?);
+        }
+        let wanted: Option<HashSet<DocumentId>> = ids.map(|v| v.into_iter().collect());
+        Ok(Some(
+            docs.into_iter()
+                .filter(|d| wanted.as_ref().is_none_or(|w| w.contains(&d.id)))
+                .filter(|d| match &metadata {
+                    None => true,
+                    Some(filter) => {
+                        let meta: serde_json::Map<String, serde_json::Value> =
+                            serde_json::from_str(&d.metadata).unwrap_or_default();
+                        filter.iter().all(|(k, v)| meta.get(k) == Some(v))
+                    }
+                })
+                .map(|d| d.id)
+                .collect(),
+        ))
+    }
+
+    async fn vector_ranking(
+        &self,
+        kbs: &[hearth_store::KnowledgeBase],
+        documents: Option<&[DocumentId]>,
+        query: &str,
+        k: usize,
+    ) -> Result<Vec<(i64, f32)>> {
+        let only: Option<HashSet<i64>> = match documents {
+            None => None,
+            Some(docs) => {
+                let mut keys = HashSet::new();
+                for doc in docs {
+                    keys.extend(
+                        self.0
+                            .store
+                            .document_chunks(*doc)
+                            .await?
+                            .into_iter()
+                            .map(|c| c.seq),
+                    );
+                }
+                Some(keys)
+            }
+        };
+        // One query embedding per embedding model among the knowledge bases.
+        let mut by_model: HashMap<&str, Vec<f32>> = HashMap::new();
+        let mut found = Vec::new();
+        for kb in kbs {
+            if !by_model.contains_key(kb.embedding_model.as_str()) {
+                let embedder = self.0.embeddings.get(&kb.embedding_model).ok_or_else(|| {
+                    CoreError::Upstream(format!(
+                        "the embedding model `{}` of knowledge base `{}` is not loaded",
+                        kb.embedding_model, kb.name
+                    ))
+                })?;
+                let mut out = embedder.embed(vec![query.to_owned()]).await?;
+                let vector = out.vectors.pop().unwrap_or_default();
+                by_model.insert(kb.embedding_model.as_str(), vector);
+            }
+            let query_vector = by_model[kb.embedding_model.as_str()].clone();
+            let index = self.vectors(kb).await?;
+            let only = only.clone();
+            let hits =
+                tokio::task::spawn_blocking(move || index.search(&query_vector, k, only.as_ref()))
+                    .await
+                    .map_err(|e| CoreError::Other(Box::new(e)))?
+                    .map_err(|e| CoreError::Other(Box::new(e)))?;
+            found.extend(hits);
+        }
+        found.sort_by(|a, b| b.1.total_cmp(&a.1));
+        found.truncate(k);
+        Ok(found)
+    }
+
+    async fn forget_vector(&self, kbs: &[hearth_store::KnowledgeBase], seq: i64) {
+        for kb in kbs {
+            if let Ok(index) = self.vectors(kb).await {
+                let _ = index.remove(&[seq]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_are_lowercased_unique_words() {
+        assert_eq!(
+            query_terms("How does VACUUM work? vacuum, \"OR\" x*"),
+            vec!["how", "does", "vacuum", "work", "or", "x"]
+        );
+        assert!(query_terms("?!").is_empty());
+    }
+}

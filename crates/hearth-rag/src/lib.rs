@@ -1,0 +1,14 @@
+//! Knowledge-base document processing: parse files into structured blocks and split them into
+//! token-bounded chunks. Knows nothing of storage, HTTP or models (a token counter is passed in).
+//!
+//! [`parse()`] turns a file's bytes into a [`ParsedDocument`] of [`Block`]s; [`chunk()`] packs those
+//! blocks into [`Chunk`]s that respect the document's headings, tables and code. [`vectors`] is the
+//! embedded HNSW index of chunk embeddings and [`fusion`] merges rankings for hybrid search.
+
+pub mod chunk;
+pub mod fusion;
+pub mod parse;
+pub mod vectors;
+
+pub use chunk::{approx_tokens, chunk, Chunk, ChunkSettings};
+pub use parse::{parse, Block, BlockKind, Format, ParseError, ParseLimits, ParsedDocument};

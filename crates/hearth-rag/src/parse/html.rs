@@ -1,0 +1,133 @@
+//! HTML: converted to Markdown by `htmd` (scripts, styles and navigation skipped), then read as
+//! Markdown so headings, lists, code and tables keep their structure.
+
+use super::{markdown, squash_whitespace, ParseError, ParsedDocument};
+
+/// Elements whose content is never document text.
+const SKIPPED_TAGS: [&str; 11] = [
+    "head", "script", "style", "noscript", "template", "nav", "svg", "canvas", "iframe", "object",
+    "button",
+];
+
+pub(super) fn parse(html: &str) -> Result<ParsedDocument, ParseError> {
+    let converter = htmd::HtmlToMarkdown::builder()
+        .skip_tags(SKIPPED_TAGS.to_vec())
+        .build();
+    let markdown = converter
+        .convert(html)
+        .map_err(|e| ParseError::Corrupt(format!("the HTML could not be read: {e}")))?;
+    let mut document = markdown::parse(&markdown);
+    if let Some(title) = title_element(html) {
+        document.title = Some(title);
+    }
+    Ok(document)
+}
+
+/// The text of the first `<title>` element; a plain search is enough for this one element.
+fn title_element(html: &str) -> Option<String> {
+    // ASCII lowercasing keeps byte offsets valid for slicing the original.
+    let lower = html.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let content_start = open + lower[open..].find('>')? + 1;
+    let content_end = content_start + lower[content_start..].find("</title")?;
+    let raw = squash_whitespace(&html[content_start..content_end]);
+    let title = match quick_xml::escape::unescape(&raw) {
+        Ok(text) => text.into_owned(),
+        // Named HTML entities beyond XML's five are left as written.
+        Err(_) => raw,
+    };
+    (!title.is_empty()).then_some(title)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::BlockKind;
+
+    const PAGE: &str = r#"<!DOCTYPE html>
+<html>
+<head>
+  <title>Tom &amp; Jerry's  Guide</title>
+  <style>body { color: red; } .secret-style {}</style>
+  <script>var secretScript = "do not index";</script>
+</head>
+<body>
+  <nav><a href="/">Home</a> <a href="/about">About us nav</a></nav>
+  <h1>Welcome</h1>
+  <p>First <b>bold</b> paragraph with a <a href="https://example.com">link</a>.</p>
+  <script type="text/javascript">document.write("inline secret");</script>
+  <h2>Details</h2>
+  <ul><li>one</li><li>two</li></ul>
+  <pre><code class="language-rust">fn main() {}
+</code></pre>
+  <table>
+    <thead><tr><th>Name</th><th>Age</th></tr></thead>
+    <tbody><tr><td>Ann</td><td>31</td></tr></tbody>
+  </table>
+  <noscript>Enable JavaScript please</noscript>
+</body>
+</html>"#;
+
+    #[test]
+    fn structure_survives_and_scripts_do_not_leak() {
+        let doc = parse(PAGE).expect("page parses");
+        assert_eq!(doc.title.as_deref(), Some("Tom & Jerry's Guide"));
+        let all: String = doc
+            .blocks
+            .iter()
+            .map(|b| b.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        for leaked in [
+            "secret",
+            "color: red",
+            "document.write",
+            "About us nav",
+            "Enable JavaScript",
+        ] {
+            assert!(!all.contains(leaked), "{leaked:?} leaked into {all:?}");
+        }
+        let heading = doc
+            .blocks
+            .iter()
+            .find(|b| b.kind == BlockKind::Heading(1))
+            .expect("h1 block");
+        assert_eq!(heading.text, "Welcome");
+        let paragraph = doc
+            .blocks
+            .iter()
+            .find(|b| b.kind == BlockKind::Paragraph)
+            .expect("paragraph block");
+        assert_eq!(paragraph.text, "First bold paragraph with a link.");
+        assert_eq!(paragraph.headings, vec!["Welcome".to_string()]);
+        let items: Vec<_> = doc
+            .blocks
+            .iter()
+            .filter(|b| b.kind == BlockKind::ListItem)
+            .map(|b| (b.text.as_str(), b.headings.join(" > ")))
+            .collect();
+        assert_eq!(
+            items,
+            vec![
+                ("- one", "Welcome > Details".to_string()),
+                ("- two", "Welcome > Details".to_string())
+            ]
+        );
+        assert!(doc
+            .blocks
+            .iter()
+            .any(|b| b.kind == BlockKind::Code && b.text.contains("fn main() {}")));
+        let table = doc
+            .blocks
+            .iter()
+            .find(|b| b.kind == BlockKind::Table)
+            .expect("table block");
+        assert_eq!(table.text, "Name | Age\nAnn | 31");
+    }
+
+    #[test]
+    fn first_h1_is_the_title_without_a_title_element() {
+        let doc = parse("<body><h1>Plain &lt;Heading&gt;</h1><p>x</p></body>").expect("parses");
+        assert_eq!(doc.title.as_deref(), Some("Plain <Heading>"));
+    }
+}

@@ -1,0 +1,547 @@
+//! Knowledge bases end to end with the real built-in embedder: uploads through multipart,
+//! background ingest with progress over the WebSocket, hybrid search, deletion everywhere,
+//! bad files, isolation between users, and recovery of documents a stopped server left behind.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hearth_client::{Client, StatusCode, Upload};
+use hearth_core::ids::{DocumentId, KnowledgeBaseId};
+use hearth_core::knowledge::{
+    CreateKnowledgeBase, DocumentStatus, SearchRequest, SearchResults, UpdateKnowledgeBase,
+};
+use hearth_server::settings::Settings;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_with, TestApp};
+use crate::ws::{connect, next_within, send, Socket};
+
+/// Points `settings` at a models folder holding only the reference embedder (no chat model:
+/// these tests need no generation).
+fn embedder_only(settings: &mut Settings) {
+    let models = settings
+        .data_dir
+        .parent()
+        .expect("data dir has a parent")
+        .join("models");
+    std::fs::create_dir_all(&models).expect("models dir");
+    let source = hearth_local::reference::dir().join(hearth_local::reference::EMBEDDING_MODEL);
+    assert!(
+        source.is_dir(),
+        "{} is missing: run scripts/fetch-models.sh",
+        source.display()
+    );
+    std::os::unix::fs::symlink(
+        &source,
+        models.join(hearth_local::reference::EMBEDDING_MODEL),
+    )
+    .expect("link embedder");
+    settings.local.models_dir = Some(models);
+    settings.auth.registration = hearth_core::api::Registration::Open;
+}
+
+async fn kb_app() -> TestApp {
+    spawn_with(embedder_only).await
+}
+
+async fn new_kb(client: &Client, name: &str) -> KnowledgeBaseId {
+    client
+        .create_knowledge_base(&CreateKnowledgeBase {
+            name: name.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create knowledge base")
+        .id
+}
+
+/// A WebSocket of `token`'s user watching document events.
+async fn watch(app: &TestApp, token: &str) -> Socket {
+    let mut ws = connect(app.client.base_url()).await;
+    send(&mut ws, json!({"type": "auth", "token": token})).await;
+    assert_eq!(next_within(&mut ws, LIMIT).await["type"], "ready");
+    send(&mut ws, json!({"type": "watch_documents", "id": "w"})).await;
+    let ack = next_within(&mut ws, LIMIT).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    ws
+}
+
+/// Ingest runs the embedder on two cores shared with the rest of the suite.
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// Reads document events until every id in `ids` is indexed or failed; returns the statuses
+/// seen per document, in order.
+async fn settle(ws: &mut Socket, ids: &[DocumentId]) -> HashMap<DocumentId, Vec<Value>> {
+    let mut seen: HashMap<DocumentId, Vec<Value>> = HashMap::new();
+    let terminal = |v: &Vec<Value>| {
+        v.last()
+            .is_some_and(|e| matches!(e["document"]["status"].as_str(), Some("indexed" | "failed")))
+    };
+    while !ids.iter().all(|id| seen.get(id).is_some_and(terminal)) {
+        let frame = next_within(ws, LIMIT).await;
+        assert_eq!(frame["type"], "document", "{frame}");
+        let id: DocumentId = frame["document"]["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("document id");
+        seen.entry(id).or_default().push(frame);
+    }
+    seen
+}
+
+fn search(query: &str, mode: &str) -> SearchRequest {
+    SearchRequest {
+        query: query.into(),
+        mode: Some(mode.into()),
+        ..Default::default()
+    }
+}
+
+fn names(results: &SearchResults) -> Vec<&str> {
+    results
+        .hits
+        .iter()
+        .map(|h| h.document_name.as_str())
+        .collect()
+}
+
+const POSTGRES_MD: &str = "# Routine maintenance\n\n\
+    PostgreSQL needs periodic maintenance to keep working well.\n\n\
+    ## Vacuum\n\n\
+    VACUUM reclaims storage occupied by dead tuples left behind by updates and deletes.\n\n\
+    ## Autovacuum\n\n\
+    The autovacuum daemon automates the execution of VACUUM and ANALYZE commands.\n\n\
+    | setting | default |\n|---|---|\n| autovacuum_naptime | 1min |\n";
+
+const BREAD_TXT: &str = "Baking at home.\n\n\
+    Bread dough rises because yeast ferments the sugars in flour and releases carbon dioxide, \
+    which is trapped by the gluten network. A warm kitchen speeds this up.\n";
+
+const CATS_HTML: &str = "<html><head><title>Cats</title><script>var secret = 'xyzzy';</script>\
+    <style>p { color: red }</style></head><body><h1>Cats</h1>\
+    <p>Cats are small carnivorous mammals; they purr when content.</p></body></html>";
+
+const CITIES_CSV: &str = "city,country,population\nParis,France,2100000\nTokyo,Japan,13960000\n";
+
+const CONFIG_JSON: &str = r#"{"server": {"port": 8080, "host": "localhost"}, "replicas": 3}"#;
+
+#[tokio::test]
+async fn documents_are_ingested_searched_and_deleted_everywhere() {
+    let app = kb_app().await;
+    let (auth, user) = app.register("kb@example.com").await;
+    let kb = new_kb(&user, "Handbook").await;
+    let mut ws = watch(&app, &auth.access_token).await;
+
+    let uploaded = user
+        .upload_documents(
+            kb,
+            vec![
+                Upload::bytes("postgres.md", POSTGRES_MD),
+                Upload::bytes("bread.txt", BREAD_TXT),
+                Upload::bytes("cats.html", CATS_HTML),
+                Upload::bytes("cities.csv", CITIES_CSV),
+                Upload::bytes("config.json", CONFIG_JSON),
+                Upload::bytes("empty.txt", ""),
+                Upload::bytes(
+                    "junk.txt",
+                    (0u8..=255).cycle().take(4096).collect::<Vec<_>>(),
+                ),
+                Upload::bytes("setup.exe", "MZ"),
+            ],
+            None,
+        )
+        .await
+        .expect("upload");
+    assert_eq!(uploaded.documents.len(), 7);
+    assert!(uploaded
+        .documents
+        .iter()
+        .all(|d| d.status == DocumentStatus::Queued && !d.duplicate));
+    assert_eq!(uploaded.rejected.len(), 1);
+    assert_eq!(uploaded.rejected[0].name, "setup.exe");
+    assert_eq!(uploaded.rejected[0].code, "unsupported_format");
+
+    let ids: Vec<DocumentId> = uploaded.documents.iter().map(|d| d.id).collect();
+    let events = settle(&mut ws, &ids).await;
+    let by_name: HashMap<String, DocumentId> = uploaded
+        .documents
+        .iter()
+        .map(|d| (d.name.clone(), d.id))
+        .collect();
+    // Progress went through the pipeline's steps, with embedding progress.
+    let postgres_events = &events[&by_name["postgres.md"]];
+    let statuses: Vec<&str> = postgres_events
+        .iter()
+        .filter_map(|e| e["document"]["status"].as_str())
+        .collect();
+    assert!(
+        statuses.contains(&"parsing") && statuses.contains(&"embedding"),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&"indexed"));
+    assert!(postgres_events
+        .iter()
+        .any(|e| e["progress"]["total"].as_u64().is_some_and(|t| t > 0)));
+
+    let docs = user.documents(kb).await.expect("documents");
+    let status_of = |name: &str| {
+        docs.iter()
+            .find(|d| d.name == name)
+            .map(|d| (d.status, d.error.clone().unwrap_or_default()))
+            .expect("document listed")
+    };
+    for name in [
+        "postgres.md",
+        "bread.txt",
+        "cats.html",
+        "cities.csv",
+        "config.json",
+    ] {
+        assert_eq!(
+            status_of(name).0,
+            DocumentStatus::Indexed,
+            "{name}: {:?}",
+            status_of(name)
+        );
+    }
+    let (status, reason) = status_of("empty.txt");
+    assert_eq!(status, DocumentStatus::Failed);
+    assert!(reason.contains("empty"), "{reason}");
+    let (status, reason) = status_of("junk.txt");
+    assert_eq!(status, DocumentStatus::Failed);
+    assert!(reason.contains("not text"), "{reason}");
+    let info = user.get_knowledge_base(kb).await.expect("kb");
+    assert_eq!(info.documents, 7);
+    assert!(info.chunks >= 5);
+
+    // Full text finds exact words, in headings and tables too.
+    let found = user
+        .search(kb, &search("autovacuum daemon", "bm25"))
+        .await
+        .expect("bm25");
+    assert_eq!(found.mode, hearth_core::knowledge::SearchMode::Bm25);
+    assert_eq!(names(&found)[0], "postgres.md");
+    assert!(found.hits[0].text.contains("autovacuum"));
+    assert!(found.hits[0].bm25_score.is_some() && found.hits[0].vector_score.is_none());
+    assert_eq!(found.terms, vec!["autovacuum", "daemon"]);
+    let tokyo = user
+        .search(kb, &search("Tokyo", "bm25"))
+        .await
+        .expect("csv");
+    assert_eq!(names(&tokyo), vec!["cities.csv"]);
+    // Script text of an HTML page is not indexed.
+    assert!(user
+        .search(kb, &search("xyzzy", "bm25"))
+        .await
+        .expect("script")
+        .hits
+        .is_empty());
+
+    // Vectors find a paraphrase that shares no word with the passage.
+    let meaning = user
+        .search(kb, &search("how does yeast make a loaf grow", "vector"))
+        .await
+        .expect("vector");
+    assert_eq!(names(&meaning)[0], "bread.txt");
+    assert!(meaning.hits[0].vector_score.is_some_and(|s| s > 0.3));
+
+    // Hybrid fuses both and carries both scores where both ranked the passage.
+    let hybrid = user
+        .search(kb, &search("felines that purr", "hybrid"))
+        .await
+        .expect("hybrid");
+    assert_eq!(names(&hybrid)[0], "cats.html");
+    assert!(hybrid.hits[0].bm25_score.is_some() && hybrid.hits[0].vector_score.is_some());
+    let default_mode = user
+        .search(
+            kb,
+            &SearchRequest {
+                query: "reclaim storage of dead tuples".into(),
+                top_k: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("default");
+    assert_eq!(
+        default_mode.mode,
+        hearth_core::knowledge::SearchMode::Hybrid
+    );
+    assert_eq!(default_mode.hits.len(), 2);
+    assert_eq!(default_mode.hits[0].document_name, "postgres.md");
+    assert_eq!(
+        default_mode.hits[0].headings,
+        "Routine maintenance > Vacuum"
+    );
+
+    // Filters by document.
+    let only_bread = user
+        .search(
+            kb,
+            &SearchRequest {
+                query: "Tokyo autovacuum".into(),
+                document_ids: Some(vec![by_name["bread.txt"]]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("filtered");
+    assert!(only_bread
+        .hits
+        .iter()
+        .all(|h| h.document_name == "bread.txt"));
+
+    // The same content again is a duplicate: the existing document comes back.
+    let again = user
+        .upload_documents(kb, vec![Upload::bytes("copy.md", POSTGRES_MD)], None)
+        .await
+        .expect("duplicate upload");
+    assert!(again.documents[0].duplicate);
+    assert_eq!(again.documents[0].id, by_name["postgres.md"]);
+    assert_eq!(user.documents(kb).await.expect("docs").len(), 7);
+
+    // Deleting a document removes it from both indexes.
+    user.delete_document(kb, by_name["postgres.md"])
+        .await
+        .expect("delete");
+    for mode in ["bm25", "vector", "hybrid"] {
+        let after = user
+            .search(kb, &search("autovacuum daemon dead tuples", mode))
+            .await
+            .expect("search after delete");
+        assert!(
+            !names(&after).contains(&"postgres.md"),
+            "{mode}: {:?}",
+            names(&after)
+        );
+    }
+    let err = user
+        .document(kb, by_name["postgres.md"])
+        .await
+        .expect_err("gone");
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+
+    // A failed document can be retried (and fails again for the same reason).
+    let retried = user
+        .retry_document(kb, by_name["empty.txt"])
+        .await
+        .expect("retry");
+    assert_eq!(retried.status, DocumentStatus::Queued);
+    settle(&mut ws, &[by_name["empty.txt"]]).await;
+    let err = user
+        .retry_document(kb, by_name["bread.txt"])
+        .await
+        .map(|d| d.status);
+    assert_eq!(
+        err.expect("indexed documents can be re-ingested"),
+        DocumentStatus::Queued
+    );
+    settle(&mut ws, &[by_name["bread.txt"]]).await;
+    let meaning = user
+        .search(kb, &search("how does yeast make a loaf grow", "vector"))
+        .await
+        .expect("vector after re-ingest");
+    assert_eq!(names(&meaning)[0], "bread.txt");
+
+    // Deleting the knowledge base deletes its originals too.
+    user.delete_knowledge_base(kb).await.expect("delete kb");
+    let files = app.data_dir.join("knowledge").join("files");
+    let left = std::fs::read_dir(&files).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "originals left in {}", files.display());
+}
+
+#[tokio::test]
+async fn metadata_filters_and_bad_requests_name_the_field() {
+    let app = kb_app().await;
+    let (auth, user) = app.register("meta@example.com").await;
+    let kb = new_kb(&user, "Teams").await;
+    let mut ws = watch(&app, &auth.access_token).await;
+    let infra = user
+        .upload_documents(
+            kb,
+            vec![Upload::bytes(
+                "infra.md",
+                "# Pager\n\nThe on-call engineer answers pages.",
+            )],
+            Some(&json!({"team": "infra"})),
+        )
+        .await
+        .expect("upload infra");
+    let web = user
+        .upload_documents(
+            kb,
+            vec![Upload::bytes(
+                "web.md",
+                "# Pager\n\nThe web team rotates the pager weekly.",
+            )],
+            Some(&json!({"team": "web"})),
+        )
+        .await
+        .expect("upload web");
+    assert_eq!(infra.documents[0].metadata, json!({"team": "infra"}));
+    settle(&mut ws, &[infra.documents[0].id, web.documents[0].id]).await;
+    let filtered = user
+        .search(
+            kb,
+            &SearchRequest {
+                query: "pager".into(),
+                metadata: Some(json!({"team": "web"}).as_object().expect("object").clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("metadata filter");
+    assert_eq!(names(&filtered), vec!["web.md"]);
+
+    let bad = |req: SearchRequest| {
+        let user = user.clone();
+        async move { user.search(kb, &req).await.expect_err("refused") }
+    };
+    for (req, field) in [
+        (search("", "hybrid"), "query"),
+        (search("pager", "fuzzy"), "mode"),
+        (
+            SearchRequest {
+                query: "pager".into(),
+                top_k: Some(0),
+                ..Default::default()
+            },
+            "top_k",
+        ),
+    ] {
+        let err = bad(req).await;
+        assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST), "{err}");
+        assert_eq!(err.field(), Some(field), "{err}");
+    }
+    let err = user
+        .create_knowledge_base(&CreateKnowledgeBase {
+            name: "  ".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("empty name");
+    assert_eq!(err.field(), Some("name"));
+    let err = user
+        .create_knowledge_base(&CreateKnowledgeBase {
+            name: "Teams".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("taken name");
+    assert_eq!(err.status(), Some(StatusCode::CONFLICT));
+    let renamed = user
+        .update_knowledge_base(
+            kb,
+            &UpdateKnowledgeBase {
+                name: Some("Team pages".into()),
+                description: Some("who to call".into()),
+            },
+        )
+        .await
+        .expect("rename");
+    assert_eq!(renamed.name, "Team pages");
+    let err = user
+        .create_knowledge_base(&CreateKnowledgeBase {
+            name: "Other".into(),
+            embedding_model: Some("no-such-embedder".into()),
+            ..Default::default()
+        })
+        .await
+        .expect_err("unknown embedder");
+    assert_eq!(err.field(), Some("embedding_model"));
+    let err = user
+        .upload_documents(
+            kb,
+            vec![Upload::bytes("a.exe", "x"), Upload::bytes("b.bin", "y")],
+            None,
+        )
+        .await
+        .expect_err("nothing readable");
+    assert_eq!(err.status(), Some(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+    assert!(err.to_string().contains("a.exe") && err.to_string().contains("b.bin"));
+    let err = user
+        .upload_documents(
+            kb,
+            vec![Upload::bytes("c.md", "# C")],
+            Some(&json!(["not", "an object"])),
+        )
+        .await
+        .expect_err("metadata must be an object");
+    assert_eq!(err.field(), Some("metadata"));
+    assert_eq!(user.documents(kb).await.expect("docs").len(), 2);
+}
+
+#[tokio::test]
+async fn a_file_over_the_limit_is_refused_while_streaming_and_nothing_is_kept() {
+    let app = spawn_with(|s| {
+        embedder_only(s);
+        s.knowledge.max_file_bytes = 1024;
+    })
+    .await;
+    let (_, user) = app.register("big@example.com").await;
+    let kb = new_kb(&user, "Small files").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big.txt");
+    std::fs::write(&big, "word ".repeat(100_000)).expect("write");
+    let err = user
+        .upload_documents(
+            kb,
+            vec![Upload::bytes("small.txt", "fits"), Upload::path(&big)],
+            None,
+        )
+        .await
+        .expect_err("too large");
+    assert_eq!(err.status(), Some(StatusCode::PAYLOAD_TOO_LARGE), "{err}");
+    assert_eq!(err.field(), Some("files"));
+    assert!(err.to_string().contains("big.txt"), "{err}");
+    // The whole upload was refused: no document, no file left behind.
+    assert!(user.documents(kb).await.expect("docs").is_empty());
+    let files = app.data_dir.join("knowledge").join("files");
+    let left = std::fs::read_dir(&files).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn another_users_knowledge_base_is_not_found_everywhere() {
+    let app = kb_app().await;
+    let (_, owner) = app.register("owner@example.com").await;
+    let (_, other) = app.register("other@example.com").await;
+    let kb = new_kb(&owner, "Private").await;
+    let doc = owner
+        .upload_documents(
+            kb,
+            vec![Upload::bytes("secret.md", "# Secret\n\nplans")],
+            None,
+        )
+        .await
+        .expect("upload")
+        .documents[0]
+        .id;
+    let not_found = |r: Result<(), hearth_client::ClientError>| {
+        let err = r.expect_err("refused");
+        assert_eq!(err.status(), Some(StatusCode::NOT_FOUND), "{err}");
+    };
+    not_found(other.get_knowledge_base(kb).await.map(drop));
+    not_found(other.documents(kb).await.map(drop));
+    not_found(other.document(kb, doc).await.map(drop));
+    not_found(other.search(kb, &search("plans", "hybrid")).await.map(drop));
+    not_found(
+        other
+            .upload_documents(kb, vec![Upload::bytes("x.md", "x")], None)
+            .await
+            .map(drop),
+    );
+    not_found(other.delete_document(kb, doc).await);
+    not_found(other.retry_document(kb, doc).await.map(drop));
+    not_found(
+        other
+            .update_knowledge_base(kb, &UpdateKnowledgeBase::default())
+            .await
+            .map(drop),
+    );
+    not_found(other.delete_knowledge_base(kb).await);
+    assert!(other.list_knowledge_bases().await.expect("list").is_empty());
+    // Nothing of the owner's was touched.
+    assert_eq!(owner.documents(kb).await.expect("docs").len(), 1);
+}
