@@ -151,7 +151,14 @@ const MAP_KEYS: &[&str] = &["chat.tool_policy."];
 /// Short names the design documents use, kept as aliases of the nested keys.
 const ALIASES: &[(&str, &str)] = &[("HEARTH_DATABASE_URL", "database.url")];
 /// `HEARTH_*` variables that are not settings.
-const NOT_SETTINGS: &[&str] = &["HEARTH_CONFIG", "HEARTH_BIN", "HEARTH_NEW_PASSWORD"];
+const NOT_SETTINGS: &[&str] = &[
+    "HEARTH_CONFIG",
+    "HEARTH_BIN",
+    "HEARTH_NEW_PASSWORD",
+    // The terminal client's server and key (`hearth ingest`, `hearth search`).
+    "HEARTH_URL",
+    "HEARTH_API_KEY",
+];
 
 impl Settings {
     /// Loads settings from `env` (pairs of name and value, normally `std::env::vars()`) and

@@ -1,4 +1,7 @@
-//! The `hearth` binary: `serve`, and the operator's `admin` commands.
+//! The `hearth` binary: `serve`, the operator's `admin` and `models` commands, and the
+//! terminal client's `ingest` and `search`.
+
+mod knowledge;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +54,11 @@ enum Command {
     /// loaded when the server starts.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Upload files and folders (recursively) into a knowledge base of a running server, and
+    /// follow them until they are indexed.
+    Ingest(knowledge::IngestArgs),
+    /// Search a knowledge base of a running server.
+    Search(knowledge::SearchArgs),
 }
 
 #[derive(Subcommand)]
@@ -176,6 +184,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve { listen, common } => serve(load(listen, common)?).await,
         Command::Models(command) => models(command, load),
+        Command::Ingest(args) => knowledge::ingest(args).await,
+        Command::Search(args) => knowledge::search(args).await,
         Command::Admin(AdminCommand::DefaultConfig) => {
             print!("{}", hearth_server::settings::DEFAULT_CONFIG);
             Ok(())

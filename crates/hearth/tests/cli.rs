@@ -48,7 +48,13 @@ impl Drop for Server {
 
 /// Starts `hearth serve` on port 0 and waits for its ready line.
 fn serve(data_dir: &Path) -> Server {
+    serve_with(data_dir, &[])
+}
+
+/// Starts `hearth serve` on port 0 with extra environment variables.
+fn serve_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
     let mut child = hearth()
+        .envs(env.iter().copied())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .stdin(Stdio::null())
@@ -466,4 +472,174 @@ fn models_are_listed_added_checked_and_removed() {
     let out = models(&["remove", "all-MiniLM-L6-v2"]);
     assert!(error_line(&out).contains("no model called `all-MiniLM-L6-v2`"));
     assert!(stdout(&models(&["list"])).contains("no models installed"));
+}
+
+/// `POST url` with a JSON body (and a bearer token); the JSON answer.
+fn post_json(url: &str, token: Option<&str>, body: serde_json::Value) -> serde_json::Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut req = reqwest::Client::new().post(url).json(&body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let response = req.send().await.expect("post");
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        response.json().await.expect("json")
+    })
+}
+
+#[test]
+fn ingest_uploads_folders_and_search_prints_passages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = dir.path().join("models");
+    std::fs::create_dir(&models).expect("models");
+    let embedder = hearth_local::reference::EMBEDDING_MODEL;
+    std::os::unix::fs::symlink(
+        hearth_local::reference::dir().join(embedder),
+        models.join(embedder),
+    )
+    .expect("link embedder");
+    let server = serve_with(
+        &dir.path().join("data"),
+        &[
+            ("HEARTH_LOCAL__MODELS_DIR", models.to_str().expect("utf-8")),
+            ("HEARTH_AUTH__REGISTRATION", "open"),
+        ],
+    );
+    let base = server.url.trim_end_matches('/').to_owned();
+    let auth = post_json(
+        &format!("{base}/api/v1/auth/register"),
+        None,
+        serde_json::json!({"email": "cli@example.com", "password": "correct-horse-battery"}),
+    );
+    let token = auth["access_token"].as_str().expect("token");
+    let key = post_json(
+        &format!("{base}/api/v1/api-keys"),
+        Some(token),
+        serde_json::json!({"name": "cli"}),
+    );
+    let key = key["key"].as_str().expect("key").to_owned();
+
+    // A folder tree with readable files, an unsupported one, a hidden one and a broken one.
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(docs.join("guides/deep")).expect("mkdir");
+    std::fs::write(
+        docs.join("guides/vacuum.md"),
+        "# Vacuum\n\nThe autovacuum daemon automates VACUUM and ANALYZE.\n",
+    )
+    .expect("write");
+    std::fs::write(
+        docs.join("guides/deep/bread.txt"),
+        "Bread dough rises because yeast ferments sugars.\n",
+    )
+    .expect("write");
+    std::fs::write(docs.join("cities.csv"), "city,country\nTokyo,Japan\n").expect("write");
+    std::fs::write(docs.join("logo.png"), [0x89, b'P', b'N', b'G']).expect("write");
+    std::fs::write(docs.join(".hidden.md"), "# secret").expect("write");
+    std::fs::write(docs.join("empty.txt"), "").expect("write");
+
+    let remote = ["--server", base.as_str(), "--api-key", key.as_str()];
+    let out = run(hearth()
+        .args(["ingest", "--kb", "Docs"])
+        .arg(&docs)
+        .args(remote));
+    let printed = stdout(&out);
+    assert!(
+        printed.contains("created knowledge base \"Docs\""),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("uploaded 4 of 4 files")
+            && printed.contains("1 of unsupported types skipped"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("indexed 3 of 4 new documents"),
+        "{printed}"
+    );
+    // The empty file failed: named with its reason, and the exit status says so.
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("empty.txt: the file is empty"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        error_line(&out).contains("1 files could not be ingested"),
+        "{}",
+        error_line(&out)
+    );
+
+    // Again: everything is already there.
+    let out = run(hearth()
+        .args(["ingest", "--kb", "Docs"])
+        .arg(docs.join("guides"))
+        .args(remote));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("(2 already there"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = run(hearth()
+        .args(["search", "--kb", "Docs", "autovacuum", "daemon"])
+        .args(remote));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.starts_with("1. vacuum.md › Vacuum"), "{printed}");
+    assert!(
+        printed.contains("The autovacuum daemon automates"),
+        "{printed}"
+    );
+
+    // Clear one-line failures.
+    let out = run(hearth().args(["search", "--kb", "Nope", "x"]).args(remote));
+    assert!(
+        error_line(&out).contains("no knowledge base named \"Nope\""),
+        "{}",
+        error_line(&out)
+    );
+    let out = run(hearth()
+        .args([
+            "search",
+            "--kb",
+            "Docs",
+            "x",
+            "--api-key",
+            "hk_wrong",
+            "--server",
+        ])
+        .arg(&server.url));
+    assert!(error_line(&out).contains("401"), "{}", error_line(&out));
+    let out = run(hearth()
+        .args(["ingest", "--kb", "Docs", "/nonexistent/folder"])
+        .args(remote));
+    assert!(
+        error_line(&out).contains("/nonexistent/folder"),
+        "{}",
+        error_line(&out)
+    );
+    let out = run(hearth().args([
+        "search",
+        "--kb",
+        "Docs",
+        "x",
+        "--api-key",
+        "k",
+        "--server",
+        "http://127.0.0.1:9",
+    ]));
+    assert!(
+        error_line(&out).contains("cannot reach the server"),
+        "{}",
+        error_line(&out)
+    );
 }

@@ -545,3 +545,197 @@ async fn another_users_knowledge_base_is_not_found_everywhere() {
     // Nothing of the owner's was touched.
     assert_eq!(owner.documents(kb).await.expect("docs").len(), 1);
 }
+
+/// Runs a server on `settings` until `stop` fires, then waits for its clean shutdown.
+async fn serve(
+    settings: Settings,
+) -> (
+    Client,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let app = hearth_server::Application::build(settings)
+        .await
+        .expect("application builds");
+    let client = Client::new(format!("http://{}", app.local_addr()));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    (client, tx, handle)
+}
+
+/// Waits until every document of `kb` is indexed or failed. `ws` watches already, so a
+/// document not finished in the listing sends an event later.
+async fn all_settled(user: &Client, ws: &mut Socket, kb: KnowledgeBaseId) {
+    let pending: Vec<DocumentId> = user
+        .documents(kb)
+        .await
+        .expect("documents")
+        .into_iter()
+        .filter(|d| !matches!(d.status, DocumentStatus::Indexed | DocumentStatus::Failed))
+        .map(|d| d.id)
+        .collect();
+    settle(ws, &pending).await;
+}
+
+#[tokio::test]
+async fn documents_a_stopped_server_left_in_progress_end_indexed_or_failed() {
+    // SQLite only: the state a killed process leaves is written straight into its file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = crate::helpers::test_settings(dir.path());
+    embedder_only(&mut settings);
+
+    let (client, stop, running) = serve(settings.clone()).await;
+    let auth = client
+        .register(&hearth_core::api::RegisterRequest {
+            email: "crash@example.com".into(),
+            password: crate::helpers::PASSWORD.into(),
+            name: None,
+            invite_token: None,
+        })
+        .await
+        .expect("register");
+    let user = client.with_token(&auth.access_token);
+    let kb = new_kb(&user, "Survivors").await;
+    let mut ws = {
+        let mut ws = connect(client.base_url()).await;
+        send(&mut ws, json!({"type": "auth", "token": auth.access_token})).await;
+        next_within(&mut ws, LIMIT).await;
+        send(&mut ws, json!({"type": "watch_documents"})).await;
+        next_within(&mut ws, LIMIT).await;
+        ws
+    };
+    let first = user
+        .upload_documents(kb, vec![Upload::bytes("bread.txt", BREAD_TXT)], None)
+        .await
+        .expect("upload");
+    settle(&mut ws, &[first.documents[0].id]).await;
+    drop(ws);
+    stop.send(()).expect("stop");
+    running.await.expect("join").expect("clean shutdown");
+
+    // What a kill in the middle of ingesting leaves: documents claimed (leased) and never
+    // finished, one of them claimed so often that it is given up, and a vector index that was
+    // never saved (its files gone).
+    let store = hearth_store::Store::open(
+        &format!("sqlite://{}", settings.data_dir.join("hearth.db").display()),
+        &hearth_store::StoreOptions::default(),
+    )
+    .await
+    .expect("open store");
+    let files = settings.data_dir.join("knowledge").join("files");
+    let lease = hearth_store::Timestamp::now().plus_secs(3600);
+    let mut stuck = Vec::new();
+    // The last document first: claimed three times over (three crashes while ingesting it).
+    for (name, body) in [
+        ("cities.csv", CITIES_CSV),
+        ("cats.html", CATS_HTML),
+        ("postgres.md", POSTGRES_MD),
+    ] {
+        let id = DocumentId::new();
+        std::fs::write(files.join(id.to_string()), body).expect("original");
+        let inserted = store
+            .insert_document(hearth_store::NewDocument {
+                id,
+                kb_id: kb,
+                name: name.into(),
+                format: name.rsplit('.').next().expect("extension").into(),
+                size_bytes: body.len() as i64,
+                content_hash: format!("hash-{name}"),
+                metadata: "{}".into(),
+            })
+            .await
+            .expect("insert");
+        assert!(matches!(inserted, hearth_store::Inserted::New(_)));
+        stuck.push(id);
+        if stuck.len() == 1 {
+            for round in 0..3 {
+                if round > 0 {
+                    store.recover_documents(true, 10).await.expect("requeue");
+                }
+                store
+                    .claim_document(lease)
+                    .await
+                    .expect("claim")
+                    .expect("queued");
+            }
+        }
+    }
+    stuck.rotate_left(1);
+    for _ in 0..2 {
+        store
+            .claim_document(lease)
+            .await
+            .expect("claim")
+            .expect("queued");
+    }
+    store
+        .advance_document(stuck[1], "embedding", lease)
+        .await
+        .expect("advance");
+    assert_eq!(
+        store
+            .find_document(stuck[2])
+            .await
+            .expect("find")
+            .expect("doc")
+            .attempts,
+        3
+    );
+    store.close().await;
+    for entry in
+        std::fs::read_dir(settings.data_dir.join("knowledge").join("vectors")).expect("vectors dir")
+    {
+        std::fs::remove_file(entry.expect("entry").path()).expect("remove index file");
+    }
+
+    // A new start takes every document back and ends each indexed or failed.
+    let (client, stop, running) = serve(settings.clone()).await;
+    let token = user_token(&client).await;
+    let user = client.with_token(&token);
+    let mut ws = {
+        let mut ws = connect(client.base_url()).await;
+        send(&mut ws, json!({"type": "auth", "token": token})).await;
+        next_within(&mut ws, LIMIT).await;
+        send(&mut ws, json!({"type": "watch_documents"})).await;
+        next_within(&mut ws, LIMIT).await;
+        ws
+    };
+    all_settled(&user, &mut ws, kb).await;
+    let docs = user.documents(kb).await.expect("documents");
+    let status = |id: DocumentId| {
+        docs.iter()
+            .find(|d| d.id == id)
+            .map(|d| (d.status, d.error.clone().unwrap_or_default()))
+            .expect("listed")
+    };
+    assert_eq!(status(stuck[0]).0, DocumentStatus::Indexed);
+    assert_eq!(status(stuck[1]).0, DocumentStatus::Indexed);
+    let (given_up, reason) = status(stuck[2]);
+    assert_eq!(given_up, DocumentStatus::Failed);
+    assert!(reason.contains("interrupted"), "{reason}");
+    // The vector index was rebuilt from the stored embeddings: the document indexed before
+    // the crash is found by meaning, and so are the recovered ones.
+    let meaning = user
+        .search(kb, &search("how does yeast make a loaf grow", "vector"))
+        .await
+        .expect("vector");
+    assert_eq!(names(&meaning)[0], "bread.txt");
+    let cats = user
+        .search(kb, &search("felines that purr", "vector"))
+        .await
+        .expect("vector");
+    assert_eq!(names(&cats)[0], "cats.html");
+    drop(ws);
+    stop.send(()).expect("stop");
+    running.await.expect("join").expect("clean shutdown");
+}
+
+async fn user_token(client: &Client) -> String {
+    client
+        .login("crash@example.com", crate::helpers::PASSWORD)
+        .await
+        .expect("login")
+        .access_token
+}
