@@ -265,7 +265,8 @@ impl Application {
             hearth_tools::Registry::builtin(&settings.tools),
             settings.chat.clone(),
             hearth_core::usage::Recorder::start(store.clone()),
-        );
+        )
+        .with_knowledge(knowledge.clone());
         let interrupted = chat.recover().await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -448,6 +449,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/conversations/{id}/export",
             get(handlers::conversations::export),
+        )
+        .route(
+            "/api/v1/conversations/{id}/export-to-knowledge",
+            post(handlers::conversations::export_to_knowledge),
         )
         .route(
             "/api/v1/conversations/{id}/messages",

@@ -21,7 +21,7 @@ use crate::handlers;
         handlers::conversations::create, handlers::conversations::list, handlers::conversations::get,
         handlers::conversations::update, handlers::conversations::delete, handlers::conversations::export,
         handlers::conversations::send, handlers::conversations::regenerate, handlers::conversations::events,
-        handlers::conversations::stop, handlers::conversations::approve,
+        handlers::conversations::stop, handlers::conversations::approve, handlers::conversations::export_to_knowledge,
         handlers::admin::traces, handlers::admin::usage,
         handlers::knowledge::create, handlers::knowledge::list, handlers::knowledge::get,
         handlers::knowledge::update, handlers::knowledge::delete, handlers::knowledge::upload,

@@ -88,6 +88,8 @@ pub struct Conversation {
     pub model: Option<String>,
     /// The last message of the branch being shown.
     pub active_leaf_id: Option<MessageId>,
+    /// JSON array of the knowledge base ids answers retrieve from.
+    pub knowledge_base_ids: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -430,6 +432,25 @@ impl Store {
             .bind(model)
             .bind(active_leaf)
             .bind(now)
+            .fetch_optional(pool)
+            .await
+        })?;
+        row.ok_or(StoreError::NotFound)
+    }
+
+    /// Sets the knowledge bases attached to a conversation (a JSON array of ids).
+    pub async fn set_conversation_knowledge(
+        &self,
+        id: ConversationId,
+        knowledge_base_ids: &str,
+    ) -> Result<Conversation> {
+        let row = on_pool!(self, |pool| {
+            sqlx::query_as::<_, Conversation>(
+                "UPDATE conversations SET knowledge_base_ids = $2, updated_at = $3 WHERE id = $1 RETURNING *",
+            )
+            .bind(id)
+            .bind(knowledge_base_ids)
+            .bind(Timestamp::now())
             .fetch_optional(pool)
             .await
         })?;

@@ -5,7 +5,7 @@ use hearth_store::ids::{ConversationId, MessageId, RunId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::content::{Part, ToolCallStatus};
+use super::content::{Part, Source, ToolCallStatus};
 
 /// `POST /api/v1/conversations`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -15,6 +15,10 @@ pub struct CreateConversationRequest {
     pub title: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
+    /// Knowledge bases answers retrieve from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub knowledge_base_ids: Option<Vec<hearth_store::ids::KnowledgeBaseId>>,
 }
 
 /// `PATCH /api/v1/conversations/{id}`: rename, change the model, or show another branch.
@@ -29,6 +33,10 @@ pub struct UpdateConversationRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub active_message_id: Option<MessageId>,
+    /// Replaces the knowledge bases answers retrieve from (`[]` detaches them all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub knowledge_base_ids: Option<Vec<hearth_store::ids::KnowledgeBaseId>>,
 }
 
 /// A conversation in a list.
@@ -38,6 +46,10 @@ pub struct Conversation {
     pub id: ConversationId,
     pub title: String,
     pub model: Option<String>,
+    /// Knowledge bases answers retrieve from.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub knowledge_base_ids: Vec<hearth_store::ids::KnowledgeBaseId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -103,6 +115,9 @@ pub struct MessageView {
     pub content: String,
     /// Text and tool calls in order.
     pub parts: Vec<Part>,
+    /// Knowledge-base passages the answer was given; it cites them as `[n]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
     pub model: Option<String>,
     pub status: MessageStatus,
     pub error: Option<String>,
@@ -223,6 +238,10 @@ pub enum RunEventKind {
         user_message_id: Option<MessageId>,
         model: String,
     },
+    /// Knowledge-base passages retrieved for this answer (before any text).
+    Sources {
+        sources: Vec<Source>,
+    },
     TextDelta {
         text: String,
     },
@@ -262,6 +281,7 @@ impl RunEventKind {
     pub fn name(&self) -> &'static str {
         match self {
             RunEventKind::RunStarted { .. } => "run_started",
+            RunEventKind::Sources { .. } => "sources",
             RunEventKind::TextDelta { .. } => "text_delta",
             RunEventKind::ToolCall { .. } => "tool_call",
             RunEventKind::ToolApprovalRequired { .. } => "tool_approval_required",

@@ -38,10 +38,33 @@ pub enum Part {
     },
 }
 
+/// A knowledge-base passage given to the model with an answer; the answer cites it as `[n]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Source {
+    /// The number the answer cites it by.
+    pub n: u32,
+    #[schema(value_type = String)]
+    pub chunk_id: hearth_store::ids::ChunkId,
+    #[schema(value_type = String)]
+    pub document_id: hearth_store::ids::DocumentId,
+    pub document_name: String,
+    #[schema(value_type = String)]
+    pub knowledge_base_id: hearth_store::ids::KnowledgeBaseId,
+    /// The heading path above the passage.
+    pub headings: String,
+    pub page: Option<i64>,
+    /// Order of the passage in its document.
+    pub position: i64,
+    pub text: String,
+}
+
 /// The decrypted content of a message.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Content {
     pub parts: Vec<Part>,
+    /// Passages retrieved for this answer, cited as `[n]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
 }
 
 impl Content {
@@ -49,6 +72,7 @@ impl Content {
     pub fn text(text: impl Into<String>) -> Self {
         Self {
             parts: vec![Part::Text { text: text.into() }],
+            sources: Vec::new(),
         }
     }
 

@@ -10,7 +10,8 @@ use hearth_llm::{ChatRequest, LlmError, Message as LlmMessage, StreamEvent, Tool
 use hearth_store::ids::{ConversationId, MessageId};
 
 use super::api::{MessageStatus, RunEventKind, RunStatus};
-use super::content::{Content, Part, ToolCallStatus};
+use super::content::{Content, Part, Source, ToolCallStatus};
+use super::retrieval::KB_SEARCH;
 use super::runs::LiveRun;
 use super::{Chat, ToolPolicy};
 use crate::providers::ResolvedModel;
@@ -28,6 +29,12 @@ pub(super) struct Job {
     pub resolved: ResolvedModel,
     pub history: Vec<LlmMessage>,
     pub tools: Vec<String>,
+    /// Who the answer is for: tools that read the user's data act as them.
+    pub principal: crate::access::Principal,
+    /// Knowledge bases `kb_search` searches (all of the user's when empty).
+    pub knowledge_base_ids: Vec<hearth_store::ids::KnowledgeBaseId>,
+    /// Passages retrieved before the answer, already in the history.
+    pub sources: Vec<super::content::Source>,
 }
 
 /// The characters of a history, for estimating its tokens.
@@ -53,7 +60,15 @@ enum CallEnd {
 
 impl Job {
     pub(super) async fn execute(mut self) {
-        let mut content = Content::default();
+        let mut content = Content {
+            sources: std::mem::take(&mut self.sources),
+            ..Content::default()
+        };
+        if !content.sources.is_empty() {
+            self.run.publish(RunEventKind::Sources {
+                sources: content.sources.clone(),
+            });
+        }
         let (status, error) = self.rounds(&mut content).await;
         self.finish(content, status, error).await;
     }
@@ -61,7 +76,11 @@ impl Job {
     async fn rounds(&mut self, content: &mut Content) -> (RunStatus, Option<String>) {
         let max_rounds = self.chat.config.max_tool_rounds;
         let specs = if self.resolved.model.supports_tools {
-            self.chat.tools.specs(Some(&self.tools))
+            let mut specs = self.chat.tools.specs(Some(&self.tools));
+            if self.chat.knowledge.is_some() && self.tools.iter().any(|t| t == KB_SEARCH) {
+                specs.push(super::retrieval::kb_search_spec());
+            }
+            specs
         } else {
             Vec::new()
         };
@@ -165,10 +184,15 @@ impl Job {
                     name: call.name.clone(),
                     arguments: call.arguments.clone(),
                 });
-                let Some((status, output)) = self.call_tool(&call).await else {
+                let first = u32::try_from(content.sources.len()).unwrap_or(u32::MAX - 1) + 1;
+                let Some((status, output, found)) = self.call_tool(&call, first).await else {
                     content.settle_call(&call.id, ToolCallStatus::Denied, "stopped".into());
                     return (RunStatus::Stopped, None);
                 };
+                if !found.is_empty() {
+                    content.sources.extend(found.iter().cloned());
+                    self.run.publish(RunEventKind::Sources { sources: found });
+                }
                 content.settle_call(&call.id, status, output.clone());
                 self.run.publish(RunEventKind::ToolResult {
                     id: call.id.clone(),
@@ -188,26 +212,98 @@ impl Job {
         (RunStatus::Complete, None)
     }
 
-    /// Runs one tool call under its policy. `None` when the run was stopped meanwhile.
-    async fn call_tool(&self, call: &ToolCall) -> Option<(ToolCallStatus, String)> {
+    /// Runs one tool call under its policy, with the sources it found (numbered from `first`).
+    /// `None` when the run was stopped meanwhile.
+    async fn call_tool(
+        &self,
+        call: &ToolCall,
+        first: u32,
+    ) -> Option<(ToolCallStatus, String, Vec<Source>)> {
+        if let Some((status, output)) = self.authorize(call).await? {
+            return Some((status, output, Vec::new()));
+        }
+        let limit = Duration::from_secs(self.chat.config.tool_timeout_secs);
+        if call.name == KB_SEARCH {
+            let Some(knowledge) = &self.chat.knowledge else {
+                return Some((
+                    ToolCallStatus::Error,
+                    "knowledge search is not available".into(),
+                    Vec::new(),
+                ));
+            };
+            let search = super::retrieval::kb_search(
+                knowledge,
+                &self.principal,
+                &self.knowledge_base_ids,
+                &call.arguments,
+                first,
+            );
+            let result = tokio::select! {
+                _ = self.run.cancel.cancelled() => return None,
+                r = tokio::time::timeout(limit, search) => r,
+            };
+            return Some(match result {
+                Ok(Ok(found)) if found.is_empty() => {
+                    (ToolCallStatus::Ok, "no passage matches".into(), found)
+                }
+                Ok(Ok(found)) => (ToolCallStatus::Ok, super::retrieval::render(&found), found),
+                Ok(Err(message)) => (ToolCallStatus::Error, message, Vec::new()),
+                Err(_) => (
+                    ToolCallStatus::Error,
+                    format!("the search did not finish within {} s", limit.as_secs()),
+                    Vec::new(),
+                ),
+            });
+        }
+        // A task of its own, so a tool that panics fails its call, not the run.
+        let (tools, name, arguments) = (
+            self.chat.tools.clone(),
+            call.name.clone(),
+            call.arguments.clone(),
+        );
+        let mut task = tokio::spawn(async move { tools.call(&name, &arguments).await });
+        let result = tokio::select! {
+            _ = self.run.cancel.cancelled() => {
+                task.abort();
+                return None;
+            }
+            r = tokio::time::timeout(limit, &mut task) => r,
+        };
+        let (status, output) = match result {
+            Ok(Ok(Ok(output))) => (ToolCallStatus::Ok, output),
+            Ok(Ok(Err(e))) => (ToolCallStatus::Error, e.to_string()),
+            Ok(Err(_)) => (ToolCallStatus::Error, "the tool failed unexpectedly".into()),
+            Err(_) => {
+                task.abort();
+                (
+                    ToolCallStatus::Error,
+                    format!("the tool did not finish within {} s", limit.as_secs()),
+                )
+            }
+        };
+        Some((status, output, Vec::new()))
+    }
+
+    /// Applies the tool's policy: `Some(None)` to go ahead, `Some(Some(refusal))` when it may
+    /// not run, `None` when the run was stopped while waiting for an approval.
+    async fn authorize(&self, call: &ToolCall) -> Option<Option<(ToolCallStatus, String)>> {
         let config = &self.chat.config;
         if !self.tools.iter().any(|t| t == &call.name) {
-            return Some((
+            return Some(Some((
                 ToolCallStatus::Error,
                 format!(
                     "unknown tool `{}`; available: {}",
                     call.name,
                     self.tools.join(", ")
                 ),
-            ));
+            )));
         }
         match config.policy(&call.name) {
-            ToolPolicy::Deny => {
-                return Some((
-                    ToolCallStatus::Denied,
-                    "this tool is disabled by policy".into(),
-                ))
-            }
+            ToolPolicy::Deny => Some(Some((
+                ToolCallStatus::Denied,
+                "this tool is disabled by policy".into(),
+            ))),
+            ToolPolicy::Auto => Some(None),
             ToolPolicy::Ask => {
                 let answer = self.run.await_approval(&call.id);
                 self.run.publish(RunEventKind::ToolApprovalRequired {
@@ -224,49 +320,21 @@ impl Job {
                     }
                     r = tokio::time::timeout(wait, answer) => r,
                 };
-                match approved {
-                    Ok(Ok(true)) => {}
+                Some(match approved {
+                    Ok(Ok(true)) => None,
                     Ok(Ok(false)) | Ok(Err(_)) => {
-                        return Some((ToolCallStatus::Denied, "the user declined this call".into()))
+                        Some((ToolCallStatus::Denied, "the user declined this call".into()))
                     }
                     Err(_) => {
                         self.run.drop_approval(&call.id);
-                        return Some((
+                        Some((
                             ToolCallStatus::Denied,
                             "the approval timed out, so the call was declined".into(),
-                        ));
+                        ))
                     }
-                }
+                })
             }
-            ToolPolicy::Auto => {}
         }
-        let limit = Duration::from_secs(config.tool_timeout_secs);
-        // A task of its own, so a tool that panics fails its call, not the run.
-        let (tools, name, arguments) = (
-            self.chat.tools.clone(),
-            call.name.clone(),
-            call.arguments.clone(),
-        );
-        let mut task = tokio::spawn(async move { tools.call(&name, &arguments).await });
-        let result = tokio::select! {
-            _ = self.run.cancel.cancelled() => {
-                task.abort();
-                return None;
-            }
-            r = tokio::time::timeout(limit, &mut task) => r,
-        };
-        Some(match result {
-            Ok(Ok(Ok(output))) => (ToolCallStatus::Ok, output),
-            Ok(Ok(Err(e))) => (ToolCallStatus::Error, e.to_string()),
-            Ok(Err(_)) => (ToolCallStatus::Error, "the tool failed unexpectedly".into()),
-            Err(_) => {
-                task.abort();
-                (
-                    ToolCallStatus::Error,
-                    format!("the tool did not finish within {} s", limit.as_secs()),
-                )
-            }
-        })
     }
 
     async fn checkpoint(&self, content: &Content) {
@@ -355,6 +423,7 @@ impl Job {
                     role: super::api::MessageRole::Assistant,
                     content: content.plain_text(),
                     parts: content.parts.clone(),
+                    sources: content.sources.clone(),
                     model: Some(self.resolved.model.name.clone()),
                     status: message_status,
                     error: error.clone(),

@@ -7,6 +7,7 @@ pub mod config;
 pub mod content;
 mod direct;
 mod engine;
+pub mod retrieval;
 pub mod runs;
 
 use std::collections::{HashMap, HashSet};
@@ -79,6 +80,8 @@ pub struct Chat {
     recorder: crate::usage::Recorder,
     /// This process among the instances sharing the store; runs carry it.
     instance: Arc<str>,
+    /// Knowledge bases to retrieve from, when the server has them.
+    knowledge: Option<crate::knowledge::Knowledge>,
 }
 
 /// Where a new answer goes.
@@ -113,7 +116,40 @@ impl Chat {
             tools: Arc::new(tools),
             config: Arc::new(config),
             hub: RunHub::default(),
+            knowledge: None,
         }
+    }
+
+    /// Lets answers retrieve from knowledge bases and offers the `kb_search` tool.
+    pub fn with_knowledge(mut self, knowledge: crate::knowledge::Knowledge) -> Self {
+        self.knowledge = Some(knowledge);
+        self
+    }
+
+    /// Names of the tools answers may use: the registry's and, with knowledge, `kb_search`.
+    fn tool_names(&self) -> Vec<String> {
+        let mut names = self.tools.names();
+        if self.knowledge.is_some() {
+            names.push(retrieval::KB_SEARCH.to_owned());
+        }
+        names
+    }
+
+    async fn attach_knowledge(
+        &self,
+        principal: &Principal,
+        conv: ConversationId,
+        ids: &[hearth_store::ids::KnowledgeBaseId],
+    ) -> Result<hearth_store::Conversation> {
+        let Some(knowledge) = &self.knowledge else {
+            return Err(CoreError::invalid(
+                "knowledge_base_ids",
+                "knowledge bases are not available on this server",
+            ));
+        };
+        let ids = knowledge.owned_ids(principal, ids).await?;
+        let json = serde_json::to_string(&ids).map_err(|e| CoreError::other(e.to_string()))?;
+        Ok(self.store.set_conversation_knowledge(conv, &json).await?)
     }
 
     /// Runs in progress on this instance.
@@ -175,6 +211,7 @@ impl Chat {
             id: c.id,
             title: self.open(c.user_id, &c.title_enc)?,
             model: c.model.clone(),
+            knowledge_base_ids: serde_json::from_str(&c.knowledge_base_ids).unwrap_or_default(),
             created_at: c.created_at.to_datetime(),
             updated_at: c.updated_at.to_datetime(),
         })
@@ -202,11 +239,18 @@ impl Chat {
             Some(m) => Some(self.providers.resolve(principal, m).await?.model.name),
             None => None,
         };
+        if let (Some(ids), Some(knowledge)) = (&req.knowledge_base_ids, &self.knowledge) {
+            // Checked before anything is stored.
+            knowledge.owned_ids(principal, ids).await?;
+        }
         let owner = access::list_scope(principal);
-        let row = self
+        let mut row = self
             .store
             .create_conversation(owner, &self.seal(owner, &title)?, model.as_deref())
             .await?;
+        if let Some(ids) = &req.knowledge_base_ids {
+            row = self.attach_knowledge(principal, row.id, ids).await?;
+        }
         self.conversation_view(&row)
     }
 
@@ -302,6 +346,7 @@ impl Chat {
             },
             content: content.plain_text(),
             parts: content.parts,
+            sources: content.sources,
             model: m.model.clone(),
             status,
             error: m.error.clone(),
@@ -347,10 +392,16 @@ impl Chat {
                 Some(latest_leaf(&all, mid))
             }
         };
-        let conv = self
+        if let (Some(ids), Some(knowledge)) = (&req.knowledge_base_ids, &self.knowledge) {
+            knowledge.owned_ids(principal, ids).await?;
+        }
+        let mut conv = self
             .store
             .update_conversation(conv.id, title.as_deref(), model.as_deref(), leaf)
             .await?;
+        if let Some(ids) = &req.knowledge_base_ids {
+            conv = self.attach_knowledge(principal, conv.id, ids).await?;
+        }
         self.detail(&conv).await
     }
 
@@ -535,8 +586,9 @@ impl Chat {
         self.check_quota(conv.user_id).await?;
         let tools = match &plan.tools {
             Some(names) => {
+                let known = self.tool_names();
                 for (i, n) in names.iter().enumerate() {
-                    if !self.tools.contains(n) {
+                    if !known.contains(n) {
                         return Err(CoreError::invalid(
                             format!("tools[{i}]"),
                             format!("`{n}` is not a known tool"),
@@ -545,7 +597,7 @@ impl Chat {
                 }
                 names.clone()
             }
-            None => self.tools.names(),
+            None => self.tool_names(),
         };
         let tools: Vec<String> = tools
             .into_iter()
@@ -591,6 +643,18 @@ impl Chat {
             history.extend(
                 self.open_content(conv.user_id, &um.content_enc)?
                     .to_llm(Role::User),
+            );
+        }
+        let knowledge_base_ids: Vec<hearth_store::ids::KnowledgeBaseId> =
+            serde_json::from_str(&conv.knowledge_base_ids).unwrap_or_default();
+        let sources = self
+            .retrieve_for(principal, &knowledge_base_ids, &history)
+            .await;
+        if !sources.is_empty() {
+            let at = usize::from(!self.config.system_prompt.trim().is_empty());
+            history.insert(
+                at,
+                hearth_llm::Message::text(Role::System, retrieval::context_message(&sources)),
             );
         }
         if let Some(window) = resolved.model.context_length {
@@ -643,6 +707,9 @@ impl Chat {
             resolved,
             history,
             tools,
+            principal: principal.clone(),
+            knowledge_base_ids,
+            sources,
         };
         let (chat, run, conversation_id) = (self.clone(), live.clone(), conv.id);
         tokio::spawn(async move {
@@ -652,6 +719,30 @@ impl Chat {
             }
         });
         Ok((started, live))
+    }
+
+    /// Passages of the attached knowledge bases for the last user message of `history`. A
+    /// failed search leaves the answer without them rather than failing it.
+    async fn retrieve_for(
+        &self,
+        principal: &Principal,
+        kbs: &[hearth_store::ids::KnowledgeBaseId],
+        history: &[hearth_llm::Message],
+    ) -> Vec<content::Source> {
+        let (Some(knowledge), false) = (&self.knowledge, kbs.is_empty()) else {
+            return Vec::new();
+        };
+        let Some(query) = history.iter().rev().find(|m| m.role == Role::User) else {
+            return Vec::new();
+        };
+        let top_k = knowledge.settings().chat_top_k;
+        match retrieval::retrieve(knowledge, principal, kbs, &query.content, top_k).await {
+            Ok(hits) => retrieval::sources(hits, 1),
+            Err(e) => {
+                tracing::warn!(error = %e, "retrieval for an answer failed; answering without it");
+                Vec::new()
+            }
+        }
     }
 
     /// Ends a run whose task died: the message is marked failed, subscribers get `error` and

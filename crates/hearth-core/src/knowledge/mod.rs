@@ -51,6 +51,8 @@ pub struct KnowledgeSettings {
     pub vector_weight: f64,
     /// Reciprocal rank fusion constant.
     pub rrf_k: f64,
+    /// Passages retrieved into the prompt of a conversation with knowledge bases attached.
+    pub chat_top_k: usize,
 }
 
 impl Default for KnowledgeSettings {
@@ -66,6 +68,7 @@ impl Default for KnowledgeSettings {
             bm25_weight: 1.0,
             vector_weight: 1.0,
             rrf_k: 60.0,
+            chat_top_k: 5,
         }
     }
 }
@@ -86,6 +89,12 @@ impl KnowledgeSettings {
         positive("embed_batch", self.embed_batch > 0)?;
         positive("workers", self.workers > 0)?;
         positive("rrf_k", self.rrf_k > 0.0)?;
+        if !(1..=search::MAX_TOP_K).contains(&self.chat_top_k) {
+            return Err(format!(
+                "knowledge.chat_top_k must be between 1 and {}",
+                search::MAX_TOP_K
+            ));
+        }
         for (key, w) in [
             ("bm25_weight", self.bm25_weight),
             ("vector_weight", self.vector_weight),
@@ -242,6 +251,36 @@ pub struct CreateKnowledgeBase {
     pub embedding_model: Option<String>,
 }
 
+/// Body of `POST /api/v1/conversations/{id}/export-to-knowledge`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportToKnowledge {
+    #[schema(value_type = String)]
+    pub knowledge_base_id: KnowledgeBaseId,
+}
+
+/// A file name for a document made from a title: path separators and control characters
+/// replaced, at most 100 characters, ending in `.md`.
+pub fn markdown_file_name(title: &str) -> String {
+    let base: String = title
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '-'
+            } else {
+                c
+            }
+        })
+        .take(100)
+        .collect();
+    let base = base.trim();
+    if base.is_empty() {
+        "conversation.md".into()
+    } else {
+        format!("{base}.md")
+    }
+}
+
 /// Body of `PATCH /api/v1/knowledge-bases/{id}`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -284,6 +323,8 @@ const MAX_NAME: usize = 200;
 const MAX_DESCRIPTION: usize = 2000;
 /// Longest metadata JSON attached to a document.
 const MAX_METADATA: usize = 8 * 1024;
+/// Most knowledge bases attached to one conversation.
+const MAX_ATTACHED: usize = 20;
 /// Times a document may be claimed before recovery gives up on it.
 const MAX_ATTEMPTS: i64 = 3;
 
@@ -435,6 +476,45 @@ impl Knowledge {
         id: KnowledgeBaseId,
     ) -> Result<hearth_store::KnowledgeBase> {
         access::owned(principal, self.0.store.find_knowledge_base(id).await?)
+    }
+
+    /// Checks that the caller owns every knowledge base in `ids` (404 otherwise); returns them
+    /// without repeats, in order.
+    pub async fn owned_ids(
+        &self,
+        principal: &Principal,
+        ids: &[KnowledgeBaseId],
+    ) -> Result<Vec<KnowledgeBaseId>> {
+        if ids.len() > MAX_ATTACHED {
+            return Err(CoreError::invalid(
+                "knowledge_base_ids",
+                format!("holds more than {MAX_ATTACHED} knowledge bases"),
+            ));
+        }
+        let mut out: Vec<KnowledgeBaseId> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !out.contains(id) {
+                self.owned_kb(principal, *id).await?;
+                out.push(*id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds a text document (an exported conversation, a note) to a knowledge base, as if
+    /// uploaded as a file called `name`.
+    pub async fn add_text(
+        &self,
+        principal: &Principal,
+        id: KnowledgeBaseId,
+        name: &str,
+        text: &str,
+    ) -> Result<UploadResult> {
+        self.owned_kb(principal, id).await?;
+        let mut stager = self.stage(name).await?;
+        stager.write(text.as_bytes()).await?;
+        let file = stager.finish().await?;
+        self.add_documents(principal, id, vec![file], None).await
     }
 
     /// Renames a knowledge base or changes its description.

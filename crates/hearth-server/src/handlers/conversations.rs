@@ -48,6 +48,28 @@ pub struct ExportQuery {
     pub format: Option<String>,
 }
 
+/// Export the branch shown, as Markdown, into one of the caller's knowledge bases (as a new
+/// document named after the conversation).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/export-to-knowledge", tag = "chat", params(("id" = String, Path)),
+    request_body = hearth_core::knowledge::ExportToKnowledge,
+    responses((status = 201, body = hearth_core::knowledge::UploadResult), (status = 404)), security(("bearer" = [])))]
+pub async fn export_to_knowledge(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    Json(req): Json<hearth_core::knowledge::ExportToKnowledge>,
+) -> Result<(StatusCode, axum::Json<hearth_core::knowledge::UploadResult>), ApiError> {
+    let id = path_id(&id, "conversation")?;
+    let detail = state.chat.get(&principal, id).await?;
+    let text = state.chat.export_markdown(&principal, id).await?;
+    let name = hearth_core::knowledge::markdown_file_name(&detail.conversation.title);
+    let result = state
+        .knowledge
+        .add_text(&principal, req.knowledge_base_id, &name, &text)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(result)))
+}
+
 /// Start a conversation.
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "chat", request_body = CreateConversationRequest,
     responses((status = 201, body = Conversation), (status = 404)), security(("bearer" = [])))]

@@ -1,6 +1,6 @@
 //! Knowledge bases, their documents (multipart uploads streamed to disk) and search.
 
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{FromRequest as _, Multipart, Path, State};
 use axum::http::StatusCode;
 use hearth_core::ids::{DocumentId, KnowledgeBaseId};
 use hearth_core::knowledge::{
@@ -98,11 +98,22 @@ pub async fn upload(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(id): Path<String>,
-    mut multipart: Multipart,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, axum::Json<UploadResult>), ApiError> {
     let id = kb_id(&id)?;
-    // Unknown or foreign knowledge bases are refused before any byte is stored.
+    // Unknown or foreign knowledge bases are refused before the body is looked at.
     state.knowledge.get(&principal, id).await?;
+    let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
+        ApiError::request(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "expected a multipart/form-data body with file parts: {}",
+                e.body_text()
+            ),
+            None,
+        )
+    })?;
     let max_files = state.knowledge.settings().max_files_per_upload;
     let mut files = Vec::new();
     let mut metadata = None;

@@ -55,6 +55,7 @@ fn create_conversation(c: &Client) -> Pin<Box<dyn Future<Output = Ids> + Send + 
             .create_conversation(&CreateConversationRequest {
                 title: None,
                 model: Some("fake-tools".into()),
+                ..Default::default()
             })
             .await
             .expect("conversation");
@@ -88,6 +89,33 @@ fn create_conversation(c: &Client) -> Pin<Box<dyn Future<Output = Ids> + Send + 
     })
 }
 
+/// A knowledge base with one document.
+fn create_knowledge_base(c: &Client) -> Pin<Box<dyn Future<Output = Ids> + Send + '_>> {
+    Box::pin(async move {
+        let kb = c
+            .create_knowledge_base(&hearth_core::knowledge::CreateKnowledgeBase {
+                name: "owned".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("knowledge base");
+        let doc = c
+            .upload_documents(
+                kb.id,
+                vec![hearth_client::Upload::bytes(
+                    "notes.md",
+                    "# Notes\n\nprivate",
+                )],
+                None,
+            )
+            .await
+            .expect("upload")
+            .documents[0]
+            .id;
+        vec![("id", kb.id.to_string()), ("doc", doc.to_string())]
+    })
+}
+
 const RESOURCES: &[Resource] = &[
     Resource {
         name: "api key",
@@ -112,6 +140,11 @@ const RESOURCES: &[Resource] = &[
             ("GET", "/api/v1/conversations/{id}/export", None),
             (
                 "POST",
+                "/api/v1/conversations/{id}/export-to-knowledge",
+                Some(|| json!({"knowledge_base_id": "0196f2a0-0000-7000-8000-000000000000"})),
+            ),
+            (
+                "POST",
                 "/api/v1/conversations/{id}/messages",
                 Some(|| json!({"content": "hi"})),
             ),
@@ -133,6 +166,38 @@ const RESOURCES: &[Resource] = &[
             ),
         ],
         owner_check: "/api/v1/conversations/{id}",
+    },
+    Resource {
+        name: "knowledge base",
+        create: create_knowledge_base,
+        probes: &[
+            ("GET", "/api/v1/knowledge-bases/{id}", None),
+            (
+                "PATCH",
+                "/api/v1/knowledge-bases/{id}",
+                Some(|| json!({"name": "taken"})),
+            ),
+            ("DELETE", "/api/v1/knowledge-bases/{id}", None),
+            ("GET", "/api/v1/knowledge-bases/{id}/documents", None),
+            ("POST", "/api/v1/knowledge-bases/{id}/documents", None),
+            ("GET", "/api/v1/knowledge-bases/{id}/documents/{doc}", None),
+            (
+                "DELETE",
+                "/api/v1/knowledge-bases/{id}/documents/{doc}",
+                None,
+            ),
+            (
+                "POST",
+                "/api/v1/knowledge-bases/{id}/documents/{doc}/retry",
+                None,
+            ),
+            (
+                "POST",
+                "/api/v1/knowledge-bases/{id}/search",
+                Some(|| json!({"query": "private"})),
+            ),
+        ],
+        owner_check: "/api/v1/knowledge-bases/{id}/documents/{doc}",
     },
 ];
 
@@ -196,7 +261,7 @@ async fn call(
 #[tokio::test]
 async fn other_users_get_not_found_for_every_owned_resource() {
     let app = spawn_with(|s| {
-        s.auth.registration = hearth_core::api::Registration::Open;
+        crate::knowledge::embedder_only(s);
         s.chat
             .tool_policy
             .insert("calculator".into(), hearth_core::chat::ToolPolicy::Ask);

@@ -52,6 +52,7 @@ pub(crate) async fn conversation(client: &Client, model: &str) -> hearth_core::i
         .create_conversation(&CreateConversationRequest {
             title: None,
             model: Some(model.into()),
+            ..Default::default()
         })
         .await
         .expect("create conversation")

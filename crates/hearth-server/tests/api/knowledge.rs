@@ -18,7 +18,7 @@ use crate::ws::{connect, next_within, send, Socket};
 
 /// Points `settings` at a models folder holding only the reference embedder (no chat model:
 /// these tests need no generation).
-fn embedder_only(settings: &mut Settings) {
+pub(crate) fn embedder_only(settings: &mut Settings) {
     let models = settings
         .data_dir
         .parent()
@@ -738,4 +738,187 @@ async fn user_token(client: &Client) -> String {
         .await
         .expect("login")
         .access_token
+}
+
+/// An app with the embedder, the fake upstream, and a user with a knowledge base of two
+/// indexed documents.
+async fn chat_app() -> (TestApp, Client, KnowledgeBaseId, hearth_fake_llm::FakeLlm) {
+    let app = kb_app().await;
+    let (_, admin) = app.register("admin@example.com").await;
+    let fake = crate::helpers::fake_provider(&admin).await;
+    let (auth, user) = app.register("reader@example.com").await;
+    let kb = new_kb(&user, "Kitchen").await;
+    let mut ws = watch(&app, &auth.access_token).await;
+    let up = user
+        .upload_documents(
+            kb,
+            vec![
+                Upload::bytes("bread.txt", BREAD_TXT),
+                Upload::bytes("cats.html", CATS_HTML),
+            ],
+            None,
+        )
+        .await
+        .expect("upload");
+    let ids: Vec<DocumentId> = up.documents.iter().map(|d| d.id).collect();
+    settle(&mut ws, &ids).await;
+    (app, user, kb, fake)
+}
+
+#[tokio::test]
+async fn answers_retrieve_from_attached_knowledge_and_carry_sources() {
+    let (_app, user, kb, fake) = chat_app().await;
+    let conv = user
+        .create_conversation(&hearth_core::chat::api::CreateConversationRequest {
+            model: Some("fake-chat".into()),
+            knowledge_base_ids: Some(vec![kb, kb]),
+            ..Default::default()
+        })
+        .await
+        .expect("conversation");
+    assert_eq!(conv.knowledge_base_ids, vec![kb]);
+    fake.push(hearth_fake_llm::Script::text(
+        "Yeast makes the dough rise [1].",
+    ));
+    let mut events = user
+        .send_message_events(conv.id, &crate::chat::message("Why does bread dough rise?"))
+        .await
+        .expect("send");
+    let events = crate::chat::until_done_within(&mut events, LIMIT).await;
+    // The passages reached the model as a numbered system message...
+    let request = fake.requests().pop().expect("a request upstream");
+    let system = request["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["role"] == "system")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(system.contains("[1] bread.txt"), "{system}");
+    assert!(system.contains("yeast ferments"), "{system}");
+    // ...a `sources` event came before the text, and the stored answer keeps them.
+    let first_source = events
+        .iter()
+        .position(|e| matches!(e.kind, hearth_core::chat::api::RunEventKind::Sources { .. }))
+        .expect("a sources event");
+    let first_text = events
+        .iter()
+        .position(|e| {
+            matches!(
+                e.kind,
+                hearth_core::chat::api::RunEventKind::TextDelta { .. }
+            )
+        })
+        .expect("text");
+    assert!(first_source < first_text);
+    let (_, answer) = crate::chat::done_of(&events);
+    assert_eq!(answer.sources[0].n, 1);
+    assert_eq!(answer.sources[0].document_name, "bread.txt");
+    let stored = user.get_conversation(conv.id).await.expect("conversation");
+    let last = stored.messages.last().expect("answer");
+    assert_eq!(last.sources, answer.sources);
+
+    // Detached: no retrieval.
+    user.update_conversation(
+        conv.id,
+        &hearth_core::chat::api::UpdateConversationRequest {
+            knowledge_base_ids: Some(vec![]),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("detach");
+    fake.push(hearth_fake_llm::Script::text("No sources."));
+    let mut events = user
+        .send_message_events(conv.id, &crate::chat::message("And cats?"))
+        .await
+        .expect("send");
+    let events = crate::chat::until_done_within(&mut events, LIMIT).await;
+    assert!(crate::chat::done_of(&events).1.sources.is_empty());
+
+    // Export the conversation into the knowledge base, where it is searchable.
+    let exported = user
+        .request(
+            hearth_client::Method::POST,
+            &format!("/api/v1/conversations/{}/export-to-knowledge", conv.id),
+        )
+        .json(&json!({"knowledge_base_id": kb}))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(exported.status(), StatusCode::CREATED);
+    let body: Value = exported.json().await.expect("json");
+    assert!(body["documents"][0]["name"]
+        .as_str()
+        .is_some_and(|n| n.ends_with(".md")));
+}
+
+#[tokio::test]
+async fn the_kb_search_tool_searches_as_the_user_and_numbers_its_sources() {
+    let (app, user, _kb, fake) = chat_app().await;
+    // Another user's knowledge base is never searched.
+    let (_, other) = app.register("other-reader@example.com").await;
+    let theirs = new_kb(&other, "Theirs").await;
+    other
+        .upload_documents(
+            theirs,
+            vec![Upload::bytes("cats2.md", "# Cats\n\nCats purr loudly.")],
+            None,
+        )
+        .await
+        .expect("upload");
+    let conv = crate::chat::conversation(&user, "fake-tools").await;
+    fake.push(hearth_fake_llm::Script::new(vec![
+        hearth_fake_llm::Step::ToolCall {
+            name: "kb_search".into(),
+            arguments: r#"{"query": "cats purr", "top_k": 3}"#.into(),
+        },
+    ]));
+    fake.push(hearth_fake_llm::Script::text("Cats purr when content [1]."));
+    let mut events = user
+        .send_message_events(conv, &crate::chat::message("Do cats purr?"))
+        .await
+        .expect("send");
+    let events = crate::chat::until_done_within(&mut events, LIMIT).await;
+    let output = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            hearth_core::chat::api::RunEventKind::ToolResult { name, output, .. }
+                if name == "kb_search" =>
+            {
+                Some(output.clone())
+            }
+            _ => None,
+        })
+        .expect("a kb_search result");
+    assert!(output.starts_with("[1] cats.html"), "{output}");
+    assert!(!output.contains("cats2.md"), "{output}");
+    let (_, answer) = crate::chat::done_of(&events);
+    assert!(answer.sources.iter().all(|s| s.document_name != "cats2.md"));
+    assert_eq!(answer.sources[0].document_name, "cats.html");
+    // The tool was offered with its schema, and bad arguments go back to the model.
+    let offered = &fake.requests()[0]["tools"];
+    assert!(offered
+        .as_array()
+        .expect("tools")
+        .iter()
+        .any(|t| t["function"]["name"] == "kb_search"));
+    fake.push(hearth_fake_llm::Script::new(vec![
+        hearth_fake_llm::Step::ToolCall {
+            name: "kb_search".into(),
+            arguments: r#"{"top_k": 99}"#.into(),
+        },
+    ]));
+    fake.push(hearth_fake_llm::Script::text("Sorry."));
+    let mut events = user
+        .send_message_events(conv, &crate::chat::message("Search badly"))
+        .await
+        .expect("send");
+    let events = crate::chat::until_done_within(&mut events, LIMIT).await;
+    let failed = events.iter().any(|e| {
+        matches!(&e.kind, hearth_core::chat::api::RunEventKind::ToolResult { status, output, .. }
+            if *status == hearth_core::chat::content::ToolCallStatus::Error && output.contains("query"))
+    });
+    assert!(failed, "{events:?}");
 }

@@ -42,6 +42,7 @@ async fn rotate_key_re_encrypts_everything_and_keeps_it_readable() {
         .create_conversation(&CreateConversationRequest {
             title: Some("secret plans".into()),
             model: Some("fake-chat".into()),
+            ..Default::default()
         })
         .await
         .expect("conv");
@@ -121,6 +122,7 @@ async fn shutdown_stops_live_runs_and_keeps_their_partial_answers() {
         .create_conversation(&CreateConversationRequest {
             title: None,
             model: Some("fake-chat".into()),
+            ..Default::default()
         })
         .await
         .expect("conv");

@@ -56,6 +56,7 @@ async fn one_socket_multiplexes_runs_and_resumes_by_sequence() {
         .create_conversation(&CreateConversationRequest {
             title: None,
             model: Some("fake-chat".into()),
+            ..Default::default()
         })
         .await
         .expect("a");
@@ -63,6 +64,7 @@ async fn one_socket_multiplexes_runs_and_resumes_by_sequence() {
         .create_conversation(&CreateConversationRequest {
             title: None,
             model: Some("fake-chat".into()),
+            ..Default::default()
         })
         .await
         .expect("b");
@@ -196,6 +198,7 @@ async fn stop_over_the_socket_ends_the_run() {
         .create_conversation(&CreateConversationRequest {
             title: None,
             model: Some("fake-chat".into()),
+            ..Default::default()
         })
         .await
         .expect("conv");

@@ -1,0 +1,147 @@
+//! Knowledge in chat: passages retrieved from the conversation's knowledge bases before an
+//! answer (numbered, so the answer cites them as `[n]`), and the `kb_search` tool for models
+//! that search on their own. Both search as the conversation's owner, through the knowledge
+//! service's access policy.
+
+use hearth_llm::ToolSpec;
+use hearth_store::ids::KnowledgeBaseId;
+use serde_json::json;
+
+use super::content::Source;
+use crate::access::Principal;
+use crate::knowledge::{Hit, Knowledge, SearchRequest};
+
+/// The tool's name.
+pub const KB_SEARCH: &str = "kb_search";
+/// Most passages one `kb_search` call returns.
+const TOOL_MAX_K: usize = 10;
+
+/// What `kb_search` looks like to a model.
+pub fn kb_search_spec() -> ToolSpec {
+    ToolSpec {
+        name: KB_SEARCH.into(),
+        description: "Search the user's knowledge bases (documents they uploaded) and return the \
+            most relevant passages, numbered. Use it for questions about their documents, and \
+            cite the passages you use by number, like [1]."
+            .into(),
+        parameters: json!({
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "What to look for, in a few words or a question."},
+                "top_k": {"type": "integer", "minimum": 1, "maximum": TOOL_MAX_K, "description": "Passages to return (default 5)."}
+            },
+            "required": ["query"],
+            "additionalProperties": false
+        }),
+    }
+}
+
+/// Turns hits into sources numbered from `first`.
+pub fn sources(hits: Vec<Hit>, first: u32) -> Vec<Source> {
+    hits.into_iter()
+        .zip(first..)
+        .map(|(h, n)| Source {
+            n,
+            chunk_id: h.chunk_id,
+            document_id: h.document_id,
+            document_name: h.document_name,
+            knowledge_base_id: h.knowledge_base_id,
+            headings: h.headings,
+            page: h.page,
+            position: h.position,
+            text: h.text,
+        })
+        .collect()
+}
+
+/// The passages as the model reads them.
+pub fn render(sources: &[Source]) -> String {
+    let mut out = String::new();
+    for s in sources {
+        out.push_str(&format!("[{}] {}", s.n, s.document_name));
+        if !s.headings.is_empty() {
+            out.push_str(&format!(" › {}", s.headings));
+        }
+        if let Some(page) = s.page {
+            out.push_str(&format!(" (page {page})"));
+        }
+        out.push('\n');
+        out.push_str(s.text.trim());
+        out.push_str("\n\n");
+    }
+    out
+}
+
+/// The system message that hands retrieved passages to the model.
+pub fn context_message(sources: &[Source]) -> String {
+    format!(
+        "Passages from the user's documents follow, numbered. Use them to answer, and cite each \
+         passage you use by its number in square brackets, like [1]. If they do not hold the \
+         answer, say so.\n\n{}",
+        render(sources)
+    )
+}
+
+/// Searches `kbs` (all of the owner's knowledge bases when empty) for `query`.
+pub async fn retrieve(
+    knowledge: &Knowledge,
+    principal: &Principal,
+    kbs: &[KnowledgeBaseId],
+    query: &str,
+    top_k: usize,
+) -> crate::Result<Vec<Hit>> {
+    let scope: Vec<KnowledgeBaseId> = if kbs.is_empty() {
+        knowledge
+            .list(principal)
+            .await?
+            .into_iter()
+            .map(|kb| kb.id)
+            .collect()
+    } else {
+        kbs.to_vec()
+    };
+    if scope.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = knowledge
+        .search_many(
+            principal,
+            &scope,
+            SearchRequest {
+                query: query.chars().take(2000).collect(),
+                top_k: Some(top_k),
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(found.hits)
+}
+
+/// Runs a `kb_search` call; the sources it found are numbered from `first`.
+pub async fn kb_search(
+    knowledge: &Knowledge,
+    principal: &Principal,
+    kbs: &[KnowledgeBaseId],
+    arguments: &str,
+    first: u32,
+) -> Result<Vec<Source>, String> {
+    let args: serde_json::Value =
+        serde_json::from_str(arguments).map_err(|e| format!("invalid arguments: not JSON: {e}"))?;
+    let query = args
+        .get("query")
+        .and_then(|q| q.as_str())
+        .filter(|q| !q.trim().is_empty())
+        .ok_or("invalid arguments: `query` must be a non-empty string")?;
+    let top_k = match args.get("top_k") {
+        None | Some(serde_json::Value::Null) => 5,
+        Some(v) => v
+            .as_u64()
+            .and_then(|k| usize::try_from(k).ok())
+            .filter(|k| (1..=TOOL_MAX_K).contains(k))
+            .ok_or_else(|| format!("invalid arguments: `top_k` must be 1 to {TOOL_MAX_K}"))?,
+    };
+    let hits = retrieve(knowledge, principal, kbs, query, top_k)
+        .await
+        .map_err(|e| format!("search failed: {e}"))?;
+    Ok(sources(hits, first))
+}
