@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react';
+import { Component, lazy, Suspense, type ReactNode } from 'react';
 import { Flame } from './components/Flame';
 import { AdminNav } from './components/AdminNav';
 import { Layout, PageHeader } from './components/Layout';
@@ -12,6 +12,34 @@ import { ComingSoon, PLACEHOLDERS } from './pages/ComingSoon';
 import { SettingsPage } from './pages/SettingsPage';
 import { Link, Navigate, useLocation } from './router';
 import { SessionProvider, useSession } from './session';
+
+// Knowledge is its own chunk: the main bundle stays under Vite's size warning.
+const KnowledgePage = lazy(() => import('./pages/KnowledgePage').then((m) => ({ default: m.KnowledgePage })));
+const KnowledgeBasePage = lazy(() => import('./pages/KnowledgePage').then((m) => ({ default: m.KnowledgeBasePage })));
+
+/**
+ * Shows a failure of a lazily loaded page in place of the page, not a blank app: the usual cause
+ * is an upgrade while the tab was open (the old chunk is gone), which a reload fixes.
+ */
+class PageBoundary extends Component<{ children: ReactNode }, { failed: boolean }> {
+  override state = { failed: false };
+
+  static getDerivedStateFromError(): { failed: boolean } {
+    return { failed: true };
+  }
+
+  override render() {
+    if (!this.state.failed) return this.props.children;
+    return (
+      <div className="alert alert-error" role="alert">
+        This page could not be shown; Hearth may have been updated.{' '}
+        <button type="button" className="btn btn-link" onClick={() => window.location.reload()}>
+          Reload
+        </button>
+      </div>
+    );
+  }
+}
 
 const PUBLIC_PATHS = new Set(['/login', '/register', '/setup']);
 
@@ -40,12 +68,27 @@ function chatConversation(pathname: string): string | null | undefined {
   return match ? decodeURIComponent(match[1]!) : undefined;
 }
 
+/** `/knowledge` → null (the list), `/knowledge/<id>` → the id, anything else → undefined. */
+function knowledgeBase(pathname: string): string | null | undefined {
+  if (pathname === '/knowledge') return null;
+  const match = /^\/knowledge\/([^/]+)$/.exec(pathname);
+  return match ? decodeURIComponent(match[1]!) : undefined;
+}
+
 function AppPage({ pathname }: { pathname: string }) {
   const { user } = useSession();
   const placeholder = PLACEHOLDERS[pathname];
   if (placeholder) return <ComingSoon {...placeholder} />;
   const conversation = chatConversation(pathname);
   if (conversation !== undefined) return <ChatPage conversationId={conversation} />;
+  const kb = knowledgeBase(pathname);
+  if (kb !== undefined) {
+    return (
+      <PageBoundary>
+        <Suspense fallback={<p className="muted">Loading…</p>}>{kb === null ? <KnowledgePage /> : <KnowledgeBasePage id={kb} />}</Suspense>
+      </PageBoundary>
+    );
+  }
   const adminPage = ADMIN_PAGES[pathname];
   if (adminPage) {
     if (user?.role !== 'admin') {

@@ -247,6 +247,11 @@ impl Application {
             settings.knowledge.clone(),
             settings.knowledge_dir(),
         );
+        let pgvector = knowledge.choose_vector_index().await?;
+        tracing::info!(
+            vector_index = if pgvector { "pgvector" } else { "embedded" },
+            "knowledge vector index"
+        );
         // Embedded SQLite has one process: every document left in progress was this server's.
         let recovered = knowledge
             .recover(store.backend() == hearth_store::Backend::Sqlite)

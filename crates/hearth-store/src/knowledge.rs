@@ -384,11 +384,14 @@ impl Store {
     /// Writes a document's chunks and marks it indexed, in one transaction (replacing chunks it
     /// had). Returns the new chunks' keys in order, or `None` when the document is no longer in
     /// progress (deleted, or taken back by recovery) and nothing was written.
+    /// With `pgvector` (see [`Store::enable_pgvector`]) each embedding is also written to the
+    /// `vector` column its HNSW index covers.
     pub async fn commit_chunks(
         &self,
         id: DocumentId,
         pages: Option<i64>,
         chunks: &[NewChunk],
+        pgvector: bool,
     ) -> Result<Option<Vec<i64>>> {
         let now = Timestamp::now();
         on_pool!(self, |pool| {
@@ -428,6 +431,13 @@ impl Store {
                 .bind(&c.embedding)
                 .fetch_one(&mut *tx)
                 .await?;
+                if pgvector {
+                    sqlx::query("UPDATE kb_chunks SET embedding_vec = $2::vector WHERE seq = $1")
+                        .bind(seq)
+                        .bind(vector_literal(&c.embedding))
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 seqs.push(seq);
             }
             tx.commit().await?;
@@ -611,6 +621,137 @@ impl Store {
             .await
         })?)
     }
+}
+
+impl Store {
+    /// Whether this database can hold pgvector columns: PostgreSQL with the `vector` extension
+    /// installed or installable.
+    pub async fn pgvector_available(&self) -> Result<bool> {
+        Ok(match &self.pool {
+            Pool::Sqlite(_) => false,
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM pg_available_extensions WHERE name = 'vector'",
+                )
+                .fetch_one(pool)
+                .await?
+                    > 0
+            }
+        })
+    }
+
+    /// Installs pgvector and the `vector` column of chunks, then fills it for chunks stored
+    /// without it (from their stored embeddings). Returns how many chunks were filled.
+    pub async fn enable_pgvector(&self) -> Result<u64> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Err(crate::StoreError::Open("pgvector needs PostgreSQL".into()));
+        };
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS vector")
+            .execute(pool)
+            .await?;
+        sqlx::query("ALTER TABLE kb_chunks ADD COLUMN IF NOT EXISTS embedding_vec vector")
+            .execute(pool)
+            .await?;
+        let mut filled = 0;
+        loop {
+            let page: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT seq, embedding FROM kb_chunks WHERE embedding_vec IS NULL ORDER BY seq LIMIT 1000",
+            )
+            .fetch_all(pool)
+            .await?;
+            if page.is_empty() {
+                return Ok(filled);
+            }
+            let mut tx = pool.begin().await?;
+            for (seq, bytes) in &page {
+                sqlx::query("UPDATE kb_chunks SET embedding_vec = $2::vector WHERE seq = $1")
+                    .bind(seq)
+                    .bind(vector_literal(bytes))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            filled += page.len() as u64;
+        }
+    }
+
+    /// Creates the HNSW index (cosine) for vectors of `dimensions`, if missing. One partial
+    /// index per vector length, as pgvector indexes need a fixed length.
+    pub async fn ensure_vector_index(&self, dimensions: i64) -> Result<()> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Ok(());
+        };
+        // `dimensions` is an integer, so formatting it into DDL is safe.
+        sqlx::query(&format!(
+            "CREATE INDEX IF NOT EXISTS kb_chunks_hnsw_{dimensions} ON kb_chunks \
+             USING hnsw ((embedding_vec::vector({dimensions})) vector_cosine_ops) \
+             WHERE vector_dims(embedding_vec) = {dimensions}"
+        ))
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Vector search with pgvector: chunk keys and cosine similarity for the chunks of `kbs`
+    /// (and `documents`, when given) nearest to `query`, best first.
+    pub async fn search_chunks_vector(
+        &self,
+        kbs: &[KnowledgeBaseId],
+        documents: Option<&[DocumentId]>,
+        query: &[f32],
+        limit: i64,
+    ) -> Result<Vec<(i64, f64)>> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Ok(Vec::new());
+        };
+        if kbs.is_empty() || query.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dims = query.len();
+        let literal = format!(
+            "[{}]",
+            query
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let kb_ids: Vec<String> = kbs.iter().map(ToString::to_string).collect();
+        let doc_ids: Option<Vec<String>> =
+            documents.map(|d| d.iter().map(ToString::to_string).collect());
+        let mut tx = pool.begin().await?;
+        // Filtered HNSW scans keep going until enough rows pass the filter (pgvector 0.8).
+        sqlx::query("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SET LOCAL hnsw.ef_search = 128")
+            .execute(&mut *tx)
+            .await?;
+        let rows: Vec<(i64, f64)> = sqlx::query_as(&format!(
+            "SELECT seq, 1 - (embedding_vec::vector({dims}) <=> $1::vector({dims})) AS score \
+             FROM kb_chunks \
+             WHERE vector_dims(embedding_vec) = {dims} AND kb_id = ANY($2) \
+               AND ($3::text[] IS NULL OR document_id = ANY($3)) \
+             ORDER BY embedding_vec::vector({dims}) <=> $1::vector({dims}) LIMIT $4"
+        ))
+        .bind(literal)
+        .bind(&kb_ids)
+        .bind(doc_ids.as_deref())
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+}
+
+/// pgvector's text form of a little-endian f32 embedding: `[0.1,0.2,…]`.
+fn vector_literal(bytes: &[u8]) -> String {
+    let values: Vec<String> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).to_string())
+        .collect();
+    format!("[{}]", values.join(","))
 }
 
 /// A JSON array of strings (ids only: no escaping needed beyond quotes, which ids never hold).

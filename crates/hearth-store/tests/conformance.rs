@@ -109,6 +109,7 @@ conformance!(
     knowledge_bases_documents_and_duplicates,
     ingest_queue_claims_once_and_recovers,
     chunks_commit_atomically_and_search_by_text,
+    pgvector_backfills_indexes_and_searches,
 );
 
 fn new_user(email: &str, role: NewUserRole) -> NewUser {
@@ -1287,14 +1288,14 @@ async fn chunks_commit_atomically_and_search_by_text(store: &Store) {
     ];
     // Not claimed: nothing is written.
     assert!(store
-        .commit_chunks(doc.id, Some(1), &chunks)
+        .commit_chunks(doc.id, Some(1), &chunks, false)
         .await
         .expect("commit")
         .is_none());
     let lease = Timestamp::now().plus_secs(600);
     while store.claim_document(lease).await.expect("claim").is_some() {}
     let seqs = store
-        .commit_chunks(doc.id, Some(1), &chunks)
+        .commit_chunks(doc.id, Some(1), &chunks, false)
         .await
         .expect("commit")
         .expect("in progress");
@@ -1305,6 +1306,7 @@ async fn chunks_commit_atomically_and_search_by_text(store: &Store) {
             doc2.id,
             None,
             &[chunk(0, "vacuum cleaners for dead tuples")],
+            false,
         )
         .await
         .expect("commit 2")
@@ -1380,4 +1382,92 @@ async fn chunks_commit_atomically_and_search_by_text(store: &Store) {
         .await
         .expect("again")
         .is_none());
+}
+
+fn chunk_with(position: i64, text: &str, v: [f32; 4]) -> NewChunk {
+    NewChunk {
+        embedding: v.iter().flat_map(|f| f.to_le_bytes()).collect(),
+        ..chunk(position, text)
+    }
+}
+
+async fn pgvector_backfills_indexes_and_searches(store: &Store) {
+    if !store.pgvector_available().await.expect("check") {
+        eprintln!(
+            "skipping pgvector checks: this database has no `vector` extension \
+             (scripts/pgvector.sh starts one that has)"
+        );
+        assert!(store.backend() == Backend::Sqlite || store.enable_pgvector().await.is_err());
+        return;
+    }
+    let user = knowledge_owner(store, "kb-v@x.io").await;
+    let kb = store
+        .create_knowledge_base(new_kb(user, "V"))
+        .await
+        .expect("kb");
+    let lease = Timestamp::now().plus_secs(600);
+    let mut docs = Vec::new();
+    for name in ["a", "b"] {
+        let Inserted::New(d) = store
+            .insert_document(new_doc(kb.id, name, name))
+            .await
+            .expect("d")
+        else {
+            panic!("new")
+        };
+        docs.push(d.id);
+    }
+    while store.claim_document(lease).await.expect("claim").is_some() {}
+    // Chunks stored before pgvector was enabled are filled in by the backfill.
+    let early = store
+        .commit_chunks(
+            docs[0],
+            None,
+            &[chunk_with(0, "north", [1.0, 0.0, 0.0, 0.0])],
+            false,
+        )
+        .await
+        .expect("commit")
+        .expect("in progress");
+    assert_eq!(store.enable_pgvector().await.expect("enable"), 1);
+    assert_eq!(store.enable_pgvector().await.expect("again"), 0);
+    store.ensure_vector_index(4).await.expect("index");
+    store.ensure_vector_index(4).await.expect("index again");
+    let late = store
+        .commit_chunks(
+            docs[1],
+            None,
+            &[
+                chunk_with(0, "east", [0.0, 1.0, 0.0, 0.0]),
+                chunk_with(1, "north-east", [0.7, 0.7, 0.0, 0.0]),
+            ],
+            true,
+        )
+        .await
+        .expect("commit")
+        .expect("in progress");
+    let hits = store
+        .search_chunks_vector(&[kb.id], None, &[0.9, 0.1, 0.0, 0.0], 3)
+        .await
+        .expect("search");
+    assert_eq!(
+        hits.iter().map(|h| h.0).collect::<Vec<_>>(),
+        vec![early[0], late[1], late[0]]
+    );
+    assert!((hits[0].1 - 0.9939).abs() < 1e-3, "{hits:?}");
+    let only_b = store
+        .search_chunks_vector(&[kb.id], Some(&docs[1..]), &[1.0, 0.0, 0.0, 0.0], 3)
+        .await
+        .expect("filtered");
+    assert_eq!(only_b.len(), 2);
+    store
+        .delete_document(docs[0])
+        .await
+        .expect("delete")
+        .expect("existed");
+    let after = store
+        .search_chunks_vector(&[kb.id], None, &[1.0, 0.0, 0.0, 0.0], 3)
+        .await
+        .expect("search");
+    assert!(after.iter().all(|h| h.0 != early[0]));
 }

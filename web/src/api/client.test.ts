@@ -383,3 +383,114 @@ describe('chat and admin calls', () => {
     expect(queryString({ q: 'a b&c', n: 0, f: false })).toBe('?q=a+b%26c&n=0&f=false');
   });
 });
+
+/** A scripted XMLHttpRequest: answers each send with the next of `answers`, reporting progress first. */
+function fakeXhr(answers: { status: number; body: unknown }[]) {
+  const sent: { method: string; url: string; headers: Record<string, string>; body: FormData }[] = [];
+  class FakeXhr {
+    status = 0;
+    statusText = '';
+    responseText = '';
+    upload: { onprogress: ((e: { loaded: number; total: number; lengthComputable: boolean }) => void) | null } = { onprogress: null };
+    onload: (() => void) | null = null;
+    onerror: (() => void) | null = null;
+    ontimeout: (() => void) | null = null;
+    onabort: (() => void) | null = null;
+    private method = '';
+    private url = '';
+    private headers: Record<string, string> = {};
+
+    open(method: string, url: string) {
+      this.method = method;
+      this.url = url;
+    }
+    setRequestHeader(name: string, value: string) {
+      this.headers[name] = value;
+    }
+    abort() {
+      this.onabort?.();
+    }
+    send(body: FormData) {
+      sent.push({ method: this.method, url: this.url, headers: this.headers, body });
+      const answer = answers.shift();
+      setTimeout(() => {
+        if (!answer) {
+          this.onerror?.();
+          return;
+        }
+        this.upload.onprogress?.({ loaded: 50, total: 100, lengthComputable: true });
+        this.upload.onprogress?.({ loaded: 100, total: 100, lengthComputable: true });
+        this.status = answer.status;
+        this.responseText = JSON.stringify(answer.body);
+        this.onload?.();
+      }, 0);
+    }
+  }
+  return { xhr: () => new FakeXhr() as unknown as XMLHttpRequest, sent };
+}
+
+describe('document uploads', () => {
+  const uploaded = { documents: [{ id: 'd1', name: 'a.md', status: 'queued' }], rejected: [] };
+
+  it('posts the files as multipart with the bearer token and reports progress', async () => {
+    const { xhr, sent } = fakeXhr([{ status: 201, body: uploaded }]);
+    const client = new ApiClient({ fetch: fakeFetch(() => json(500, {})).fetch, xhr });
+    client.acceptAuth(authResponse('tok-1'));
+    const progress: number[] = [];
+
+    const result = await client.uploadDocuments('kb 1', [new File(['# Hi'], 'a.md')], {
+      onProgress: (p) => progress.push(p.loaded / p.total),
+      metadata: { team: 'db' },
+    });
+
+    expect(result).toEqual(uploaded);
+    expect(progress).toEqual([0.5, 1]);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.method).toBe('POST');
+    expect(sent[0]!.url).toBe('/api/v1/knowledge-bases/kb%201/documents');
+    expect(sent[0]!.headers.Authorization).toBe('Bearer tok-1');
+    const file = sent[0]!.body.get('files') as File;
+    expect(file.name).toBe('a.md');
+    expect(sent[0]!.body.get('metadata')).toBe('{"team":"db"}');
+    client.clearSession();
+  });
+
+  it('refreshes on a 401 and sends again', async () => {
+    const { xhr, sent } = fakeXhr([
+      { status: 401, body: { error: { code: 'unauthorized', message: 'expired' } } },
+      { status: 201, body: uploaded },
+    ]);
+    const { fetch } = fakeFetch(() => json(200, authResponse('tok-2')));
+    const client = new ApiClient({ fetch, xhr });
+    client.acceptAuth(authResponse('tok-1'));
+
+    await client.uploadDocuments('kb1', [new File(['x'], 'a.md')]);
+
+    expect(sent.map((s) => s.headers.Authorization)).toEqual(['Bearer tok-1', 'Bearer tok-2']);
+    client.clearSession();
+  });
+
+  it('turns a 413 into an ApiError with the server’s message', async () => {
+    const message = 'files `big.md` is larger than the limit of 10 bytes (knowledge.max_file_bytes)';
+    const { xhr } = fakeXhr([{ status: 413, body: { error: { code: 'payload_too_large', message, field: 'files' } } }]);
+    const client = new ApiClient({ xhr });
+    client.acceptAuth(authResponse('tok-1'));
+
+    const err = await client.uploadDocuments('kb1', [new File(['x'], 'big.md')]).catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 413, code: 'payload_too_large', message, field: 'files' });
+    client.clearSession();
+  });
+
+  it('reports a broken connection as a network error', async () => {
+    const { xhr } = fakeXhr([]);
+    const client = new ApiClient({ xhr });
+    client.acceptAuth(authResponse('tok-1'));
+
+    const err = await client.uploadDocuments('kb1', [new File(['x'], 'a.md')]).catch((e: unknown) => e);
+
+    expect(err).toMatchObject({ status: 0, code: 'network_error', message: NETWORK_ERROR_MESSAGE });
+    client.clearSession();
+  });
+});

@@ -16,21 +16,28 @@ import type {
   Conversation,
   ConversationDetail,
   CreatedApiKey,
+  CreateKnowledgeBaseRequest,
   CreateProviderRequest,
   CreateUserRequest,
+  DocumentView,
   ErrorBody,
   ExportFormat,
   Invite,
+  KnowledgeBase,
   LoginRequest,
   Provider,
   RegisterRequest,
+  SearchRequest,
+  SearchResults,
   SendMessageRequest,
   Trace,
   TraceFilter,
   UpdateConversationRequest,
+  UpdateKnowledgeBaseRequest,
   UpdateModelRequest,
   UpdateProviderRequest,
   UpdateUserRequest,
+  UploadResult,
   UsageSummary,
   User,
   UserModel,
@@ -106,6 +113,21 @@ export interface ApiClientOptions {
    * same cookie at once. Defaults to a Web Lock where the browser has them.
    */
   refreshLock?: <T>(task: () => Promise<T>) => Promise<T>;
+  /** Makes the XMLHttpRequest of an upload (fetch cannot report upload progress); injected for tests. */
+  xhr?: () => XMLHttpRequest;
+}
+
+/** Bytes of an upload sent so far; `total` is 0 when the browser does not know it. */
+export interface UploadProgress {
+  loaded: number;
+  total: number;
+}
+
+export interface UploadOptions {
+  onProgress?: (progress: UploadProgress) => void;
+  signal?: AbortSignal;
+  /** Stored with each uploaded document. */
+  metadata?: Record<string, unknown>;
 }
 
 /** A cross-tab mutex from the Web Locks API, or a pass-through where it is unavailable. */
@@ -151,6 +173,7 @@ export class ApiClient {
   private readonly baseUrl: string;
   private readonly fetchImpl: FetchLike;
   private readonly refreshLock: <T>(task: () => Promise<T>) => Promise<T>;
+  private readonly xhrFactory: () => XMLHttpRequest;
   onAuthLost: (() => void) | undefined;
 
   private accessToken: string | null = null;
@@ -166,6 +189,7 @@ export class ApiClient {
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.onAuthLost = options.onAuthLost;
     this.refreshLock = options.refreshLock ?? defaultRefreshLock;
+    this.xhrFactory = options.xhr ?? (() => new XMLHttpRequest());
   }
 
   // ---- session state -------------------------------------------------------
@@ -309,8 +333,16 @@ export class ApiClient {
    */
   async fetchOk(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<Response> {
     const auth = options.auth ?? true;
+    return this.withAuthRetry(auth, (token) => this.send(method, path, body, token, options));
+  }
+
+  /**
+   * Sends with the current token (when `auth`); on a 401, refreshes once and sends again.
+   * Resolves with a 2xx response, throws an ApiError for anything else.
+   */
+  private async withAuthRetry(auth: boolean, attempt: (token: string | null) => Promise<Response>): Promise<Response> {
     const sentWith = auth ? this.accessToken : null;
-    let res = await this.send(method, path, body, sentWith, options);
+    let res = await attempt(sentWith);
 
     if (res.status === 401 && auth) {
       const firstError = await parseError(res);
@@ -327,7 +359,7 @@ export class ApiClient {
           throw firstError;
         }
       }
-      res = await this.send(method, path, body, token, options);
+      res = await attempt(token);
       if (res.status === 401) {
         const err = await parseError(res);
         this.loseSession();
@@ -337,6 +369,49 @@ export class ApiClient {
 
     if (!res.ok) throw await parseError(res);
     return res;
+  }
+
+  /**
+   * POSTs a form with an XMLHttpRequest, reporting upload progress, and answers with the
+   * response as a `Response` (so errors are read like any other).
+   */
+  private sendForm(path: string, form: FormData, token: string | null, options: UploadOptions): Promise<Response> {
+    return new Promise((resolve, reject) => {
+      const { signal, onProgress } = options;
+      if (signal?.aborted) {
+        reject(new DOMException('The upload was aborted.', 'AbortError'));
+        return;
+      }
+      const xhr = this.xhrFactory();
+      const onAbort = () => xhr.abort();
+      const settle = () => signal?.removeEventListener('abort', onAbort);
+      xhr.open('POST', this.baseUrl + path);
+      xhr.setRequestHeader('Accept', 'application/json');
+      if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+      if (onProgress) {
+        xhr.upload.onprogress = (event) => onProgress({ loaded: event.loaded, total: event.lengthComputable ? event.total : 0 });
+      }
+      xhr.onload = () => {
+        settle();
+        const status = xhr.status;
+        if (status < 200 || status > 599) {
+          reject(new ApiError(0, 'network_error', NETWORK_ERROR_MESSAGE));
+          return;
+        }
+        const empty = status === 204 || status === 205 || status === 304;
+        resolve(new Response(empty ? null : xhr.responseText, { status, statusText: xhr.statusText }));
+      };
+      xhr.onerror = xhr.ontimeout = () => {
+        settle();
+        reject(new ApiError(0, 'network_error', NETWORK_ERROR_MESSAGE));
+      };
+      xhr.onabort = () => {
+        settle();
+        reject(new DOMException('The upload was aborted.', 'AbortError'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      xhr.send(form);
+    });
   }
 
   // ---- endpoints ----------------------------------------------------------
@@ -526,6 +601,57 @@ export class ApiClient {
 
   updateModel(modelId: string, patch: UpdateModelRequest): Promise<AdminModel> {
     return this.request<AdminModel>('PATCH', `/api/v1/admin/models/${seg(modelId)}`, patch);
+  }
+
+  // ---- knowledge ----
+
+  listKnowledgeBases(): Promise<KnowledgeBase[]> {
+    return this.request<KnowledgeBase[]>('GET', '/api/v1/knowledge-bases');
+  }
+
+  createKnowledgeBase(body: CreateKnowledgeBaseRequest): Promise<KnowledgeBase> {
+    return this.request<KnowledgeBase>('POST', '/api/v1/knowledge-bases', body);
+  }
+
+  getKnowledgeBase(id: string): Promise<KnowledgeBase> {
+    return this.request<KnowledgeBase>('GET', `/api/v1/knowledge-bases/${seg(id)}`);
+  }
+
+  updateKnowledgeBase(id: string, patch: UpdateKnowledgeBaseRequest): Promise<KnowledgeBase> {
+    return this.request<KnowledgeBase>('PATCH', `/api/v1/knowledge-bases/${seg(id)}`, patch);
+  }
+
+  deleteKnowledgeBase(id: string): Promise<void> {
+    return this.request<void>('DELETE', `/api/v1/knowledge-bases/${seg(id)}`);
+  }
+
+  listDocuments(knowledgeBaseId: string): Promise<DocumentView[]> {
+    return this.request<DocumentView[]>('GET', `/api/v1/knowledge-bases/${seg(knowledgeBaseId)}/documents`);
+  }
+
+  /**
+   * Uploads files (one `files` part each) as `multipart/form-data`, reporting progress. Same 401
+   * handling as `request`; a retry after a refresh sends the whole body again.
+   */
+  async uploadDocuments(knowledgeBaseId: string, files: File[], options: UploadOptions = {}): Promise<UploadResult> {
+    const form = new FormData();
+    for (const file of files) form.append('files', file, file.name);
+    if (options.metadata) form.append('metadata', JSON.stringify(options.metadata));
+    const path = `/api/v1/knowledge-bases/${seg(knowledgeBaseId)}/documents`;
+    const res = await this.withAuthRetry(true, (token) => this.sendForm(path, form, token, options));
+    return ApiClient.decode<UploadResult>(res);
+  }
+
+  deleteDocument(knowledgeBaseId: string, documentId: string): Promise<void> {
+    return this.request<void>('DELETE', `/api/v1/knowledge-bases/${seg(knowledgeBaseId)}/documents/${seg(documentId)}`);
+  }
+
+  retryDocument(knowledgeBaseId: string, documentId: string): Promise<DocumentView> {
+    return this.request<DocumentView>('POST', `/api/v1/knowledge-bases/${seg(knowledgeBaseId)}/documents/${seg(documentId)}/retry`, {});
+  }
+
+  searchKnowledgeBase(knowledgeBaseId: string, body: SearchRequest, signal?: AbortSignal): Promise<SearchResults> {
+    return this.request<SearchResults>('POST', `/api/v1/knowledge-bases/${seg(knowledgeBaseId)}/search`, body, { signal });
   }
 
   listTraces(filter: TraceFilter = {}): Promise<Trace[]> {

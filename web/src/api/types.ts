@@ -283,3 +283,110 @@ export type RunEvent = { seq: number } & (
 );
 
 export type ExportFormat = 'markdown' | 'json';
+
+// ---- knowledge ----
+
+export interface KnowledgeBase {
+  id: string;
+  name: string;
+  description: string;
+  embedding_model: string;
+  dimensions: number;
+  documents: number;
+  chunks: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CreateKnowledgeBaseRequest {
+  name: string;
+  description?: string;
+}
+
+export interface UpdateKnowledgeBaseRequest {
+  name?: string;
+  description?: string;
+}
+
+/** A document's place in the ingest pipeline. */
+export type DocumentStatus = 'queued' | 'parsing' | 'embedding' | 'indexed' | 'failed';
+
+export interface DocumentView {
+  id: string;
+  knowledge_base_id: string;
+  name: string;
+  format: string;
+  size_bytes: number;
+  content_hash: string;
+  status: DocumentStatus;
+  /** Why it failed. */
+  error: string | null;
+  pages: number | null;
+  chunks: number;
+  metadata: Record<string, unknown>;
+  /** In an upload's answer: the knowledge base already held this content (this is the existing document). */
+  duplicate?: true;
+  created_at: string;
+  updated_at: string;
+  indexed_at: string | null;
+}
+
+/** A file of an upload that was not taken, and why. */
+export interface RejectedFile {
+  name: string;
+  code: string;
+  message: string;
+}
+
+/** Answer of `POST /api/v1/knowledge-bases/{id}/documents`. */
+export interface UploadResult {
+  documents: DocumentView[];
+  rejected: RejectedFile[];
+}
+
+export type SearchMode = 'hybrid' | 'bm25' | 'vector';
+
+export interface SearchRequest {
+  query: string;
+  top_k?: number;
+  mode?: SearchMode;
+}
+
+export interface SearchHit {
+  chunk_id: string;
+  document_id: string;
+  document_name: string;
+  knowledge_base_id: string;
+  text: string;
+  /** The heading path above the passage ("A > B"). */
+  headings: string;
+  position: number;
+  page: number | null;
+  /** The fused score (or the single ranking's score for bm25 / vector). */
+  score: number;
+  bm25_score: number | null;
+  vector_score: number | null;
+}
+
+export interface SearchResults {
+  mode: SearchMode;
+  /** The query's lower-cased words, for highlighting. */
+  terms: string[];
+  hits: SearchHit[];
+}
+
+/** Chunks embedded out of all of a document's chunks. */
+export interface IngestProgress {
+  done: number;
+  total: number;
+}
+
+// ---- WebSocket (/api/v1/ws) frames this UI reads ----
+
+export type SocketFrame =
+  | { type: 'ready'; user_id?: string }
+  | { type: 'ack'; id: string | null; watching?: string | null }
+  | { type: 'error'; id: string | null; code: string; message: string }
+  | { type: 'document'; document: DocumentView; progress?: IngestProgress }
+  | { type: 'documents_missed'; missed: number }
+  | { type: 'pong' };

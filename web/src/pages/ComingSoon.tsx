@@ -18,10 +18,6 @@ export function ComingSoon({ title, description }: Props) {
 }
 
 export const PLACEHOLDERS: Record<string, Props> = {
-  '/knowledge': {
-    title: 'Knowledge',
-    description: 'Build knowledge bases from your documents and search them with hybrid keyword and semantic search.',
-  },
   '/workflows': {
     title: 'Workflows',
     description: 'Design visual workflows and run agents and crews of agents that work through tasks for you.',

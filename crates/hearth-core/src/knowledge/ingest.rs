@@ -250,9 +250,18 @@ impl Knowledge {
             );
         }
 
-        let Some(seqs) = self.0.store.commit_chunks(doc.id, pages, &rows).await? else {
+        let pgvector = self.on_pgvector();
+        let Some(seqs) = self
+            .0
+            .store
+            .commit_chunks(doc.id, pages, &rows, pgvector)
+            .await?
+        else {
             return Ok(Outcome::Gone);
         };
+        if pgvector {
+            return Ok(Outcome::Indexed);
+        }
         let index = self.vectors(kb).await?;
         let entries: Vec<(i64, Vec<f32>)> = seqs.into_iter().zip(vectors).collect();
         tokio::task::spawn_blocking(move || index.add(&entries))

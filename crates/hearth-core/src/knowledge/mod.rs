@@ -53,6 +53,19 @@ pub struct KnowledgeSettings {
     pub rrf_k: f64,
     /// Passages retrieved into the prompt of a conversation with knowledge bases attached.
     pub chat_top_k: usize,
+    /// Where chunk vectors are searched: `auto` (pgvector when the PostgreSQL store has it,
+    /// else embedded), `embedded` (HNSW files in the data dir) or `pgvector` (required).
+    pub vector_index: VectorIndexMode,
+}
+
+/// See [`KnowledgeSettings::vector_index`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorIndexMode {
+    #[default]
+    Auto,
+    Embedded,
+    Pgvector,
 }
 
 impl Default for KnowledgeSettings {
@@ -69,6 +82,7 @@ impl Default for KnowledgeSettings {
             vector_weight: 1.0,
             rrf_k: 60.0,
             chat_top_k: 5,
+            vector_index: VectorIndexMode::Auto,
         }
     }
 }
@@ -344,6 +358,8 @@ struct Inner {
     events: broadcast::Sender<DocumentEvent>,
     /// Woken when documents are queued.
     queued: Notify,
+    /// Vectors live in PostgreSQL (pgvector) rather than in the embedded index.
+    pgvector: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Knowledge {
@@ -372,7 +388,57 @@ impl Knowledge {
             caught_up: tokio::sync::Mutex::new(HashSet::new()),
             events,
             queued: Notify::new(),
+            pgvector: std::sync::atomic::AtomicBool::new(false),
         }))
+    }
+
+    /// Picks where vectors are searched (`knowledge.vector_index`); call once at start.
+    /// Returns true when that is pgvector.
+    pub async fn choose_vector_index(&self) -> Result<bool> {
+        let store = &self.0.store;
+        let use_pgvector = match self.0.settings.vector_index {
+            VectorIndexMode::Embedded => false,
+            VectorIndexMode::Auto => store.pgvector_available().await?,
+            VectorIndexMode::Pgvector => {
+                if !store.pgvector_available().await? {
+                    return Err(CoreError::invalid(
+                        "knowledge.vector_index",
+                        "is `pgvector`, but the database is not PostgreSQL with the `vector` extension available",
+                    ));
+                }
+                true
+            }
+        };
+        if use_pgvector {
+            let filled = store.enable_pgvector().await?;
+            if filled > 0 {
+                tracing::info!(filled, "copied stored embeddings into pgvector");
+            }
+            let mut dims: Vec<i64> = store
+                .list_knowledge_bases(None)
+                .await?
+                .into_iter()
+                .map(|kb| kb.dimensions)
+                .collect();
+            dims.sort_unstable();
+            dims.dedup();
+            for d in dims {
+                store.ensure_vector_index(d).await?;
+            }
+        } else if store.backend() == hearth_store::Backend::Postgres {
+            tracing::warn!(
+                "PostgreSQL without pgvector: knowledge vectors are indexed in this instance's data dir, \
+                 which other instances do not share"
+            );
+        }
+        self.0
+            .pgvector
+            .store(use_pgvector, std::sync::atomic::Ordering::Release);
+        Ok(use_pgvector)
+    }
+
+    fn on_pgvector(&self) -> bool {
+        self.0.pgvector.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The settings in force.
@@ -429,6 +495,9 @@ impl Knowledge {
             })
             .await
             .map_err(name_conflict)?;
+        if self.on_pgvector() {
+            self.0.store.ensure_vector_index(kb.dimensions).await?;
+        }
         Ok(kb.into())
     }
 
@@ -705,8 +774,10 @@ impl Knowledge {
             .delete_document(doc)
             .await?
             .ok_or(CoreError::NotFound("document"))?;
-        let index = self.vectors(&kb).await?;
-        index.remove(&seqs).map_err(other)?;
+        if !self.on_pgvector() {
+            let index = self.vectors(&kb).await?;
+            index.remove(&seqs).map_err(other)?;
+        }
         self.remove_original(doc).await;
         Ok(())
     }

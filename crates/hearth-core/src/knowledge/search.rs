@@ -92,6 +92,8 @@ pub struct Hit {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct SearchResults {
     pub mode: SearchMode,
+    /// Where vectors were searched: `embedded` or `pgvector`.
+    pub vector_index: String,
     /// The query's terms, for highlighting.
     pub terms: Vec<String>,
     pub hits: Vec<Hit>,
@@ -162,6 +164,7 @@ impl Knowledge {
         if documents.as_ref().is_some_and(Vec::is_empty) {
             return Ok(SearchResults {
                 mode,
+                vector_index: self.vector_index_name().into(),
                 terms,
                 hits: Vec::new(),
             });
@@ -241,7 +244,20 @@ impl Knowledge {
                 vector_score: cosine.get(&seq).copied(),
             });
         }
-        Ok(SearchResults { mode, terms, hits })
+        Ok(SearchResults {
+            mode,
+            vector_index: self.vector_index_name().into(),
+            terms,
+            hits,
+        })
+    }
+
+    fn vector_index_name(&self) -> &'static str {
+        if self.on_pgvector() {
+            "pgvector"
+        } else {
+            "embedded"
+        }
     }
 
     /// Documents a search is limited to, or `None` for all.
@@ -315,6 +331,16 @@ impl Knowledge {
                 by_model.insert(kb.embedding_model.as_str(), vector);
             }
             let query_vector = by_model[kb.embedding_model.as_str()].clone();
+            if self.on_pgvector() {
+                let limit = i64::try_from(k).unwrap_or(i64::MAX);
+                let hits = self
+                    .0
+                    .store
+                    .search_chunks_vector(&[kb.id], documents, &query_vector, limit)
+                    .await?;
+                found.extend(hits.into_iter().map(|(seq, s)| (seq, s as f32)));
+                continue;
+            }
             let index = self.vectors(kb).await?;
             let only = only.clone();
             let hits =
@@ -330,6 +356,9 @@ impl Knowledge {
     }
 
     async fn forget_vector(&self, kbs: &[hearth_store::KnowledgeBase], seq: i64) {
+        if self.on_pgvector() {
+            return;
+        }
         for kb in kbs {
             if let Ok(index) = self.vectors(kb).await {
                 let _ = index.remove(&[seq]);

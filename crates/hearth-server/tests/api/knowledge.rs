@@ -221,6 +221,10 @@ async fn documents_are_ingested_searched_and_deleted_everywhere() {
         .await
         .expect("bm25");
     assert_eq!(found.mode, hearth_core::knowledge::SearchMode::Bm25);
+    // `.ci/run` runs this suite once more on a PostgreSQL with pgvector and says so.
+    let expected_index =
+        std::env::var("HEARTH_TEST_EXPECT_VECTOR_INDEX").unwrap_or_else(|_| "embedded".into());
+    assert_eq!(found.vector_index, expected_index);
     assert_eq!(names(&found)[0], "postgres.md");
     assert!(found.hits[0].text.contains("autovacuum"));
     assert!(found.hits[0].bm25_score.is_some() && found.hits[0].vector_score.is_none());
