@@ -13,6 +13,7 @@ mod error;
 pub mod input;
 pub mod knowledge;
 pub mod limits;
+pub mod memory;
 pub mod passwords;
 pub mod providers;
 mod secret;

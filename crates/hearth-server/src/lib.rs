@@ -263,6 +263,17 @@ impl Application {
                 "documents cut off by the previous shutdown were taken back"
             );
         }
+        let memory_embedder = Some(settings.knowledge.embedding_model.trim())
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .or_else(|| embeddings.list().into_iter().next().map(|(name, _)| name));
+        let memories = hearth_core::memory::Memories::new(
+            store.clone(),
+            crypto.clone(),
+            embeddings.clone(),
+            settings.memory.clone(),
+            memory_embedder,
+        );
         let chat = Chat::new(
             store.clone(),
             crypto,
@@ -271,7 +282,8 @@ impl Application {
             settings.chat.clone(),
             hearth_core::usage::Recorder::start(store.clone()),
         )
-        .with_knowledge(knowledge.clone());
+        .with_knowledge(knowledge.clone())
+        .with_memory(memories.clone());
         let interrupted = chat.recover().await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -288,6 +300,7 @@ impl Application {
             chat: chat.clone(),
             embeddings,
             knowledge: knowledge.clone(),
+            memories,
             usage: hearth_core::usage::Usage::new(store.clone()),
             metrics: Arc::new(Metrics::new()),
         });
@@ -410,6 +423,14 @@ pub fn router(state: AppState) -> Router {
             axum::routing::patch(handlers::providers::update_model),
         )
         .route("/api/v1/models", get(handlers::providers::user_models))
+        .route(
+            "/api/v1/memories",
+            get(handlers::memories::list).post(handlers::memories::create),
+        )
+        .route(
+            "/api/v1/memories/{id}",
+            axum::routing::patch(handlers::memories::update).delete(handlers::memories::delete),
+        )
         .route(
             "/api/v1/knowledge-bases",
             get(handlers::knowledge::list).post(handlers::knowledge::create),

@@ -27,6 +27,7 @@ use crate::handlers;
         handlers::knowledge::update, handlers::knowledge::delete, handlers::knowledge::upload,
         handlers::knowledge::documents, handlers::knowledge::document, handlers::knowledge::delete_document,
         handlers::knowledge::retry, handlers::knowledge::search,
+        handlers::memories::list, handlers::memories::create, handlers::memories::update, handlers::memories::delete,
     ),
     components(schemas(hearth_core::api::ErrorBody, hearth_core::chat::api::RunEvent)),
     modifiers(&BearerAuth),

@@ -29,6 +29,7 @@ pub struct Settings {
     pub tools: hearth_tools::ToolsConfig,
     pub local: hearth_local::LocalConfig,
     pub knowledge: hearth_core::knowledge::KnowledgeSettings,
+    pub memory: hearth_core::memory::MemorySettings,
     pub log: LogSettings,
 }
 
@@ -109,6 +110,7 @@ impl Default for Settings {
             tools: hearth_tools::ToolsConfig::default(),
             local: hearth_local::LocalConfig::default(),
             knowledge: hearth_core::knowledge::KnowledgeSettings::default(),
+            memory: hearth_core::memory::MemorySettings::default(),
             log: LogSettings {
                 format: LogFormat::Json,
                 level: "info".into(),
@@ -372,6 +374,9 @@ impl Settings {
             return bad(&key, &why);
         }
         if let Err(why) = self.knowledge.validate() {
+            return Err(SettingsError(why));
+        }
+        if let Err(why) = self.memory.validate() {
             return Err(SettingsError(why));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

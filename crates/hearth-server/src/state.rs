@@ -24,6 +24,7 @@ pub struct Services {
     pub chat: Chat,
     pub embeddings: hearth_core::embeddings::Embeddings,
     pub knowledge: hearth_core::knowledge::Knowledge,
+    pub memories: hearth_core::memory::Memories,
     pub usage: Usage,
     pub metrics: Arc<Metrics>,
 }

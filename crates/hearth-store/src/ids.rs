@@ -105,4 +105,6 @@ id_type!(
     DocumentId,
     /// One indexed passage of a document.
     ChunkId,
+    /// A fact the assistant remembers about a user.
+    MemoryId,
 );

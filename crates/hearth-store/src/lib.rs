@@ -10,6 +10,7 @@ mod chat;
 mod error;
 pub mod ids;
 mod knowledge;
+mod memory;
 mod records;
 mod sealed;
 pub mod testing;
@@ -28,6 +29,7 @@ use sqlx::sqlite::{
 pub use chat::*;
 pub use error::{Result, StoreError};
 pub use knowledge::*;
+pub use memory::*;
 pub use records::*;
 pub use sealed::{Sealed, SealedValue};
 pub use time::Timestamp;

@@ -14,15 +14,21 @@ pub enum Sealed {
     MessageContent,
     /// `runs.events_enc` (the owner's scope).
     RunEvents,
+    /// `memories.text_enc` (the owner's scope).
+    MemoryText,
+    /// `memories.embedding_enc` (the owner's scope).
+    MemoryEmbedding,
 }
 
 impl Sealed {
     /// Every sealed column.
-    pub const ALL: [Sealed; 4] = [
+    pub const ALL: [Sealed; 6] = [
         Sealed::ProviderKey,
         Sealed::ConversationTitle,
         Sealed::MessageContent,
         Sealed::RunEvents,
+        Sealed::MemoryText,
+        Sealed::MemoryEmbedding,
     ];
 
     /// A name for reports.
@@ -32,6 +38,8 @@ impl Sealed {
             Sealed::ConversationTitle => "conversation titles",
             Sealed::MessageContent => "messages",
             Sealed::RunEvents => "run event logs",
+            Sealed::MemoryText => "memories",
+            Sealed::MemoryEmbedding => "memory embeddings",
         }
     }
 
@@ -57,6 +65,16 @@ impl Sealed {
                 "SELECT id, user_id AS owner, events_enc AS value FROM runs \
                  WHERE id > $1 AND events_enc IS NOT NULL ORDER BY id LIMIT $2",
                 "UPDATE runs SET events_enc = $2 WHERE id = $1 AND events_enc = $3",
+            ),
+            Sealed::MemoryText => (
+                "SELECT id, user_id AS owner, text_enc AS value FROM memories \
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+                "UPDATE memories SET text_enc = $2 WHERE id = $1 AND text_enc = $3",
+            ),
+            Sealed::MemoryEmbedding => (
+                "SELECT id, user_id AS owner, embedding_enc AS value FROM memories \
+                 WHERE id > $1 AND embedding_enc IS NOT NULL ORDER BY id LIMIT $2",
+                "UPDATE memories SET embedding_enc = $2 WHERE id = $1 AND embedding_enc = $3",
             ),
         }
     }

@@ -11,6 +11,7 @@ use hearth_store::ids::{ConversationId, MessageId};
 
 use super::api::{MessageStatus, RunEventKind, RunStatus};
 use super::content::{Content, Part, Source, ToolCallStatus};
+use super::remember::MEMORY_SAVE;
 use super::retrieval::KB_SEARCH;
 use super::runs::LiveRun;
 use super::{Chat, ToolPolicy};
@@ -79,6 +80,9 @@ impl Job {
             let mut specs = self.chat.tools.specs(Some(&self.tools));
             if self.chat.knowledge.is_some() && self.tools.iter().any(|t| t == KB_SEARCH) {
                 specs.push(super::retrieval::kb_search_spec());
+            }
+            if self.chat.memories.is_some() && self.tools.iter().any(|t| t == MEMORY_SAVE) {
+                specs.push(super::remember::memory_save_spec());
             }
             specs
         } else {
@@ -254,6 +258,27 @@ impl Job {
                     Vec::new(),
                 ),
             });
+        }
+        if call.name == MEMORY_SAVE {
+            let Some(memories) = &self.chat.memories else {
+                return Some((ToolCallStatus::Error, "memory is off".into(), Vec::new()));
+            };
+            let save = super::remember::memory_save(
+                memories,
+                &self.principal,
+                self.conversation_id,
+                &call.arguments,
+            );
+            let result = tokio::select! {
+                _ = self.run.cancel.cancelled() => return None,
+                r = tokio::time::timeout(limit, save) => r,
+            };
+            let (status, output) = match result {
+                Ok(Ok(done)) => (ToolCallStatus::Ok, done),
+                Ok(Err(message)) => (ToolCallStatus::Error, message),
+                Err(_) => (ToolCallStatus::Error, "saving the memory timed out".into()),
+            };
+            return Some((status, output, Vec::new()));
         }
         // A task of its own, so a tool that panics fails its call, not the run.
         let (tools, name, arguments) = (
@@ -433,10 +458,30 @@ impl Job {
                 }
             }
         };
+        let answer = message.content.clone();
         self.run.publish(RunEventKind::Done {
             status,
             message: Box::new(message),
         });
         self.chat.close_run(&self.run, status).await;
+        if let (RunStatus::Complete, Some(memories)) = (status, &self.chat.memories) {
+            if memories.settings().extract {
+                let question = self
+                    .history
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == hearth_llm::Role::User)
+                    .map(|m| m.content.clone())
+                    .unwrap_or_default();
+                tokio::spawn(super::remember::extract(
+                    memories.clone(),
+                    self.principal.clone(),
+                    self.resolved.clone(),
+                    self.conversation_id,
+                    question,
+                    answer,
+                ));
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod content;
 mod direct;
 mod engine;
+mod remember;
 pub mod retrieval;
 pub mod runs;
 
@@ -82,6 +83,8 @@ pub struct Chat {
     instance: Arc<str>,
     /// Knowledge bases to retrieve from, when the server has them.
     knowledge: Option<crate::knowledge::Knowledge>,
+    /// What the assistant remembers about users, when enabled.
+    memories: Option<crate::memory::Memories>,
 }
 
 /// Where a new answer goes.
@@ -117,7 +120,17 @@ impl Chat {
             config: Arc::new(config),
             hub: RunHub::default(),
             knowledge: None,
+            memories: None,
         }
+    }
+
+    /// Adds relevant memories to answers and offers the `memory_save` tool (when
+    /// `memory.enabled`).
+    pub fn with_memory(mut self, memories: crate::memory::Memories) -> Self {
+        if memories.settings().enabled {
+            self.memories = Some(memories);
+        }
+        self
     }
 
     /// Lets answers retrieve from knowledge bases and offers the `kb_search` tool.
@@ -131,6 +144,9 @@ impl Chat {
         let mut names = self.tools.names();
         if self.knowledge.is_some() {
             names.push(retrieval::KB_SEARCH.to_owned());
+        }
+        if self.memories.is_some() {
+            names.push(remember::MEMORY_SAVE.to_owned());
         }
         names
     }
@@ -650,8 +666,19 @@ impl Chat {
         let sources = self
             .retrieve_for(principal, &knowledge_base_ids, &history)
             .await;
+        let mut at = usize::from(!self.config.system_prompt.trim().is_empty());
+        let remembered = self.remembered_for(conv.user_id, &history).await;
+        if !remembered.is_empty() {
+            history.insert(
+                at,
+                hearth_llm::Message::text(
+                    Role::System,
+                    crate::memory::context_message(&remembered),
+                ),
+            );
+            at += 1;
+        }
         if !sources.is_empty() {
-            let at = usize::from(!self.config.system_prompt.trim().is_empty());
             history.insert(
                 at,
                 hearth_llm::Message::text(Role::System, retrieval::context_message(&sources)),
@@ -719,6 +746,24 @@ impl Chat {
             }
         });
         Ok((started, live))
+    }
+
+    /// Memories relevant to the last user message of `history`; none when memory is off or
+    /// fails (the answer goes on without them).
+    async fn remembered_for(&self, user: UserId, history: &[hearth_llm::Message]) -> Vec<String> {
+        let Some(memories) = &self.memories else {
+            return Vec::new();
+        };
+        let Some(query) = history.iter().rev().find(|m| m.role == Role::User) else {
+            return Vec::new();
+        };
+        match memories.relevant(user, &query.content).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read memories; answering without them");
+                Vec::new()
+            }
+        }
     }
 
     /// Passages of the attached knowledge bases for the last user message of `history`. A

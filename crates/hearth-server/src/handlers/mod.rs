@@ -6,6 +6,7 @@ pub mod auth;
 pub mod conversations;
 pub mod knowledge;
 pub mod me;
+pub mod memories;
 pub mod openai;
 pub mod providers;
 pub mod system;

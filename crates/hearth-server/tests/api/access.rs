@@ -116,6 +116,22 @@ fn create_knowledge_base(c: &Client) -> Pin<Box<dyn Future<Output = Ids> + Send 
     })
 }
 
+/// A memory.
+fn create_memory(c: &Client) -> Pin<Box<dyn Future<Output = Ids> + Send + '_>> {
+    Box::pin(async move {
+        let created: Value = c
+            .request(Method::POST, "/api/v1/memories")
+            .json(&json!({"text": "The owner likes tea."}))
+            .send()
+            .await
+            .expect("create memory")
+            .json()
+            .await
+            .expect("json");
+        vec![("id", created["id"].as_str().expect("id").to_owned())]
+    })
+}
+
 const RESOURCES: &[Resource] = &[
     Resource {
         name: "api key",
@@ -198,6 +214,19 @@ const RESOURCES: &[Resource] = &[
             ),
         ],
         owner_check: "/api/v1/knowledge-bases/{id}/documents/{doc}",
+    },
+    Resource {
+        name: "memory",
+        create: create_memory,
+        probes: &[
+            (
+                "PATCH",
+                "/api/v1/memories/{id}",
+                Some(|| json!({"text": "taken"})),
+            ),
+            ("DELETE", "/api/v1/memories/{id}", None),
+        ],
+        owner_check: "/api/v1/memories",
     },
 ];
 

@@ -9,6 +9,7 @@ mod errors;
 mod helpers;
 mod knowledge;
 mod local;
+mod memory;
 mod openai;
 mod rotation;
 mod system;

@@ -1,0 +1,103 @@
+//! Memory in chat: relevant memories join the system prompt, the `memory_save` tool keeps a
+//! fact the user asks to be remembered, and (when enabled) facts are extracted after an answer.
+
+use futures_util::StreamExt as _;
+use hearth_llm::{ChatRequest, Message as LlmMessage, Role, StreamEvent, ToolSpec};
+use hearth_store::ids::ConversationId;
+use serde_json::json;
+
+use crate::access::Principal;
+use crate::memory::{self, Memories, MemorySource};
+use crate::providers::ResolvedModel;
+
+/// The tool's name.
+pub const MEMORY_SAVE: &str = "memory_save";
+
+/// What `memory_save` looks like to a model.
+pub fn memory_save_spec() -> ToolSpec {
+    ToolSpec {
+        name: MEMORY_SAVE.into(),
+        description: "Remember a durable fact about the user for future conversations (when \
+            they ask you to remember something, or state a lasting preference). One short \
+            sentence in the third person."
+            .into(),
+        parameters: json!({
+            "type": "object",
+            "properties": {
+                "text": {"type": "string", "description": "The fact, e.g. \"The user prefers metric units.\""}
+            },
+            "required": ["text"],
+            "additionalProperties": false
+        }),
+    }
+}
+
+/// Runs a `memory_save` call.
+pub async fn memory_save(
+    memories: &Memories,
+    principal: &Principal,
+    conversation: ConversationId,
+    arguments: &str,
+) -> Result<String, String> {
+    let args: serde_json::Value =
+        serde_json::from_str(arguments).map_err(|e| format!("invalid arguments: not JSON: {e}"))?;
+    let text = args
+        .get("text")
+        .and_then(|t| t.as_str())
+        .ok_or("invalid arguments: `text` must be a string")?;
+    let saved = memories
+        .create(principal, text, MemorySource::Saved, Some(conversation))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!("Saved to memory: {}", saved.text))
+}
+
+/// Asks the answering model for facts worth remembering from one exchange and saves the new
+/// ones. Errors are logged: extraction never affects the answer.
+pub async fn extract(
+    memories: Memories,
+    principal: Principal,
+    resolved: ResolvedModel,
+    conversation: ConversationId,
+    question: String,
+    answer: String,
+) {
+    let exchange = format!("User: {question}\n\nAssistant: {answer}");
+    let mut request = ChatRequest::new(
+        resolved.model.upstream_id.clone(),
+        vec![
+            LlmMessage::text(Role::System, memory::EXTRACT_PROMPT.to_owned()),
+            LlmMessage::text(Role::User, exchange),
+        ],
+    );
+    request.stream = resolved.model.supports_streaming;
+    let mut stream = resolved.provider.stream(request);
+    let mut reply = String::new();
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(StreamEvent::TextDelta(t)) => reply.push_str(&t),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "memory extraction failed");
+                return;
+            }
+        }
+    }
+    let facts = memory::parse_extracted(&reply);
+    if facts.is_empty() {
+        return;
+    }
+    match memories
+        .save_new(
+            &principal,
+            &facts,
+            MemorySource::Extracted,
+            Some(conversation),
+        )
+        .await
+    {
+        Ok(saved) if saved > 0 => tracing::debug!(saved, "memories extracted"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not save extracted memories"),
+    }
+}
