@@ -1,5 +1,5 @@
 # The two commands: `make run` starts Hearth, `make test` runs every test.
-.PHONY: run test lint bench bench-local
+.PHONY: run test lint bench bench-local bench-knowledge
 
 run:
 	bash scripts/run.sh
@@ -16,3 +16,6 @@ bench:
 
 bench-local:
 	bash bench/local.sh
+
+bench-knowledge:
+	bash bench/knowledge.sh

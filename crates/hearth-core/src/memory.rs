@@ -477,6 +477,9 @@ mod tests {
             top_k: 0,
             ..MemorySettings::default()
         };
-        assert!(bad.validate().expect_err("refused").contains("memory.top_k"));
+        assert!(bad
+            .validate()
+            .expect_err("refused")
+            .contains("memory.top_k"));
     }
 }

@@ -6,6 +6,7 @@
 //! embedded HNSW index of chunk embeddings and [`fusion`] merges rankings for hybrid search.
 
 pub mod chunk;
+pub mod eval;
 pub mod fusion;
 pub mod parse;
 pub mod vectors;

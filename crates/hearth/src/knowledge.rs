@@ -61,11 +61,11 @@ pub struct SearchArgs {
     remote: Remote,
 }
 
-fn client(remote: &Remote) -> Client {
+pub(crate) fn client(remote: &Remote) -> Client {
     Client::new(remote.server.trim_end_matches('/')).with_token(&remote.api_key)
 }
 
-fn api_error(err: ClientError) -> String {
+pub(crate) fn api_error(err: ClientError) -> String {
     match err {
         ClientError::Transport(e) if e.is_connect() => {
             format!("cannot reach the server ({e}); is `hearth serve` running? (set --server or HEARTH_URL)")
@@ -74,7 +74,10 @@ fn api_error(err: ClientError) -> String {
     }
 }
 
-async fn find_kb(client: &Client, name: &str) -> Result<Option<KnowledgeBaseId>, String> {
+pub(crate) async fn find_kb(
+    client: &Client,
+    name: &str,
+) -> Result<Option<KnowledgeBaseId>, String> {
     let bases = client.list_knowledge_bases().await.map_err(api_error)?;
     Ok(bases.into_iter().find(|b| b.name == name).map(|b| b.id))
 }

@@ -1,6 +1,7 @@
 //! The `hearth` binary: `serve`, the operator's `admin` and `models` commands, and the
 //! terminal client's `ingest` and `search`.
 
+mod eval;
 mod knowledge;
 
 use std::net::SocketAddr;
@@ -59,6 +60,16 @@ enum Command {
     Ingest(knowledge::IngestArgs),
     /// Search a knowledge base of a running server.
     Search(knowledge::SearchArgs),
+    /// Measure search quality on your own corpus.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// nDCG@10, recall@10 and MRR@10 of BM25, vector and hybrid search of a knowledge base,
+    /// for a JSON Lines file of queries with their relevant documents.
+    Retrieval(eval::RetrievalArgs),
 }
 
 #[derive(Subcommand)]
@@ -186,6 +197,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Models(command) => models(command, load),
         Command::Ingest(args) => knowledge::ingest(args).await,
         Command::Search(args) => knowledge::search(args).await,
+        Command::Eval(EvalCommand::Retrieval(args)) => eval::retrieval(args).await,
         Command::Admin(AdminCommand::DefaultConfig) => {
             print!("{}", hearth_server::settings::DEFAULT_CONFIG);
             Ok(())

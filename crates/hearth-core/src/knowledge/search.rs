@@ -99,16 +99,42 @@ pub struct SearchResults {
     pub hits: Vec<Hit>,
 }
 
-/// Lower-cased words of a query (letters and digits).
+/// English function words left out of full-text queries: they match most chunks, which makes
+/// ranking slow, and weigh almost nothing in BM25.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be",
+    "because", "been", "before", "being", "between", "both", "but", "by", "can", "could", "did",
+    "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has",
+    "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into",
+    "is", "it", "its", "itself", "just", "me", "more", "most", "my", "no", "nor", "not", "of",
+    "off", "on", "once", "only", "or", "other", "our", "out", "over", "own", "same", "she",
+    "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there",
+    "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very",
+    "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will",
+    "with", "would", "you", "your",
+];
+
+/// Lower-cased words of a query (letters and digits), without stopwords unless the query is
+/// nothing but stopwords.
 pub fn query_terms(query: &str) -> Vec<String> {
     let mut seen = HashSet::new();
-    query
+    let words: Vec<String> = query
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
         .map(str::to_lowercase)
         .filter(|t| seen.insert(t.clone()))
         .take(64)
-        .collect()
+        .collect();
+    let content: Vec<String> = words
+        .iter()
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .cloned()
+        .collect();
+    if content.is_empty() {
+        words
+    } else {
+        content
+    }
 }
 
 impl Knowledge {
@@ -375,7 +401,11 @@ mod tests {
     fn terms_are_lowercased_unique_words() {
         assert_eq!(
             query_terms("How does VACUUM work? vacuum, \"OR\" x*"),
-            vec!["how", "does", "vacuum", "work", "or", "x"]
+            vec!["vacuum", "work", "x"]
+        );
+        assert_eq!(
+            query_terms("to be or not to be"),
+            vec!["to", "be", "or", "not"]
         );
         assert!(query_terms("?!").is_empty());
     }
