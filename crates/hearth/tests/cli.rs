@@ -600,6 +600,39 @@ fn ingest_uploads_folders_and_search_prints_passages() {
         "{printed}"
     );
 
+    // Retrieval quality on a queries file: each query's relevant document is found first.
+    let queries = dir.path().join("queries.jsonl");
+    std::fs::write(
+        &queries,
+        concat!(
+            r#"{"query": "autovacuum daemon", "relevant": ["vacuum.md"], "kind": "keyword"}"#,
+            "\n",
+            r#"{"query": "why does dough rise", "relevant": ["bread.txt"], "kind": "question"}"#,
+            "\n",
+        ),
+    )
+    .expect("write");
+    let out = run(hearth()
+        .args(["eval", "retrieval", "--kb", "Docs", "--queries"])
+        .arg(&queries)
+        .args(remote));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    for row in [
+        "| all | bm25 | 2 |",
+        "| all | vector | 2 |",
+        "| all | hybrid | 2 | 1.000 | 1.000 | 1.000 |",
+        "| keyword | bm25 | 1 | 1.000 | 1.000 | 1.000 |",
+    ] {
+        assert!(table.contains(row), "{row} in\n{table}");
+    }
+    std::fs::write(&queries, "{\"query\": \"x\"}\n").expect("write");
+    let out = run(hearth()
+        .args(["eval", "retrieval", "--kb", "Docs", "--queries"])
+        .arg(&queries)
+        .args(remote));
+    assert!(error_line(&out).contains("line 1"), "{}", error_line(&out));
+
     // Clear one-line failures.
     let out = run(hearth().args(["search", "--kb", "Nope", "x"]).args(remote));
     assert!(
