@@ -8,8 +8,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -155,4 +155,69 @@ export async function createFirstAdmin(page, url, { email, name, password }) {
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Create admin' }).click();
   await page.waitForURL('**/chat');
+}
+
+/** The built-in embedder the knowledge tests index with. */
+export const EMBEDDER = 'all-MiniLM-L6-v2';
+
+/**
+ * A models folder holding only a link to the built-in embedder (`all-MiniLM-L6-v2` from
+ * `HEARTH_TEST_MODELS_DIR`, default ~/.cache/hearth/models), so the server does not load a chat
+ * model too. Returns its path; remove it after the server stopped.
+ */
+export async function embedderOnlyModelsDir() {
+  const models = process.env.HEARTH_TEST_MODELS_DIR || path.join(homedir(), '.cache/hearth/models');
+  const embedder = path.join(models, EMBEDDER);
+  if (!existsSync(path.join(embedder, 'model.safetensors'))) {
+    throw new Error(`the reference embedder is not in ${models}: run scripts/fetch-models.sh ${models} (make test does)`);
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), 'hearth-e2e-models-'));
+  await symlink(embedder, path.join(dir, EMBEDDER), 'dir');
+  return dir;
+}
+
+/**
+ * Signs in over the API with Node's fetch and returns a tiny client with that bearer token, for
+ * setting up fixtures faster than through the UI. `call` throws on an unexpected status.
+ */
+export async function apiSession(baseUrl, { email, password }) {
+  const login = await fetch(new URL('api/v1/auth/login', baseUrl), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  if (login.status !== 200) throw new Error(`login: HTTP ${login.status} ${await login.text()}`);
+  const { access_token: token } = await login.json();
+  const call = async (method, route, body, expected = [200, 201, 204]) => {
+    const init = { method, headers: { Authorization: `Bearer ${token}` } };
+    if (body instanceof FormData) init.body = body;
+    else if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const res = await fetch(new URL(route.replace(/^\//, ''), baseUrl), init);
+    const text = await res.text();
+    if (!expected.includes(res.status)) throw new Error(`${method} ${route}: HTTP ${res.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+  return { token, call };
+}
+
+/**
+ * Calls `check` until it returns a truthy value (which is returned), or fails after `timeout` ms
+ * naming `what`. For server state the page does not show; pauses briefly between attempts.
+ */
+export async function until(check, { timeout = 30_000, what = 'the condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 1000)));
+  }
 }

@@ -13,9 +13,10 @@ import { SettingsPage } from './pages/SettingsPage';
 import { Link, Navigate, useLocation } from './router';
 import { SessionProvider, useSession } from './session';
 
-// Knowledge is its own chunk: the main bundle stays under Vite's size warning.
+// Knowledge and Settings › Memory are their own chunks: the main bundle stays under Vite's size warning.
 const KnowledgePage = lazy(() => import('./pages/KnowledgePage').then((m) => ({ default: m.KnowledgePage })));
 const KnowledgeBasePage = lazy(() => import('./pages/KnowledgePage').then((m) => ({ default: m.KnowledgeBasePage })));
+const MemoryPage = lazy(() => import('./pages/MemoryPage').then((m) => ({ default: m.MemoryPage })));
 
 /**
  * Shows a failure of a lazily loaded page in place of the page, not a blank app: the usual cause
@@ -109,6 +110,14 @@ function AppPage({ pathname }: { pathname: string }) {
   switch (pathname) {
     case '/settings':
       return <SettingsPage />;
+    case '/settings/memory':
+      return (
+        <PageBoundary>
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <MemoryPage />
+          </Suspense>
+        </PageBoundary>
+      );
     case '/admin':
       return <Navigate to="/admin/users" />;
     default:

@@ -9,6 +9,7 @@ pub mod chunk;
 pub mod eval;
 pub mod fusion;
 pub mod parse;
+pub mod text;
 pub mod vectors;
 
 pub use chunk::{approx_tokens, chunk, Chunk, ChunkSettings};

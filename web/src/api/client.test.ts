@@ -377,6 +377,68 @@ describe('chat and admin calls', () => {
     client.clearSession();
   });
 
+  it('attaches knowledge bases and exports a conversation into one', async () => {
+    const { fetch, calls } = fakeFetch((call) =>
+      call.url.endsWith('/export-to-knowledge') ? json(201, { documents: [], rejected: [] }) : json(200, {}),
+    );
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    await client.createConversation({ model: 'fake-chat', knowledge_base_ids: ['kb1'] });
+    await client.updateConversation('c 1', { knowledge_base_ids: [] });
+    const result = await client.exportToKnowledge('c 1', 'kb1');
+
+    expect(result).toEqual({ documents: [], rejected: [] });
+    expect(calls.map((c) => `${c.method} ${c.url} ${c.body}`)).toEqual([
+      'POST /api/v1/conversations {"model":"fake-chat","knowledge_base_ids":["kb1"]}',
+      'PATCH /api/v1/conversations/c%201 {"knowledge_base_ids":[]}',
+      'POST /api/v1/conversations/c%201/export-to-knowledge {"knowledge_base_id":"kb1"}',
+    ]);
+    client.clearSession();
+  });
+
+  it('lists, adds, edits and deletes memories', async () => {
+    const memory = {
+      id: 'm1',
+      text: 'I prefer metric units',
+      source: 'user',
+      conversation_id: null,
+      created_at: '2025-01-01T00:00:00Z',
+      updated_at: '2025-01-01T00:00:00Z',
+    };
+    const { fetch, calls } = fakeFetch((call) => {
+      if (call.method === 'DELETE') return new Response(null, { status: 204 });
+      if (call.method === 'GET') return json(200, [memory]);
+      return json(call.method === 'POST' ? 201 : 200, { ...memory, text: JSON.parse(call.body!).text });
+    });
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    expect(await client.listMemories()).toEqual([memory]);
+    expect((await client.createMemory('I prefer metric units')).source).toBe('user');
+    expect((await client.updateMemory('m1', 'I prefer SI units')).text).toBe('I prefer SI units');
+    await expect(client.deleteMemory('m1')).resolves.toBeUndefined();
+
+    expect(calls.map((c) => `${c.method} ${c.url} ${c.body ?? ''}`.trim())).toEqual([
+      'GET /api/v1/memories',
+      'POST /api/v1/memories {"text":"I prefer metric units"}',
+      'PATCH /api/v1/memories/m1 {"text":"I prefer SI units"}',
+      'DELETE /api/v1/memories/m1',
+    ]);
+    client.clearSession();
+  });
+
+  it('reports a refused memory with the field the server names', async () => {
+    const { fetch } = fakeFetch(() =>
+      json(400, { error: { code: 'invalid_input', field: 'text', message: 'a memory is 1 to 2000 characters' } }),
+    );
+    const client = new ApiClient({ fetch });
+    client.acceptAuth(authResponse('tok-1'));
+
+    await expect(client.createMemory('')).rejects.toMatchObject({ status: 400, code: 'invalid_input', field: 'text' });
+    client.clearSession();
+  });
+
   it('builds query strings from the set values only', () => {
     expect(queryString({})).toBe('');
     expect(queryString({ a: undefined, b: '' })).toBe('');

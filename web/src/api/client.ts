@@ -15,6 +15,7 @@ import type {
   AuthStatus,
   Conversation,
   ConversationDetail,
+  CreateConversationRequest,
   CreatedApiKey,
   CreateKnowledgeBaseRequest,
   CreateProviderRequest,
@@ -25,6 +26,7 @@ import type {
   Invite,
   KnowledgeBase,
   LoginRequest,
+  Memory,
   Provider,
   RegisterRequest,
   SearchRequest,
@@ -515,7 +517,7 @@ export class ApiClient {
     return this.request<Conversation[]>('GET', `/api/v1/conversations${queryString({ q: q?.trim() })}`);
   }
 
-  createConversation(body: { title?: string; model?: string }): Promise<Conversation> {
+  createConversation(body: CreateConversationRequest): Promise<Conversation> {
     return this.request<Conversation>('POST', '/api/v1/conversations', body);
   }
 
@@ -538,6 +540,13 @@ export class ApiClient {
     });
     const fallback = `conversation-${conversationId}.${format === 'json' ? 'json' : 'md'}`;
     return { blob: await res.blob(), filename: attachmentName(res.headers.get('Content-Disposition'), fallback) };
+  }
+
+  /** Saves the shown branch as a Markdown document in one of the user's knowledge bases. */
+  exportToKnowledge(conversationId: string, knowledgeBaseId: string): Promise<UploadResult> {
+    return this.request<UploadResult>('POST', `/api/v1/conversations/${seg(conversationId)}/export-to-knowledge`, {
+      knowledge_base_id: knowledgeBaseId,
+    });
   }
 
   /** Sends a message; the response body is the run's events as SSE. */
@@ -653,6 +662,27 @@ export class ApiClient {
   searchKnowledgeBase(knowledgeBaseId: string, body: SearchRequest, signal?: AbortSignal): Promise<SearchResults> {
     return this.request<SearchResults>('POST', `/api/v1/knowledge-bases/${seg(knowledgeBaseId)}/search`, body, { signal });
   }
+
+  // ---- memory ----
+
+  /** The user's memories, newest first. */
+  listMemories(): Promise<Memory[]> {
+    return this.request<Memory[]>('GET', '/api/v1/memories');
+  }
+
+  createMemory(text: string): Promise<Memory> {
+    return this.request<Memory>('POST', '/api/v1/memories', { text });
+  }
+
+  updateMemory(id: string, text: string): Promise<Memory> {
+    return this.request<Memory>('PATCH', `/api/v1/memories/${seg(id)}`, { text });
+  }
+
+  deleteMemory(id: string): Promise<void> {
+    return this.request<void>('DELETE', `/api/v1/memories/${seg(id)}`);
+  }
+
+  // ---- admin: traces ----
 
   listTraces(filter: TraceFilter = {}): Promise<Trace[]> {
     const query = queryString({

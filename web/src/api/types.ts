@@ -198,6 +198,8 @@ export interface Conversation {
   id: string;
   title: string;
   model: string | null;
+  /** Knowledge bases answers retrieve passages from (none: no retrieval). */
+  knowledge_base_ids: string[];
   created_at: string;
   updated_at: string;
 }
@@ -224,6 +226,22 @@ export interface ToolCallPart {
 
 export type Part = TextPart | ToolCallPart;
 
+/** A knowledge-base passage given to the model with an answer, which cites it as `[n]`. */
+export interface Source {
+  /** The number the answer cites it by (1, 2, … within the message). */
+  n: number;
+  chunk_id: string;
+  document_id: string;
+  document_name: string;
+  knowledge_base_id: string;
+  /** The heading path above the passage ("A > B"); may be empty. */
+  headings: string;
+  page: number | null;
+  /** Order of the passage in its document. */
+  position: number;
+  text: string;
+}
+
 export interface MessageView {
   id: string;
   conversation_id: string;
@@ -240,6 +258,8 @@ export interface MessageView {
   sibling_ids: string[];
   /** The run writing this message, while it streams. */
   run_id?: string;
+  /** Passages the answer was given, cited as `[n]`; absent when there are none. */
+  sources?: Source[];
 }
 
 export interface ConversationDetail extends Conversation {
@@ -247,10 +267,18 @@ export interface ConversationDetail extends Conversation {
   messages: MessageView[];
 }
 
+export interface CreateConversationRequest {
+  title?: string;
+  model?: string;
+  knowledge_base_ids?: string[];
+}
+
 export interface UpdateConversationRequest {
   title?: string;
   model?: string;
   active_message_id?: string;
+  /** Replaces the attached knowledge bases (`[]` detaches them all). */
+  knowledge_base_ids?: string[];
 }
 
 export interface SendMessageRequest {
@@ -273,6 +301,8 @@ export type RunEvent = { seq: number } & (
       user_message_id: string | null;
       model: string;
     }
+  /** Passages retrieved for the answer; more may follow (numbered after the earlier ones). */
+  | { type: 'sources'; sources: Source[] }
   | { type: 'text_delta'; text: string }
   | { type: 'tool_call'; id: string; name: string; arguments: string }
   | { type: 'tool_approval_required'; id: string; name: string; arguments: string; timeout_secs: number }
@@ -379,6 +409,21 @@ export interface SearchResults {
 export interface IngestProgress {
   done: number;
   total: number;
+}
+
+// ---- memory ----
+
+/** Who made a memory: the model's memory tool, extraction after a conversation, or the user. */
+export type MemorySource = 'saved' | 'extracted' | 'user';
+
+export interface Memory {
+  id: string;
+  text: string;
+  source: MemorySource;
+  /** The conversation it came from, for saved and extracted memories. */
+  conversation_id: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
 // ---- WebSocket (/api/v1/ws) frames this UI reads ----

@@ -3,6 +3,12 @@
 // as a second line of defence (scripts, event handlers and javascript: URLs removed). Code
 // blocks are highlighted by highlight.js (a fixed set of common languages, bundled locally) and
 // get a Copy button that the page wires up by event delegation (`data-copy-code`).
+//
+// Citations: given the answer's sources, a `[n]` in the text whose n is one of them becomes a
+// small button (`data-cite="n"`, also wired up by delegation). This is a marked inline extension,
+// so it only sees prose: code spans and code blocks are tokenized before it and keep `[1]` as
+// written, as do links (`[1](url)`, `[1]` with a `[1]: url` definition) and numbers that are not
+// a source's. The tooltip (document, headings, the passage's start) is escaped like all text.
 
 import DOMPurify from 'dompurify';
 import hljs from 'highlight.js/lib/core';
@@ -26,7 +32,9 @@ import sql from 'highlight.js/lib/languages/sql';
 import typescript from 'highlight.js/lib/languages/typescript';
 import xml from 'highlight.js/lib/languages/xml';
 import yaml from 'highlight.js/lib/languages/yaml';
-import { Marked } from 'marked';
+import { Marked, type Tokens } from 'marked';
+import type { Source } from '../api/types';
+import { citationTooltip, sourcesByNumber } from './sources';
 
 const LANGUAGES = {
   bash,
@@ -56,9 +64,56 @@ function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
+const NO_SOURCES: ReadonlyMap<number, Source> = new Map();
+
+/**
+ * The sources of the answer being rendered. Set only for the duration of one (synchronous)
+ * `parse` call by `markdownToHtml`, which is how the shared marked instance's citation extension
+ * knows which numbers are real.
+ */
+let citable: ReadonlyMap<number, Source> = NO_SOURCES;
+
+/** `[12]` at the start, not followed by `(` (that is a link). */
+const CITATION = /^\[(\d{1,4})\](?!\()/;
+
+interface CitationToken extends Tokens.Generic {
+  type: 'citation';
+  raw: string;
+  n: number;
+}
+
 const marked = new Marked({
   gfm: true,
   breaks: false,
+  extensions: [
+    {
+      name: 'citation',
+      level: 'inline',
+      start(src) {
+        if (citable.size === 0) return undefined;
+        const index = src.search(/\[\d/);
+        return index < 0 ? undefined : index;
+      },
+      tokenizer(src): CitationToken | undefined {
+        if (citable.size === 0 || this.lexer.state.inLink) return undefined;
+        const match = CITATION.exec(src);
+        if (!match) return undefined;
+        const n = Number(match[1]);
+        // A reference-style link the answer defines itself stays a link.
+        if (!citable.has(n) || this.lexer.tokens.links[match[1]!] !== undefined) return undefined;
+        return { type: 'citation', raw: match[0], n };
+      },
+      renderer(token) {
+        const n = Number((token as CitationToken).n);
+        const source = citable.get(n);
+        if (!source) return escapeHtml(token.raw);
+        return (
+          `<sup class="citation"><button type="button" class="citation-ref" data-cite="${n}" ` +
+          `aria-label="Source ${n}" title="${escapeHtml(citationTooltip(source))}">${n}</button></sup>`
+        );
+      },
+    },
+  ],
   renderer: {
     // Raw HTML written by the model is shown, not interpreted.
     html({ text }) {
@@ -79,15 +134,23 @@ const marked = new Marked({
   },
 });
 
-/** Markdown to HTML with raw HTML escaped and code highlighted; not yet sanitised. */
-export function markdownToHtml(text: string): string {
-  return marked.parse(text, { async: false });
+/**
+ * Markdown to HTML with raw HTML escaped, code highlighted and `[n]` of the given sources turned
+ * into citation buttons; not yet sanitised.
+ */
+export function markdownToHtml(text: string, sources?: readonly Source[]): string {
+  citable = sources && sources.length > 0 ? sourcesByNumber(sources) : NO_SOURCES;
+  try {
+    return marked.parse(text, { async: false });
+  } finally {
+    citable = NO_SOURCES;
+  }
 }
 
 let hooked = false;
 
-/** Markdown to HTML that is safe to insert into the page. */
-export function renderMarkdown(text: string): string {
+/** Markdown (with citations of `sources`) to HTML that is safe to insert into the page. */
+export function renderMarkdown(text: string, sources?: readonly Source[]): string {
   if (!hooked) {
     hooked = true;
     // Links in answers open in a new tab and tell the target nothing about Hearth.
@@ -104,7 +167,7 @@ export function renderMarkdown(text: string): string {
       }
     });
   }
-  return DOMPurify.sanitize(markdownToHtml(text), {
+  return DOMPurify.sanitize(markdownToHtml(text, sources), {
     USE_PROFILES: { html: true },
     FORBID_TAGS: ['style', 'form', 'input', 'textarea', 'select', 'iframe'],
   });

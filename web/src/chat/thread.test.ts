@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ConversationDetail, MessageView, RunEvent } from '../api/types';
-import { applyEvent, EMPTY_THREAD, isRunning, PENDING_USER_ID, runToResume, threadReducer, type Thread } from './thread';
+import type { ConversationDetail, MessageView, RunEvent, Source } from '../api/types';
+import { applyEvent, conversationOf, EMPTY_THREAD, isRunning, PENDING_USER_ID, runToResume, threadReducer, withSources, type Thread } from './thread';
 
 const CONV = 'c1';
 
@@ -24,6 +24,7 @@ function detail(messages: MessageView[]): ConversationDetail {
     id: CONV,
     title: 'Test',
     model: 'fake-chat',
+    knowledge_base_ids: [],
     created_at: '2025-01-01T00:00:00Z',
     updated_at: '2025-01-01T00:00:00Z',
     messages,
@@ -42,6 +43,22 @@ const started = (over: Partial<Extract<RunEvent, { type: 'run_started' }>> = {})
 });
 
 const delta = (seq: number, text: string): RunEvent => ({ seq, type: 'text_delta', text });
+
+function source(n: number, text = `passage ${n}`): Source {
+  return {
+    n,
+    chunk_id: `ch${n}`,
+    document_id: 'd1',
+    document_name: 'bread.txt',
+    knowledge_base_id: 'kb1',
+    headings: '',
+    page: null,
+    position: n,
+    text,
+  };
+}
+
+const sourcesEvent = (seq: number, sources: Source[]): RunEvent => ({ seq, type: 'sources', sources });
 
 function run(thread: Thread, events: RunEvent[]): Thread {
   return events.reduce((t, event) => threadReducer(t, { type: 'event', event }), thread);
@@ -228,5 +245,96 @@ describe('thread reducer', () => {
     expect(isRunning(lost)).toBe(false);
     expect(lost.live?.error?.message).toBe('connection lost');
     expect(lost.messages[1]!.content).toBe('half');
+  });
+});
+
+describe('sources', () => {
+  it('puts the sources that come before the text on the answer', () => {
+    const thread = run(sending(), [started(), sourcesEvent(2, [source(1), source(2)]), delta(3, 'Yeast [1].')]);
+    const answer = thread.messages[1]!;
+    expect(answer.sources?.map((s) => s.n)).toEqual([1, 2]);
+    expect(answer.content).toBe('Yeast [1].');
+    // The user message gets none.
+    expect(thread.messages[0]!.sources).toBeUndefined();
+  });
+
+  it('appends later sources (from kb_search) after the earlier ones', () => {
+    const thread = run(sending(), [
+      started(),
+      sourcesEvent(2, [source(1), source(2)]),
+      { seq: 3, type: 'tool_call', id: 'call_1', name: 'kb_search', arguments: '{"query":"rise"}' },
+      { seq: 4, type: 'tool_result', id: 'call_1', name: 'kb_search', status: 'ok', output: '[3] bread.txt' },
+      sourcesEvent(5, [source(3)]),
+      delta(6, 'See [3].'),
+    ]);
+    expect(thread.messages[1]!.sources?.map((s) => [s.n, s.text])).toEqual([
+      [1, 'passage 1'],
+      [2, 'passage 2'],
+      [3, 'passage 3'],
+    ]);
+  });
+
+  it('does not add a number twice', () => {
+    const answer = message({ id: 'a1', role: 'assistant', sources: [source(1)] });
+    const once = withSources(answer, [source(1, 'other'), source(2)]);
+    expect(once.sources?.map((s) => [s.n, s.text])).toEqual([
+      [1, 'passage 1'],
+      [2, 'passage 2'],
+    ]);
+    expect(withSources(once, [source(2)])).toBe(once);
+  });
+
+  it('takes the sources of the done message, which replaces the streamed one', () => {
+    const final = message({
+      id: 'a1',
+      role: 'assistant',
+      parent_id: 'u1',
+      content: 'Yeast [1].',
+      parts: [{ type: 'text', text: 'Yeast [1].' }],
+      sources: [source(1, 'stored passage')],
+      model: 'fake-chat',
+    });
+    const thread = run(sending(), [
+      started(),
+      sourcesEvent(2, [source(1), source(2)]),
+      delta(3, 'Yeast [1].'),
+      { seq: 4, type: 'done', status: 'complete', message: final },
+    ]);
+    expect(thread.messages[1]).toEqual(final);
+    expect(thread.messages[1]!.sources).toEqual([source(1, 'stored passage')]);
+  });
+
+  it('ignores a repeated sources event and rebuilds the sources after a reload', () => {
+    // Reloaded mid-answer: the stored checkpoint has sources; the replay from seq 1 rebuilds them.
+    const streaming = message({
+      id: 'a1',
+      role: 'assistant',
+      parent_id: 'u1',
+      content: 'Yeast',
+      parts: [{ type: 'text', text: 'Yeast' }],
+      sources: [source(1), source(2)],
+      status: 'streaming',
+      run_id: 'r1',
+    });
+    const loaded = threadReducer(EMPTY_THREAD, {
+      type: 'loaded',
+      detail: detail([message({ id: 'u1', role: 'user', content: 'why?' }), streaming]),
+    });
+    let thread = threadReducer(loaded, { type: 'resume', runId: 'r1', messageId: 'a1' });
+    thread = run(thread, [started()]);
+    expect(thread.messages[1]!.sources).toBeUndefined();
+    thread = run(thread, [sourcesEvent(2, [source(1), source(2)]), sourcesEvent(2, [source(1), source(2)]), delta(3, 'Yeast')]);
+    expect(thread.messages[1]!.sources?.map((s) => s.n)).toEqual([1, 2]);
+    // A resumed stream overlapping what was read adds nothing.
+    thread = run(thread, [sourcesEvent(2, [source(9)]), delta(4, ' rises [1].')]);
+    expect(thread.messages[1]!.sources?.map((s) => s.n)).toEqual([1, 2]);
+    expect(thread.messages[1]!.content).toBe('Yeast rises [1].');
+  });
+
+  it('keeps the attached knowledge bases of a conversation', () => {
+    const withKbs = { ...detail([]), knowledge_base_ids: ['kb1', 'kb2'] };
+    expect(conversationOf(withKbs).knowledge_base_ids).toEqual(['kb1', 'kb2']);
+    const thread = threadReducer(EMPTY_THREAD, { type: 'loaded', detail: withKbs });
+    expect(thread.conversation?.knowledge_base_ids).toEqual(['kb1', 'kb2']);
   });
 });

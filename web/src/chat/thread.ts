@@ -5,8 +5,12 @@
 // (1, 2, … without gaps); any event at or below the last one applied is a repeat (a resumed
 // stream overlapping what was already read) and is ignored. `run_started` is always seq 1, so
 // seeing it means the answer is being rebuilt from the start: the message is reset first.
+//
+// With knowledge bases attached, `sources` events bring the passages the answer may cite as `[n]`:
+// the first before any text, more later (from the `kb_search` tool), numbered after the earlier
+// ones, so they are appended. The `done` message carries the final list and replaces the message.
 
-import type { Conversation, ConversationDetail, MessageView, Part, RunEvent, RunStatus, ToolCallPart } from '../api/types';
+import type { Conversation, ConversationDetail, MessageView, Part, RunEvent, RunStatus, Source, ToolCallPart } from '../api/types';
 
 /** Stands for the user message just sent until `run_started` names it. */
 export const PENDING_USER_ID = 'pending-user';
@@ -61,6 +65,7 @@ export function conversationOf(detail: ConversationDetail): Conversation {
     id: detail.id,
     title: detail.title,
     model: detail.model,
+    knowledge_base_ids: detail.knowledge_base_ids ?? [],
     created_at: detail.created_at,
     updated_at: detail.updated_at,
   };
@@ -105,6 +110,27 @@ function withText(message: MessageView, text: string): MessageView {
   if (last?.type === 'text') parts[parts.length - 1] = { type: 'text', text: last.text + text };
   else parts.push({ type: 'text', text });
   return { ...message, parts, content: message.content + text };
+}
+
+/** The message with `sources` appended to its own; a number it already has is not added again. */
+export function withSources(message: MessageView, sources: Source[]): MessageView {
+  const have = message.sources ?? [];
+  const known = new Set(have.map((s) => s.n));
+  const added: Source[] = [];
+  for (const source of sources) {
+    if (known.has(source.n)) continue;
+    known.add(source.n);
+    added.push(source);
+  }
+  if (added.length === 0) return message;
+  return { ...message, sources: [...have, ...added] };
+}
+
+/** The message emptied for a rebuild from the run's first event. */
+function blankAnswer(message: MessageView, blank: Partial<MessageView>): MessageView {
+  const next: MessageView = { ...message, ...blank };
+  delete next.sources;
+  return next;
 }
 
 function withCall(message: MessageView, call: { id: string; name: string; arguments: string }): MessageView {
@@ -158,7 +184,7 @@ export function applyEvent(thread: Thread, event: RunEvent): Thread {
       };
       if (messages.some((m) => m.id === event.message_id)) {
         // Resumed from the start: rebuild the answer from the events.
-        messages = updateMessage(messages, event.message_id, (m) => ({ ...m, ...blank }));
+        messages = updateMessage(messages, event.message_id, (m) => blankAnswer(m, blank));
       } else {
         const siblings = event.user_message_id ? [event.message_id] : [...live.siblings, event.message_id];
         messages = [
@@ -176,6 +202,9 @@ export function applyEvent(thread: Thread, event: RunEvent): Thread {
       }
       break;
     }
+    case 'sources':
+      messages = updateMessage(messages, live.messageId, (m) => withSources(m, event.sources));
+      break;
     case 'text_delta':
       messages = updateMessage(messages, live.messageId, (m) => withText(m, event.text));
       break;

@@ -1,9 +1,12 @@
-import { useEffect, useLayoutEffect, useReducer, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useReducer, useRef, useState, type FormEvent } from 'react';
 import { api, type ApiError } from '../api/client';
-import type { Conversation, ExportFormat, MessageView, UserModel } from '../api/types';
+import type { Conversation, ExportFormat, KnowledgeBase, MessageView, UserModel } from '../api/types';
+import { exportOutcome, knowledgeBaseName, type ExportOutcome } from '../chat/knowledge';
+import { knowledgeBaseHref } from '../chat/sources';
 import { isRunning } from '../chat/thread';
 import { useThread } from '../chat/useThread';
 import { Composer } from '../components/chat/Composer';
+import { KnowledgeChips, KnowledgePicker } from '../components/chat/KnowledgePicker';
 import { MessageItem } from '../components/chat/MessageItem';
 import { FormError, formatDate, toApiError } from '../components/forms';
 import { Link, navigate } from '../router';
@@ -96,6 +99,74 @@ function saveFile(blob: Blob, filename: string) {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/** "Export to knowledge base": pick one of the user's bases, save the conversation into it as Markdown. */
+function ExportToKnowledgeForm({
+  conversation,
+  bases,
+  onDone,
+  onCancel,
+}: {
+  conversation: Conversation;
+  bases: KnowledgeBase[] | null;
+  onDone: (outcome: ExportOutcome & { knowledgeBaseId: string }) => void;
+  onCancel: () => void;
+}) {
+  const [target, setTarget] = useState('');
+  const [working, setWorking] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const chosen = target || bases?.[0]?.id || '';
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!chosen) return;
+    setWorking(true);
+    setError(null);
+    try {
+      const result = await api.exportToKnowledge(conversation.id, chosen);
+      onDone({ ...exportOutcome(result, knowledgeBaseName(bases, chosen)), knowledgeBaseId: chosen });
+    } catch (err) {
+      setError(toApiError(err));
+    } finally {
+      setWorking(false);
+    }
+  };
+
+  if (bases !== null && bases.length === 0) {
+    return (
+      <div className="export-kb">
+        <span className="small">
+          No knowledge bases yet. <Link to="/knowledge">Create one</Link> first.
+        </span>
+        <button type="button" className="btn btn-ghost btn-small" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    );
+  }
+
+  return (
+    <form className="export-kb" onSubmit={(e) => void submit(e)}>
+      <label htmlFor="export-kb-select" className="small">
+        Knowledge base
+      </label>
+      <select id="export-kb-select" value={chosen} disabled={bases === null || working} onChange={(e) => setTarget(e.target.value)}>
+        {(bases ?? []).map((kb) => (
+          <option key={kb.id} value={kb.id}>
+            {kb.name}
+          </option>
+        ))}
+      </select>
+      <button type="submit" className="btn btn-primary btn-small" disabled={!chosen || working}>
+        {working ? 'Exporting…' : 'Export'}
+      </button>
+      <button type="button" className="btn btn-ghost btn-small" onClick={onCancel}>
+        Cancel
+      </button>
+      <FormError error={error} />
+    </form>
+  );
+}
+
 interface HeaderProps {
   conversation: Conversation | null;
   models: UserModel[] | null;
@@ -104,18 +175,41 @@ interface HeaderProps {
   onModel: (name: string) => void;
   onRename: (title: string) => Promise<void>;
   onDeleted: () => void;
+  /** The user's knowledge bases (null while loading) and the ones this chat answers from. */
+  bases: KnowledgeBase[] | null;
+  basesError: ApiError | null;
+  onLoadBases: () => void;
+  attached: readonly string[];
+  onAttach: (ids: string[]) => Promise<void>;
 }
 
-function ThreadHeader({ conversation, models, model, busy, onModel, onRename, onDeleted }: HeaderProps) {
+function ThreadHeader({
+  conversation,
+  models,
+  model,
+  busy,
+  onModel,
+  onRename,
+  onDeleted,
+  bases,
+  basesError,
+  onLoadBases,
+  attached,
+  onAttach,
+}: HeaderProps) {
   const [renaming, setRenaming] = useState(false);
   const [title, setTitle] = useState('');
   const [confirmDelete, setConfirmDelete] = useState(false);
+  const [exportingToKb, setExportingToKb] = useState(false);
+  const [exported, setExported] = useState<(ExportOutcome & { knowledgeBaseId: string }) | null>(null);
   const [working, setWorking] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
 
   useEffect(() => {
     setRenaming(false);
     setConfirmDelete(false);
+    setExportingToKb(false);
+    setExported(null);
     setError(null);
   }, [conversation?.id]);
 
@@ -175,6 +269,7 @@ function ThreadHeader({ conversation, models, model, busy, onModel, onRename, on
           <h1 className="chat-title">{conversation?.title ?? 'New chat'}</h1>
         )}
         <div className="chat-tools">
+          <KnowledgePicker bases={bases} loadError={basesError} attached={attached} onChange={onAttach} onOpen={onLoadBases} />
           <div className="field model-field">
             <label htmlFor="model-picker" className="visually-hidden">
               Model
@@ -195,6 +290,7 @@ function ThreadHeader({ conversation, models, model, busy, onModel, onRename, on
           </div>
         </div>
       </div>
+      <KnowledgeChips bases={bases} attached={attached} onDetach={onAttach} />
       {conversation ? (
         <div className="chat-actions">
           {!renaming ? (
@@ -216,6 +312,18 @@ function ThreadHeader({ conversation, models, model, busy, onModel, onRename, on
             <button type="button" className="btn btn-ghost btn-small" disabled={working} onClick={() => void exportAs('json')}>
               Export JSON
             </button>
+            <button
+              type="button"
+              className="btn btn-ghost btn-small"
+              aria-expanded={exportingToKb}
+              onClick={() => {
+                setExported(null);
+                if (!exportingToKb) onLoadBases();
+                setExportingToKb(!exportingToKb);
+              }}
+            >
+              Export to knowledge base
+            </button>
           </span>
           {confirmDelete ? (
             <span className="confirm">
@@ -234,6 +342,26 @@ function ThreadHeader({ conversation, models, model, busy, onModel, onRename, on
           )}
         </div>
       ) : null}
+      {conversation && exportingToKb ? (
+        <ExportToKnowledgeForm
+          conversation={conversation}
+          bases={bases}
+          onCancel={() => setExportingToKb(false)}
+          onDone={(outcome) => {
+            setExportingToKb(false);
+            setExported(outcome);
+          }}
+        />
+      ) : null}
+      {exported ? (
+        <div className={exported.ok ? 'alert alert-success export-notice' : 'alert alert-error export-notice'} role={exported.ok ? 'status' : 'alert'}>
+          {exported.message}{' '}
+          {exported.ok ? <Link to={knowledgeBaseHref(exported.knowledgeBaseId)}>Open knowledge base</Link> : null}
+          <button type="button" className="btn btn-link btn-small" aria-label="Dismiss" onClick={() => setExported(null)}>
+            ×
+          </button>
+        </div>
+      ) : null}
       <FormError error={error} />
     </header>
   );
@@ -248,6 +376,10 @@ export function ChatPage({ conversationId }: { conversationId: string | null }) 
   /** Edit or regenerate that could not start. */
   const [actionError, setActionError] = useState<ApiError | null>(null);
   const [listVersion, reloadList] = useReducer((n: number) => n + 1, 0);
+  const [bases, setBases] = useState<KnowledgeBase[] | null>(null);
+  const [basesError, setBasesError] = useState<ApiError | null>(null);
+  /** Knowledge bases picked for a chat not created yet. */
+  const [draftBases, setDraftBases] = useState<string[]>([]);
   const controls = useThread(conversationId, reloadList);
   const { thread, loading, loadError } = controls;
   const running = isRunning(thread);
@@ -263,7 +395,29 @@ export function ChatPage({ conversationId }: { conversationId: string | null }) 
       .catch((err: unknown) => setModelsError(toApiError(err)));
   }, []);
 
+  const loadBases = useCallback(() => {
+    api
+      .listKnowledgeBases()
+      .then((list) => {
+        setBases(list);
+        setBasesError(null);
+      })
+      .catch((err: unknown) => setBasesError(toApiError(err)));
+  }, []);
+
+  useEffect(() => loadBases(), [loadBases]);
+
+  useEffect(() => {
+    if (conversationId === null) setDraftBases([]);
+  }, [conversationId]);
+
   const model = thread.conversation?.model || draftModel || models?.[0]?.name || '';
+  const attached = thread.conversation ? (thread.conversation.knowledge_base_ids ?? []) : draftBases;
+
+  const attach = async (ids: string[]) => {
+    if (thread.conversation) await controls.update({ knowledge_base_ids: ids });
+    else setDraftBases(ids);
+  };
 
   // Follow the answer down while the reader is at the bottom.
   const scroller = useRef<HTMLDivElement>(null);
@@ -280,7 +434,10 @@ export function ChatPage({ conversationId }: { conversationId: string | null }) 
   const send = async (text: string) => {
     atBottom.current = true;
     if (!thread.conversation) {
-      const created = await api.createConversation(model ? { model } : {});
+      const created = await api.createConversation({
+        ...(model ? { model } : {}),
+        ...(draftBases.length > 0 ? { knowledge_base_ids: draftBases } : {}),
+      });
       controls.adopt(created);
       navigate(`/chat/${created.id}`);
       reloadList();
@@ -326,6 +483,11 @@ export function ChatPage({ conversationId }: { conversationId: string | null }) 
             reloadList();
             navigate('/chat', { replace: true });
           }}
+          bases={bases}
+          basesError={basesError}
+          onLoadBases={loadBases}
+          attached={attached}
+          onAttach={attach}
         />
         <FormError error={modelsError ?? modelError} />
         <div

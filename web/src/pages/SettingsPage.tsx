@@ -4,6 +4,7 @@ import type { ApiKey, CreatedApiKey } from '../api/types';
 import { CopyBox } from '../components/CopyBox';
 import { Field, FormError, formatDate, toApiError } from '../components/forms';
 import { PageHeader } from '../components/Layout';
+import { SettingsNav } from '../components/SettingsNav';
 import { useSession } from '../session';
 
 function ApiKeysSection() {
@@ -232,6 +233,7 @@ export function SettingsPage() {
   const { user } = useSession();
   return (
     <>
+      <SettingsNav />
       <PageHeader title="Settings" description={user ? `Signed in as ${user.name} (${user.email}).` : undefined} />
       <ApiKeysSection />
       <ChangePasswordSection />

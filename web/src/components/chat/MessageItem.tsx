@@ -5,6 +5,7 @@ import type { PendingApproval } from '../../chat/thread';
 import { copyText } from '../CopyBox';
 import { toApiError } from '../forms';
 import { Markdown } from './Markdown';
+import { SourceList, SourcePanel } from './Sources';
 import { ToolCallCard } from './ToolCallCard';
 
 interface Props {
@@ -100,8 +101,13 @@ const STATUS_BADGE: Partial<Record<MessageView['status'], { label: string; class
 export function MessageItem({ message, busy, approvals, liveError, onEdit, onRegenerate, onSwitch, onAnswer }: Props) {
   const [editing, setEditing] = useState(false);
   const [copied, setCopied] = useState(false);
+  /** The source whose passage is shown. */
+  const [openSource, setOpenSource] = useState<number | null>(null);
   const textRef = useRef<HTMLDivElement>(null);
   const isUser = message.role === 'user';
+  const sources = isUser ? undefined : message.sources;
+  const shownSource = openSource === null ? undefined : sources?.find((s) => s.n === openSource);
+  const toggleSource = (n: number) => setOpenSource((current) => (current === n ? null : n));
   const badge = STATUS_BADGE[message.status];
   const error = message.error ?? liveError;
 
@@ -142,7 +148,7 @@ export function MessageItem({ message, busy, approvals, liveError, onEdit, onReg
         <div className="message-body" ref={textRef}>
           {message.parts.map((part, i) =>
             part.type === 'text' ? (
-              <Markdown key={`t${i}`} text={part.text} />
+              <Markdown key={`t${i}`} text={part.text} sources={sources} onCite={toggleSource} />
             ) : (
               <ToolCallCard key={part.id} call={part} approval={approvals.find((a) => a.id === part.id)} onAnswer={onAnswer} />
             ),
@@ -150,6 +156,9 @@ export function MessageItem({ message, busy, approvals, liveError, onEdit, onReg
           {message.status === 'streaming' && message.parts.length === 0 ? <p className="muted thinking">Thinking…</p> : null}
         </div>
       )}
+
+      {sources && sources.length > 0 ? <SourceList sources={sources} open={shownSource ? shownSource.n : null} onSelect={toggleSource} /> : null}
+      {shownSource ? <SourcePanel source={shownSource} onClose={() => setOpenSource(null)} /> : null}
 
       {!isUser && error ? (
         <div className="alert alert-error message-error" role="alert">
