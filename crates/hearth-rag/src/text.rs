@@ -259,7 +259,10 @@ impl TextIndex {
         let query: Box<dyn Query> = match documents {
             None => Box::new(BooleanQuery::new(clauses)),
             Some(docs) => Box::new(BooleanQuery::new(vec![
-                (Occur::Must, Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>),
+                (
+                    Occur::Must,
+                    Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>,
+                ),
                 (
                     Occur::Must,
                     Box::new(TermSetQuery::new(
@@ -323,14 +326,20 @@ mod tests {
         assert!(hits[0].1 >= hits[1].1);
         // Headings are searchable too.
         assert_eq!(
-            index.search(&["maintenance".into()], None, 10).expect("s").len(),
+            index
+                .search(&["maintenance".into()], None, 10)
+                .expect("s")
+                .len(),
             3
         );
         let only_d2 = index
             .search(&["vacuum".into()], Some(&["d2".into()]), 10)
             .expect("filtered");
         assert_eq!(only_d2.iter().map(|h| h.0).collect::<Vec<_>>(), vec![3]);
-        assert!(index.search(&["xyzzy".into()], None, 10).expect("s").is_empty());
+        assert!(index
+            .search(&["xyzzy".into()], None, 10)
+            .expect("s")
+            .is_empty());
         assert!(index.search(&[], None, 10).expect("s").is_empty());
 
         // Re-adding a key replaces it; removing takes it out.

@@ -486,9 +486,9 @@ impl Store {
         })
     }
 
-    /// Full-text search: chunk keys and scores (higher is better) for chunks of `kbs` (and of
-    /// `documents`, when given) matching any of `terms`, best first. SQLite ranks by BM25;
-    /// PostgreSQL by `ts_rank_cd`.
+    /// Full-text search on PostgreSQL: chunk keys and `ts_rank_cd` scores (higher is better) for
+    /// chunks of `kbs` (and of `documents`, when given) matching any of `terms`, best first.
+    /// On SQLite the embedded index (hearth-rag) does this.
     pub async fn search_chunks_text(
         &self,
         kbs: &[KnowledgeBaseId],
@@ -512,28 +512,10 @@ impl Store {
         let doc_ids: Option<Vec<String>> =
             documents.map(|d| d.iter().map(ToString::to_string).collect());
         Ok(match &self.pool {
-            Pool::Sqlite(pool) => {
-                let query = words
-                    .iter()
-                    .map(|w| format!("\"{w}\""))
-                    .collect::<Vec<_>>()
-                    .join(" OR ");
-                let kb_json = serde_json_array(&kb_ids);
-                let doc_json = doc_ids.as_deref().map(serde_json_array);
-                sqlx::query_as::<_, (i64, f64)>(
-                    "SELECT c.seq, -bm25(kb_chunks_fts) AS score \
-                     FROM kb_chunks_fts JOIN kb_chunks c ON c.seq = kb_chunks_fts.rowid \
-                     WHERE kb_chunks_fts MATCH $1 \
-                       AND c.kb_id IN (SELECT value FROM json_each($2)) \
-                       AND ($3 IS NULL OR c.document_id IN (SELECT value FROM json_each($3))) \
-                     ORDER BY bm25(kb_chunks_fts) LIMIT $4",
-                )
-                .bind(query)
-                .bind(kb_json)
-                .bind(doc_json)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
+            Pool::Sqlite(_) => {
+                return Err(crate::StoreError::Open(
+                    "full-text search of chunks on SQLite is the embedded index (hearth-rag), not the store".into(),
+                ))
             }
             Pool::Postgres(pool) => {
                 let query = words.join(" | ");
@@ -596,6 +578,27 @@ impl Store {
                  WHERE c.document_id = $1 ORDER BY c.position"
             ))
             .bind(id)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// Keys, documents, headings and texts of a knowledge base's chunks with a key above
+    /// `after`, in key order (to build or catch up the full-text index in pages).
+    pub async fn chunk_texts(
+        &self,
+        kb: KnowledgeBaseId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, DocumentId, String, String)>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, (i64, DocumentId, String, String)>(
+                "SELECT seq, document_id, headings, text FROM kb_chunks WHERE kb_id = $1 AND seq > $2 \
+                 ORDER BY seq LIMIT $3",
+            )
+            .bind(kb)
+            .bind(after)
+            .bind(limit)
             .fetch_all(pool)
             .await
         })?)
@@ -752,16 +755,4 @@ fn vector_literal(bytes: &[u8]) -> String {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).to_string())
         .collect();
     format!("[{}]", values.join(","))
-}
-
-/// A JSON array of strings (ids only: no escaping needed beyond quotes, which ids never hold).
-fn serde_json_array(items: &[String]) -> String {
-    format!(
-        "[{}]",
-        items
-            .iter()
-            .map(|s| format!("\"{s}\""))
-            .collect::<Vec<_>>()
-            .join(",")
-    )
 }

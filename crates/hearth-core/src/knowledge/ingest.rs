@@ -259,6 +259,22 @@ impl Knowledge {
         else {
             return Ok(Outcome::Gone);
         };
+        if let Some(text) = self.text_index(kb).await? {
+            let entries: Vec<hearth_rag::text::TextEntry> = seqs
+                .iter()
+                .zip(&rows)
+                .map(|(key, row)| hearth_rag::text::TextEntry {
+                    key: *key,
+                    document: doc.id.to_string(),
+                    headings: row.headings.clone(),
+                    text: row.text.clone(),
+                })
+                .collect();
+            tokio::task::spawn_blocking(move || text.add(&entries))
+                .await
+                .map_err(|e| CoreError::Other(Box::new(e)))?
+                .map_err(|e| CoreError::Other(Box::new(e)))?;
+        }
         if pgvector {
             return Ok(Outcome::Indexed);
         }

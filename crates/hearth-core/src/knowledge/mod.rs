@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use hearth_rag::text::{TextEntry, TextIndex, TextIndexes};
 use hearth_rag::vectors::{VectorIndex, VectorIndexes};
 use hearth_rag::Format;
 use hearth_store::ids::{DocumentId, KnowledgeBaseId};
@@ -353,8 +354,12 @@ struct Inner {
     /// Originals, one file per document, named by its id.
     files: PathBuf,
     vectors: VectorIndexes,
+    /// Full-text indexes, when the store is SQLite (PostgreSQL searches its own tsvector).
+    texts: Option<TextIndexes>,
     /// Knowledge bases whose vector index was caught up with the store in this process.
     caught_up: tokio::sync::Mutex<HashSet<KnowledgeBaseId>>,
+    /// Knowledge bases whose full-text index was caught up with the store in this process.
+    text_caught_up: tokio::sync::Mutex<HashSet<KnowledgeBaseId>>,
     events: broadcast::Sender<DocumentEvent>,
     /// Woken when documents are queued.
     queued: Notify,
@@ -379,7 +384,11 @@ impl Knowledge {
         dir: PathBuf,
     ) -> Self {
         let (events, _) = broadcast::channel(1024);
+        let texts = (store.backend() == hearth_store::Backend::Sqlite)
+            .then(|| TextIndexes::new(dir.join("text")));
         Self(Arc::new(Inner {
+            texts,
+            text_caught_up: tokio::sync::Mutex::new(HashSet::new()),
             store,
             embeddings,
             settings,
@@ -624,6 +633,12 @@ impl Knowledge {
         if let Err(e) = self.0.vectors.remove(&id.to_string()) {
             tracing::warn!(error = %e, "could not delete a knowledge base's vector index files");
         }
+        self.0.text_caught_up.lock().await.remove(&id);
+        if let Some(texts) = &self.0.texts {
+            if let Err(e) = texts.remove(&id.to_string()) {
+                tracing::warn!(error = %e, "could not delete a knowledge base's full-text index");
+            }
+        }
         Ok(())
     }
 
@@ -778,6 +793,12 @@ impl Knowledge {
             let index = self.vectors(&kb).await?;
             index.remove(&seqs).map_err(other)?;
         }
+        if let Some(text) = self.text_index(&kb).await? {
+            tokio::task::spawn_blocking(move || text.remove(&seqs))
+                .await
+                .map_err(other)?
+                .map_err(other)?;
+        }
         self.remove_original(doc).await;
         Ok(())
     }
@@ -833,6 +854,54 @@ impl Knowledge {
                 tracing::warn!(document = %doc, error = %e, "could not delete a document's original")
             }
         }
+    }
+
+    /// The knowledge base's full-text index (`None` on PostgreSQL, which searches its own),
+    /// caught up with the store the first time this process uses it.
+    async fn text_index(&self, kb: &hearth_store::KnowledgeBase) -> Result<Option<Arc<TextIndex>>> {
+        if self.0.texts.is_none() {
+            return Ok(None);
+        }
+        let mut caught_up = self.0.text_caught_up.lock().await;
+        let this = self.clone();
+        let name = kb.id.to_string();
+        let index = tokio::task::spawn_blocking(move || match &this.0.texts {
+            Some(texts) => texts.open(&name).map(Some),
+            None => Ok(None),
+        })
+        .await
+        .map_err(other)?
+        .map_err(other)?;
+        let Some(index) = index else {
+            return Ok(None);
+        };
+        if caught_up.contains(&kb.id) {
+            return Ok(Some(index));
+        }
+        let mut after = index.upto();
+        loop {
+            let page = self.0.store.chunk_texts(kb.id, after, 5000).await?;
+            let Some(last) = page.last().map(|c| c.0) else {
+                break;
+            };
+            let entries: Vec<TextEntry> = page
+                .into_iter()
+                .map(|(key, document, headings, text)| TextEntry {
+                    key,
+                    document: document.to_string(),
+                    headings,
+                    text,
+                })
+                .collect();
+            let target = index.clone();
+            tokio::task::spawn_blocking(move || target.add(&entries))
+                .await
+                .map_err(other)?
+                .map_err(other)?;
+            after = last;
+        }
+        caught_up.insert(kb.id);
+        Ok(Some(index))
     }
 
     /// The knowledge base's vector index, caught up with the store the first time this process

@@ -201,10 +201,7 @@ impl Knowledge {
         let text_ranking = if mode == SearchMode::Vector {
             Vec::new()
         } else {
-            let limit = i64::try_from(candidates).unwrap_or(i64::MAX);
-            self.0
-                .store
-                .search_chunks_text(&kb_ids, documents.as_deref(), &terms, limit)
+            self.text_ranking(&kbs, documents.as_deref(), &terms, candidates)
                 .await?
         };
         let vector_ranking = if mode == SearchMode::Bm25 {
@@ -252,8 +249,8 @@ impl Knowledge {
         let mut hits = Vec::with_capacity(wanted.len());
         for (seq, score) in wanted {
             let Some(c) = chunks.remove(&seq) else {
-                // A vector of a chunk deleted since the index was last saved: drop it.
-                self.forget_vector(&kbs, seq).await;
+                // A chunk deleted since an index last saved: drop it there.
+                self.forget_chunk(&kbs, seq).await;
                 continue;
             };
             hits.push(Hit {
@@ -315,6 +312,44 @@ impl Knowledge {
                 .map(|d| d.id)
                 .collect(),
         ))
+    }
+
+    /// Full-text ranking: the embedded index on SQLite, the store's tsvector on PostgreSQL.
+    async fn text_ranking(
+        &self,
+        kbs: &[hearth_store::KnowledgeBase],
+        documents: Option<&[DocumentId]>,
+        terms: &[String],
+        k: usize,
+    ) -> Result<Vec<(i64, f64)>> {
+        if self.0.texts.is_none() {
+            let ids: Vec<KnowledgeBaseId> = kbs.iter().map(|kb| kb.id).collect();
+            let limit = i64::try_from(k).unwrap_or(i64::MAX);
+            return Ok(self
+                .0
+                .store
+                .search_chunks_text(&ids, documents, terms, limit)
+                .await?);
+        }
+        let docs: Option<Vec<String>> =
+            documents.map(|d| d.iter().map(ToString::to_string).collect());
+        let mut found = Vec::new();
+        for kb in kbs {
+            let Some(index) = self.text_index(kb).await? else {
+                continue;
+            };
+            let (terms, docs) = (terms.to_vec(), docs.clone());
+            let hits =
+                tokio::task::spawn_blocking(move || index.search(&terms, docs.as_deref(), k))
+                    .await
+                    .map_err(|e| CoreError::Other(Box::new(e)))?
+                    .map_err(|e| CoreError::Other(Box::new(e)))?;
+            found.extend(hits);
+        }
+        // BM25 scores of different indexes are on comparable scales (same analyzer and k1, b).
+        found.sort_by(|a, b| b.1.total_cmp(&a.1));
+        found.truncate(k);
+        Ok(found)
     }
 
     async fn vector_ranking(
@@ -381,13 +416,15 @@ impl Knowledge {
         Ok(found)
     }
 
-    async fn forget_vector(&self, kbs: &[hearth_store::KnowledgeBase], seq: i64) {
-        if self.on_pgvector() {
-            return;
-        }
+    async fn forget_chunk(&self, kbs: &[hearth_store::KnowledgeBase], seq: i64) {
         for kb in kbs {
-            if let Ok(index) = self.vectors(kb).await {
-                let _ = index.remove(&[seq]);
+            if !self.on_pgvector() {
+                if let Ok(index) = self.vectors(kb).await {
+                    let _ = index.remove(&[seq]);
+                }
+            }
+            if let Ok(Some(text)) = self.text_index(kb).await {
+                let _ = tokio::task::spawn_blocking(move || text.remove(&[seq])).await;
             }
         }
     }

@@ -688,10 +688,10 @@ async fn documents_a_stopped_server_left_in_progress_end_indexed_or_failed() {
         3
     );
     store.close().await;
-    for entry in
-        std::fs::read_dir(settings.data_dir.join("knowledge").join("vectors")).expect("vectors dir")
-    {
-        std::fs::remove_file(entry.expect("entry").path()).expect("remove index file");
+    // Neither derived index was saved: both are rebuilt from the store.
+    for derived in ["vectors", "text"] {
+        std::fs::remove_dir_all(settings.data_dir.join("knowledge").join(derived))
+            .expect("remove a derived index");
     }
 
     // A new start takes every document back and ends each indexed or failed.
@@ -731,6 +731,11 @@ async fn documents_a_stopped_server_left_in_progress_end_indexed_or_failed() {
         .await
         .expect("vector");
     assert_eq!(names(&cats)[0], "cats.html");
+    let words = user
+        .search(kb, &search("yeast ferments", "bm25"))
+        .await
+        .expect("bm25");
+    assert_eq!(names(&words), vec!["bread.txt"]);
     drop(ws);
     stop.send(()).expect("stop");
     running.await.expect("join").expect("clean shutdown");
