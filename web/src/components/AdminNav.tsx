@@ -1,4 +1,4 @@
-import { Link, useLocation } from '../router';
+import { TabNav } from './TabNav';
 
 const TABS = [
   { to: '/admin/users', label: 'Users' },
@@ -9,19 +9,5 @@ const TABS = [
 
 /** The tabs of the Admin area. */
 export function AdminNav() {
-  const { pathname } = useLocation();
-  return (
-    <nav className="tabs" aria-label="Admin">
-      {TABS.map((tab) => (
-        <Link
-          key={tab.to}
-          to={tab.to}
-          className={pathname === tab.to ? 'tab active' : 'tab'}
-          aria-current={pathname === tab.to ? 'page' : undefined}
-        >
-          {tab.label}
-        </Link>
-      ))}
-    </nav>
-  );
+  return <TabNav label="Admin" tabs={TABS} />;
 }

@@ -1,4 +1,4 @@
-import { Link, useLocation } from '../router';
+import { TabNav } from './TabNav';
 
 const TABS = [
   { to: '/settings', label: 'Account' },
@@ -7,19 +7,5 @@ const TABS = [
 
 /** The tabs of Settings. */
 export function SettingsNav() {
-  const { pathname } = useLocation();
-  return (
-    <nav className="tabs" aria-label="Settings">
-      {TABS.map((tab) => (
-        <Link
-          key={tab.to}
-          to={tab.to}
-          className={pathname === tab.to ? 'tab active' : 'tab'}
-          aria-current={pathname === tab.to ? 'page' : undefined}
-        >
-          {tab.label}
-        </Link>
-      ))}
-    </nav>
-  );
+  return <TabNav label="Settings" tabs={TABS} />;
 }
