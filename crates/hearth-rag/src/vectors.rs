@@ -255,14 +255,42 @@ impl VectorIndex {
                 .reserve_capacity_and_threads(needed.next_power_of_two(), THREAD_SLOTS)
                 .map_err(engine)?;
         }
-        let mut top = self.upto();
-        for (key, vector) in entries {
-            let k = key_of(*key);
-            if !index.contains(k) {
-                index.add(k, vector).map_err(engine)?;
-            }
-            top = top.max(*key);
-        }
+        let mut seen = HashSet::new();
+        let fresh: Vec<&(i64, Vec<f32>)> = entries
+            .iter()
+            .filter(|(key, _)| seen.insert(*key) && !index.contains(key_of(*key)))
+            .collect();
+        // usearch inserts concurrently (one search context per thread slot): large batches,
+        // such as a rebuild from the store, use every core.
+        let threads = if fresh.len() >= 4096 {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(THREAD_SLOTS))
+        } else {
+            1
+        };
+        let per_thread = fresh.len().div_ceil(threads).max(1);
+        let index_ref = &*index;
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = fresh
+                .chunks(per_thread)
+                .map(|part| {
+                    scope.spawn(move || -> Result<(), VectorError> {
+                        for (key, vector) in part {
+                            index_ref.add(key_of(*key), vector).map_err(engine)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            workers.into_iter().try_for_each(|w| {
+                w.join().unwrap_or_else(|_| {
+                    Err(VectorError::Engine("an insert thread panicked".into()))
+                })
+            })
+        })?;
+        let top = entries
+            .iter()
+            .map(|(key, _)| *key)
+            .fold(self.upto(), i64::max);
         self.upto.store(top, Ordering::Release);
         self.changed.store(true, Ordering::Release);
         Ok(())
@@ -421,10 +449,13 @@ mod tests {
         let indexes = VectorIndexes::new(dir.path());
         let index = indexes.open("kb", 32).expect("open");
         assert_eq!(index.upto(), 0);
-        let entries: Vec<(i64, Vec<f32>)> = (1..=2000).map(|k| (k, unit(k as u64, 32))).collect();
+        // Large enough for the parallel insert path, with a key offered twice.
+        let mut entries: Vec<(i64, Vec<f32>)> =
+            (1..=5000).map(|k| (k, unit(k as u64, 32))).collect();
+        entries.push((17, unit(17, 32)));
         index.add(&entries).expect("add");
-        assert_eq!(index.len(), 2000);
-        assert_eq!(index.upto(), 2000);
+        assert_eq!(index.len(), 5000);
+        assert_eq!(index.upto(), 5000);
 
         let hits = index.search(&unit(77, 32), 5, None).expect("search");
         assert_eq!(hits[0].0, 77);
@@ -450,11 +481,11 @@ mod tests {
         let again = VectorIndexes::new(dir.path())
             .open("kb", 32)
             .expect("reopen");
-        assert_eq!((again.len(), again.upto()), (1999, 2000));
+        assert_eq!((again.len(), again.upto()), (4999, 5000));
         assert_eq!(again.search(&unit(10, 32), 1, None).expect("s")[0].0, 10);
         // Offering keys it already holds (catch-up after a crash) is harmless.
         again.add(&entries[..10]).expect("re-add");
-        assert_eq!(again.len(), 1999);
+        assert_eq!(again.len(), 4999);
 
         // Another dimension, or a damaged file, starts empty for a rebuild.
         assert_eq!(
