@@ -17,7 +17,7 @@ const CONNECTIVITY: usize = 16;
 /// Candidates kept while inserting.
 const EXPANSION_ADD: usize = 128;
 /// Candidates kept while searching (usearch widens it to `k` when `k` is larger).
-const EXPANSION_SEARCH: usize = 128;
+const EXPANSION_SEARCH: usize = 256;
 /// Thread slots: usearch keeps a search context per concurrent caller.
 const THREAD_SLOTS: usize = 32;
 
