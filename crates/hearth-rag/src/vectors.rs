@@ -194,6 +194,8 @@ impl VectorIndex {
         index
             .reserve_capacity_and_threads(index.size().max(1024), THREAD_SLOTS)
             .map_err(engine)?;
+        // The search breadth is this build's, whatever the file was saved with.
+        index.change_expansion_search(EXPANSION_SEARCH);
         Ok(Self {
             index: RwLock::new(index),
             dimensions,
