@@ -353,3 +353,62 @@ async fn a_broken_model_file_is_skipped_and_everything_else_still_serves() {
         .expect_err("refused");
     assert_eq!(err.field(), Some("kind"));
 }
+
+#[tokio::test]
+async fn the_built_in_model_answers_from_an_attached_knowledge_base_with_sources() {
+    let app = local_app(2, 8).await;
+    let (auth, user) = app.register("reader@example.com").await;
+    let kb = user
+        .create_knowledge_base(&hearth_core::knowledge::CreateKnowledgeBase {
+            name: "Bakery".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("knowledge base");
+    assert_eq!(kb.embedding_model, EMBED);
+    let mut ws = connect(user.base_url()).await;
+    send(&mut ws, json!({"type": "auth", "token": auth.access_token})).await;
+    assert_eq!(next(&mut ws).await["type"], "ready");
+    send(&mut ws, json!({"type": "watch_documents"})).await;
+    assert_eq!(next(&mut ws).await["type"], "ack");
+    let doc = user
+        .upload_documents(
+            kb.id,
+            vec![hearth_client::Upload::bytes(
+                "bakery.md",
+                "# Opening hours\n\nThe Hearth bakery opens at 7 am and closes at 6 pm.",
+            )],
+            None,
+        )
+        .await
+        .expect("upload")
+        .documents[0]
+        .id;
+    loop {
+        let frame = next_within(&mut ws, std::time::Duration::from_secs(120)).await;
+        if frame["document"]["id"] == json!(doc) && frame["document"]["status"] == "indexed" {
+            break;
+        }
+        assert_ne!(frame["document"]["status"], "failed", "{frame}");
+    }
+    let conv = user
+        .create_conversation(&hearth_core::chat::api::CreateConversationRequest {
+            model: Some(CHAT.into()),
+            knowledge_base_ids: Some(vec![kb.id]),
+            ..Default::default()
+        })
+        .await
+        .expect("conversation")
+        .id;
+    let mut events = user
+        .send_message_events(conv, &message("When does the bakery open?"))
+        .await
+        .expect("sse");
+    let events = until_done_within(&mut events, std::time::Duration::from_secs(180)).await;
+    let (status, answer) = done_of(&events);
+    assert_eq!(status, hearth_core::chat::api::RunStatus::Complete);
+    assert!(!answer.content.trim().is_empty());
+    assert_eq!(answer.sources.len(), 1);
+    assert_eq!(answer.sources[0].document_name, "bakery.md");
+    assert!(answer.sources[0].text.contains("7 am"));
+}
