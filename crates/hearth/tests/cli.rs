@@ -676,3 +676,133 @@ fn ingest_uploads_folders_and_search_prints_passages() {
         error_line(&out)
     );
 }
+
+/// `GET url` with a bearer token; the JSON answer.
+fn get_json(url: &str, token: &str) -> serde_json::Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        response.json().await.expect("json")
+    })
+}
+
+/// Polls `check` until it returns `Some`, for at most `limit` (a process outside the test
+/// changes the state, so there is nothing to wait on but the state itself).
+fn wait_for<T>(limit: std::time::Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "gave up waiting");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_server_killed_mid_ingest_finishes_every_document_after_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = dir.path().join("models");
+    std::fs::create_dir(&models).expect("models");
+    let embedder = hearth_local::reference::EMBEDDING_MODEL;
+    std::os::unix::fs::symlink(
+        hearth_local::reference::dir().join(embedder),
+        models.join(embedder),
+    )
+    .expect("link embedder");
+    let data = dir.path().join("data");
+    let env = [
+        ("HEARTH_LOCAL__MODELS_DIR", models.to_str().expect("utf-8")),
+        ("HEARTH_AUTH__REGISTRATION", "open"),
+    ];
+    let server = serve_with(&data, &env);
+    let base = server.url.trim_end_matches('/').to_owned();
+    let auth = post_json(
+        &format!("{base}/api/v1/auth/register"),
+        None,
+        serde_json::json!({"email": "crash@example.com", "password": "correct-horse-battery"}),
+    );
+    let token = auth["access_token"].as_str().expect("token").to_owned();
+    let key = post_json(
+        &format!("{base}/api/v1/api-keys"),
+        Some(&token),
+        serde_json::json!({"name": "cli"}),
+    )["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+
+    // A long document (hundreds of chunks to embed) and two short ones.
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).expect("mkdir");
+    let long: String = (0..600)
+        .map(|i| format!("Paragraph {i} of the field manual: the lighthouse keeper trims wick number {i} at dusk.\n\n"))
+        .collect();
+    std::fs::write(docs.join("manual.txt"), &long).expect("write");
+    std::fs::write(docs.join("a.md"), "# A\n\nThe first short note.").expect("write");
+    std::fs::write(docs.join("b.md"), "# B\n\nThe second short note.").expect("write");
+    let out = run(hearth()
+        .args(["ingest", "--no-wait", "--kb", "Crash"])
+        .arg(&docs)
+        .args(["--server", base.as_str(), "--api-key", key.as_str()]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kbs = get_json(&format!("{base}/api/v1/knowledge-bases"), &key);
+    let kb = kbs[0]["id"].as_str().expect("kb id").to_owned();
+    let documents_url = format!("{base}/api/v1/knowledge-bases/{kb}/documents");
+
+    // Kill the server (SIGKILL: no shutdown at all) while it embeds the long document.
+    wait_for(std::time::Duration::from_secs(120), || {
+        let docs = get_json(&documents_url, &key);
+        docs.as_array()
+            .expect("list")
+            .iter()
+            .any(|d| d["name"] == "manual.txt" && d["status"] == "embedding")
+            .then_some(())
+    });
+    drop(server);
+
+    // Restarted on the same data dir, every document ends indexed, the long one whole.
+    let server = serve_with(&data, &env);
+    let base = server.url.trim_end_matches('/').to_owned();
+    let documents_url = format!("{base}/api/v1/knowledge-bases/{kb}/documents");
+    let finished = wait_for(std::time::Duration::from_secs(300), || {
+        let docs = get_json(&documents_url, &key);
+        let all = docs.as_array().expect("list").clone();
+        all.iter()
+            .all(|d| d["status"] == "indexed" || d["status"] == "failed")
+            .then_some(all)
+    });
+    assert_eq!(finished.len(), 3);
+    for d in &finished {
+        assert_eq!(d["status"], "indexed", "{d}");
+    }
+    let manual = finished
+        .iter()
+        .find(|d| d["name"] == "manual.txt")
+        .expect("manual");
+    let out = run(hearth()
+        .args([
+            "search", "--kb", "Crash", "--mode", "bm25", "--top-k", "50", "wick", "599",
+        ])
+        .args(["--server", base.as_str(), "--api-key", key.as_str()]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("trims wick number 599"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(manual["chunks"].as_i64().expect("chunks") > 10, "{manual}");
+}
