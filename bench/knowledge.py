@@ -113,12 +113,17 @@ def main():
         data = os.path.join(tmp, "data")
         db = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data)
                  if f.startswith("hearth.db"))
-        vectors_dir = os.path.join(data, "knowledge", "vectors")
-        # The index is saved when the ingest queue empties; its size is what a restart loads.
-        hnsw = sum(os.path.getsize(os.path.join(vectors_dir, f)) for f in os.listdir(vectors_dir)) \
-            if os.path.isdir(vectors_dir) else 0
+        def tree_size(path):
+            total = 0
+            for root, _, files in os.walk(path):
+                total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+            return total
+        # The indexes are saved when the ingest queue empties; their size is what a restart loads.
+        hnsw = tree_size(os.path.join(data, "knowledge", "vectors"))
+        text = tree_size(os.path.join(data, "knowledge", "text"))
         print()
-        print(f"Disk: SQLite {db / 2**20:.0f} MiB (chunks, embeddings, FTS5), HNSW {hnsw / 2**20:.1f} MiB; "
+        print(f"Disk: SQLite {db / 2**20:.0f} MiB (chunks with text and embeddings), full-text "
+              f"{text / 2**20:.1f} MiB, HNSW {hnsw / 2**20:.1f} MiB; "
               f"peak RSS {rss_mib(proc.pid, 'VmHWM:'):.0f} MiB.")
     finally:
         proc.terminate()
