@@ -110,6 +110,10 @@ def main():
         sys.stdout.flush()
         subprocess.run([HEARTH, "eval", "retrieval", "--kb", "pgdocs", "--queries", QUERIES,
                         "--server", base, "--api-key", key], check=True)
+        peak = rss_mib(proc.pid, 'VmHWM:')
+        # Stopping saves the vector index, so the sizes are what a restart loads.
+        proc.terminate()
+        proc.wait(timeout=60)
         data = os.path.join(tmp, "data")
         db = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data)
                  if f.startswith("hearth.db"))
@@ -118,16 +122,16 @@ def main():
             for root, _, files in os.walk(path):
                 total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
             return total
-        # The indexes are saved when the ingest queue empties; their size is what a restart loads.
         hnsw = tree_size(os.path.join(data, "knowledge", "vectors"))
         text = tree_size(os.path.join(data, "knowledge", "text"))
         print()
         print(f"Disk: SQLite {db / 2**20:.0f} MiB (chunks with text and embeddings), full-text "
               f"{text / 2**20:.1f} MiB, HNSW {hnsw / 2**20:.1f} MiB; "
-              f"peak RSS {rss_mib(proc.pid, 'VmHWM:'):.0f} MiB.")
+              f"peak RSS {peak:.0f} MiB.")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 if __name__ == "__main__":

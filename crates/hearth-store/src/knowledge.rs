@@ -1,5 +1,6 @@
 //! Knowledge bases, documents (which double as the ingest queue) and chunks with their
-//! full-text index: FTS5 on SQLite, a generated `tsvector` on PostgreSQL.
+//! full-text search on PostgreSQL (a generated `tsvector`; on SQLite the embedded index in
+//! hearth-rag does it) and pgvector when the extension is there.
 
 use crate::ids::{ChunkId, DocumentId, KnowledgeBaseId, UserId};
 use crate::{on_pool, Pool, Result, Store, Timestamp};

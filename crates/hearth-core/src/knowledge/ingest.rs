@@ -98,9 +98,8 @@ impl Knowledge {
                     }
                 }
                 Ok(None) => {
-                    if let Err(e) = self.save_indexes().await {
-                        tracing::error!(error = %e, "could not save vector indexes");
-                    }
+                    // Vector indexes are saved by the timer, not each time the queue empties:
+                    // a large graph is written whole, and a lost save only means a catch-up.
                     tokio::select! {
                         () = queued => {}
                         () = tokio::time::sleep(POLL) => {}
