@@ -23,7 +23,6 @@ import {
   startFakeLlm,
   startServer,
   stopProcess,
-  until,
 } from './support.mjs';
 
 const ADMIN = { email: 'admin@example.com', name: 'Admin', password: 'correct-horse-battery-9' };
@@ -104,15 +103,14 @@ describe('knowledge in chat: attach, cite, export', { timeout: 300_000 }, () => 
     const upload = await api.call('POST', `/api/v1/knowledge-bases/${kbId}/documents`, form);
     assert.equal(upload.documents.length, 1, JSON.stringify(upload));
 
-    await until(
-      async () => {
-        const docs = await api.call('GET', `/api/v1/knowledge-bases/${kbId}/documents`);
-        const failed = docs.find((d) => d.status === 'failed');
-        if (failed) throw new Error(`ingest failed: ${failed.error}`);
-        return docs.length === 1 && docs[0].status === 'indexed';
-      },
-      { timeout: INDEXED_WITHIN_MS, what: 'bread.txt to be indexed' },
-    );
+    // The knowledge page follows ingest over the WebSocket: its row turning "indexed" is the signal.
+    await page.goto(new URL(`/knowledge/${kbId}`, server.url).href);
+    await page
+      .locator('[data-testid=document-row][data-status=indexed]')
+      .filter({ hasText: 'bread.txt' })
+      .waitFor({ timeout: INDEXED_WITHIN_MS });
+    await page.goto(new URL('/chat', server.url).href);
+    await page.getByLabel('Model', { exact: true }).locator('option[value="fake-chat"]').waitFor({ state: 'attached' });
   });
 
   it('attaches the knowledge base to a new chat', async () => {
@@ -191,11 +189,14 @@ describe('knowledge in chat: attach, cite, export', { timeout: 300_000 }, () => 
   });
 
   it('detaches the knowledge base', async () => {
+    const saved = page.waitForResponse(
+      (r) => r.request().method() === 'PATCH' && r.url().endsWith(`/api/v1/conversations/${conversationId}`),
+    );
     await page.getByRole('button', { name: `Detach ${KB_NAME}` }).click();
+    assert.equal((await saved).status(), 200);
     await page.getByTestId('kb-chip').waitFor({ state: 'detached' });
-    await until(async () => (await api.call('GET', `/api/v1/conversations/${conversationId}`)).knowledge_base_ids.length === 0, {
-      what: 'the conversation to have no knowledge bases',
-    });
+    const conversation = await api.call('GET', `/api/v1/conversations/${conversationId}`);
+    assert.deepEqual(conversation.knowledge_base_ids, []);
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -202,22 +202,3 @@ export async function apiSession(baseUrl, { email, password }) {
   };
   return { token, call };
 }
-
-/**
- * Calls `check` until it returns a truthy value (which is returned), or fails after `timeout` ms
- * naming `what`. For server state the page does not show; pauses briefly between attempts.
- */
-export async function until(check, { timeout = 30_000, what = 'the condition' } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 1000)));
-  }
-}

@@ -115,6 +115,15 @@ pub struct MemoryText {
     pub text: String,
 }
 
+/// A memory saved or changed, published for watching clients.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemoryEvent {
+    /// Whose memory it is (routes the event; not sent).
+    #[serde(skip)]
+    pub user_id: UserId,
+    pub memory: MemoryView,
+}
+
 impl Owned for hearth_store::Memory {
     fn owner(&self) -> UserId {
         self.user_id
@@ -133,6 +142,7 @@ struct Inner {
     settings: MemorySettings,
     /// The embedder memories are compared with (the knowledge default).
     embedder: Option<String>,
+    events: tokio::sync::broadcast::Sender<MemoryEvent>,
 }
 
 impl std::fmt::Debug for Memories {
@@ -156,13 +166,28 @@ impl Memories {
         settings: MemorySettings,
         embedder: Option<String>,
     ) -> Self {
+        let (events, _) = tokio::sync::broadcast::channel(256);
         Self(Arc::new(Inner {
             store,
             crypto,
             embeddings,
             settings,
             embedder,
+            events,
         }))
+    }
+
+    /// Memories saved or changed, of every user; subscribers filter by `user_id`.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<MemoryEvent> {
+        self.0.events.subscribe()
+    }
+
+    fn publish(&self, user_id: UserId, memory: &MemoryView) {
+        // No subscriber is fine: the memory is stored.
+        let _ = self.0.events.send(MemoryEvent {
+            user_id,
+            memory: memory.clone(),
+        });
     }
 
     /// The settings in force.
@@ -295,7 +320,9 @@ impl Memories {
                 conversation_id: conversation,
             })
             .await?;
-        self.view(stored)
+        let view = self.view(stored)?;
+        self.publish(user, &view);
+        Ok(view)
     }
 
     /// Changes a memory's text.
@@ -321,7 +348,9 @@ impl Memories {
             .update_memory(id, &sealed, embedding_enc.as_deref())
             .await?
             .ok_or(CoreError::NotFound("memory"))?;
-        self.view(updated)
+        let view = self.view(updated)?;
+        self.publish(m.user_id, &view);
+        Ok(view)
     }
 
     /// Deletes a memory.

@@ -86,6 +86,11 @@ enum ClientFrame {
         #[serde(default)]
         id: Option<String>,
     },
+    /// Start receiving `memory` frames: the caller's memories as they are saved or changed.
+    WatchMemories {
+        #[serde(default)]
+        id: Option<String>,
+    },
     Ping,
 }
 
@@ -94,6 +99,7 @@ enum ClientFrame {
 struct Subscriptions {
     runs: HashMap<RunId, JoinHandle<()>>,
     documents: Option<JoinHandle<()>>,
+    memories: Option<JoinHandle<()>>,
 }
 
 impl Subscriptions {
@@ -101,7 +107,7 @@ impl Subscriptions {
         for (_, task) in self.runs {
             task.abort();
         }
-        if let Some(task) = self.documents {
+        for task in [self.documents, self.memories].into_iter().flatten() {
             task.abort();
         }
     }
@@ -337,8 +343,29 @@ async fn handle(
             }
             Some(ack(&id, json!({"run_id": run_id})))
         }
+        ClientFrame::WatchMemories { id } => {
+            let task = forward_user_events(
+                state.memories.subscribe(),
+                principal.user_id(),
+                "memory",
+                "memories_missed",
+                |e: &hearth_core::memory::MemoryEvent| e.user_id,
+                out,
+            );
+            if let Some(old) = subscriptions.memories.replace(task) {
+                old.abort();
+            }
+            Some(ack(&id, json!({"watching": "memories"})))
+        }
         ClientFrame::WatchDocuments { id } => {
-            let task = watch_documents(state, principal, out);
+            let task = forward_user_events(
+                state.knowledge.subscribe(),
+                principal.user_id(),
+                "document",
+                "documents_missed",
+                |e: &hearth_core::knowledge::DocumentEvent| e.user_id,
+                out,
+            );
             if let Some(old) = subscriptions.documents.replace(task) {
                 old.abort();
             }
@@ -399,21 +426,23 @@ fn subscribe(
     }
 }
 
-/// Forwards the caller's document progress events. A client too slow to keep up misses events
-/// (it is told how many, and can list the documents again); it never holds up the workers.
-fn watch_documents(
-    state: &AppState,
-    principal: &Principal,
+/// Forwards a user's events from a service's broadcast as frames of type `kind` (the event's
+/// fields inlined). A client too slow to keep up misses events and gets a `missed` frame
+/// saying how many (it can list again); it never holds up the service.
+fn forward_user_events<E: Clone + serde::Serialize + Send + 'static>(
+    mut events: tokio::sync::broadcast::Receiver<E>,
+    user: hearth_core::ids::UserId,
+    kind: &'static str,
+    missed: &'static str,
+    owner: fn(&E) -> hearth_core::ids::UserId,
     out: &mpsc::Sender<Message>,
 ) -> JoinHandle<()> {
-    let mut events = state.knowledge.subscribe();
-    let user = principal.user_id();
     let out = out.clone();
     tokio::spawn(async move {
         loop {
             let frame = match events.recv().await {
-                Ok(event) if event.user_id == user => {
-                    let mut frame = json!({"type": "document"});
+                Ok(event) if owner(&event) == user => {
+                    let mut frame = json!({"type": kind});
                     if let (Some(obj), Ok(Value::Object(body))) =
                         (frame.as_object_mut(), serde_json::to_value(&event))
                     {
@@ -422,8 +451,8 @@ fn watch_documents(
                     frame.to_string()
                 }
                 Ok(_) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    json!({"type": "documents_missed", "missed": missed}).to_string()
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    json!({"type": missed, "missed": n}).to_string()
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             };

@@ -699,16 +699,70 @@ fn get_json(url: &str, token: &str) -> serde_json::Value {
     })
 }
 
-/// Polls `check` until it returns `Some`, for at most `limit` (a process outside the test
-/// changes the state, so there is nothing to wait on but the state itself).
-fn wait_for<T>(limit: std::time::Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return value;
+/// A WebSocket watching a user's document events (the server's own progress signal).
+struct DocumentWatch {
+    runtime: tokio::runtime::Runtime,
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl DocumentWatch {
+    fn new(base: &str, token: &str) -> Self {
+        use futures_util::SinkExt as _;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let url = format!("{}/api/v1/ws", base.replacen("http://", "ws://", 1));
+        let mut socket = runtime
+            .block_on(tokio_tungstenite::connect_async(url))
+            .expect("connect")
+            .0;
+        for frame in [
+            serde_json::json!({"type": "auth", "token": token}),
+            serde_json::json!({"type": "watch_documents"}),
+        ] {
+            runtime
+                .block_on(socket.send(tokio_tungstenite::tungstenite::Message::Text(
+                    frame.to_string().into(),
+                )))
+                .expect("send");
         }
-        assert!(std::time::Instant::now() < deadline, "gave up waiting");
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut watch = Self { runtime, socket };
+        assert_eq!(watch.next()["type"], "ready");
+        assert_eq!(watch.next()["type"], "ack");
+        watch
+    }
+
+    /// The next JSON frame, which must come within two minutes.
+    fn next(&mut self) -> serde_json::Value {
+        use futures_util::StreamExt as _;
+        loop {
+            let socket = &mut self.socket;
+            let frame = self
+                .runtime
+                .block_on(async {
+                    tokio::time::timeout(std::time::Duration::from_secs(120), socket.next()).await
+                })
+                .expect("a frame in time")
+                .expect("open")
+                .expect("frame");
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+                return serde_json::from_str(&text).expect("json frame");
+            }
+        }
+    }
+
+    /// Reads document frames until `done` says so.
+    fn until(&mut self, mut done: impl FnMut(&serde_json::Value) -> bool) {
+        loop {
+            let frame = self.next();
+            assert_eq!(frame["type"], "document", "{frame}");
+            if done(&frame["document"]) {
+                return;
+            }
+        }
     }
 }
 
@@ -746,6 +800,7 @@ fn a_server_killed_mid_ingest_finishes_every_document_after_restart() {
         .to_owned();
 
     // A long document (hundreds of chunks to embed) and two short ones.
+    let mut watch = DocumentWatch::new(&base, &key);
     let docs = dir.path().join("docs");
     std::fs::create_dir(&docs).expect("mkdir");
     let long: String = (0..600)
@@ -761,30 +816,37 @@ fn a_server_killed_mid_ingest_finishes_every_document_after_restart() {
     assert!(out.status.success(), "{}", stderr(&out));
     let kbs = get_json(&format!("{base}/api/v1/knowledge-bases"), &key);
     let kb = kbs[0]["id"].as_str().expect("kb id").to_owned();
-    let documents_url = format!("{base}/api/v1/knowledge-bases/{kb}/documents");
 
     // Kill the server (SIGKILL: no shutdown at all) while it embeds the long document.
-    wait_for(std::time::Duration::from_secs(120), || {
-        let docs = get_json(&documents_url, &key);
-        docs.as_array()
-            .expect("list")
-            .iter()
-            .any(|d| d["name"] == "manual.txt" && d["status"] == "embedding")
-            .then_some(())
-    });
+    watch.until(|d| d["name"] == "manual.txt" && d["status"] == "embedding");
     drop(server);
 
     // Restarted on the same data dir, every document ends indexed, the long one whole.
     let server = serve_with(&data, &env);
     let base = server.url.trim_end_matches('/').to_owned();
     let documents_url = format!("{base}/api/v1/knowledge-bases/{kb}/documents");
-    let finished = wait_for(std::time::Duration::from_secs(300), || {
-        let docs = get_json(&documents_url, &key);
-        let all = docs.as_array().expect("list").clone();
-        all.iter()
-            .all(|d| d["status"] == "indexed" || d["status"] == "failed")
-            .then_some(all)
-    });
+    // Watching first, then listing: a document not finished in the list sends an event later.
+    let mut watch = DocumentWatch::new(&base, &key);
+    let terminal = |d: &serde_json::Value| d["status"] == "indexed" || d["status"] == "failed";
+    let mut pending: Vec<serde_json::Value> = get_json(&documents_url, &key)
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|d| !terminal(d))
+        .map(|d| d["id"].clone())
+        .collect();
+    if !pending.is_empty() {
+        watch.until(|d| {
+            if terminal(d) {
+                pending.retain(|id| *id != d["id"]);
+            }
+            pending.is_empty()
+        });
+    }
+    let finished = get_json(&documents_url, &key)
+        .as_array()
+        .expect("list")
+        .clone();
     assert_eq!(finished.len(), 3);
     for d in &finished {
         assert_eq!(d["status"], "indexed", "{d}");

@@ -169,6 +169,17 @@ async fn facts_are_extracted_after_an_answer_when_enabled() {
     let fake = fake_provider(&admin).await;
     let (_, user) = app.register("cellist@example.com").await;
     let conv = conversation(&user, "fake-chat").await;
+    // Memories saved after the answer arrive on a watching WebSocket.
+    let token = user
+        .login("cellist@example.com", crate::helpers::PASSWORD)
+        .await
+        .expect("login")
+        .access_token;
+    let mut ws = crate::ws::connect(user.base_url()).await;
+    crate::ws::send(&mut ws, json!({"type": "auth", "token": token})).await;
+    assert_eq!(crate::ws::next(&mut ws).await["type"], "ready");
+    crate::ws::send(&mut ws, json!({"type": "watch_memories"})).await;
+    assert_eq!(crate::ws::next(&mut ws).await["type"], "ack");
     fake.push(hearth_fake_llm::Script::text(
         "Lovely, the cello is a great instrument.",
     ));
@@ -180,20 +191,12 @@ async fn facts_are_extracted_after_an_answer_when_enabled() {
         .await
         .expect("send");
     until_done_within(&mut events, LIMIT).await;
-    // Extraction runs after the answer; wait for its memory (bounded).
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    let extracted = loop {
-        fake.wait_idle().await;
-        let all = memories(&user).await;
-        if let Some(m) = all.iter().find(|m| m["source"] == "extracted") {
-            break m.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no memory extracted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // Extraction runs after the answer; its memory is announced when saved.
+    let frame = crate::ws::next_within(&mut ws, LIMIT).await;
+    assert_eq!(frame["type"], "memory", "{frame}");
+    let extracted = frame["memory"].clone();
+    assert_eq!(extracted["source"], "extracted");
+    assert_eq!(memories(&user).await, vec![extracted.clone()]);
     assert_eq!(extracted["text"], "The user plays the cello.");
     let asked = &fake.requests()[1];
     assert!(asked["messages"][0]["content"]
