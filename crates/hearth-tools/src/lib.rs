@@ -136,6 +136,15 @@ impl Registry {
         r
     }
 
+    /// This registry plus `tools` (for tools bound to one caller, such as a user's search).
+    pub fn with(&self, tools: impl IntoIterator<Item = Arc<dyn Tool>>) -> Self {
+        let mut out = self.clone();
+        for tool in tools {
+            out.add(tool);
+        }
+        out
+    }
+
     /// Adds (or replaces) a tool.
     pub fn add(&mut self, tool: Arc<dyn Tool>) {
         self.tools.insert(tool.spec().name, tool);

@@ -11,8 +11,6 @@ use hearth_store::ids::{ConversationId, MessageId};
 
 use super::api::{MessageStatus, RunEventKind, RunStatus};
 use super::content::{Content, Part, Source, ToolCallStatus};
-use super::remember::MEMORY_SAVE;
-use super::retrieval::KB_SEARCH;
 use super::runs::LiveRun;
 use super::{Chat, ToolPolicy};
 use crate::providers::ResolvedModel;
@@ -29,13 +27,14 @@ pub(super) struct Job {
     pub message_id: MessageId,
     pub resolved: ResolvedModel,
     pub history: Vec<LlmMessage>,
+    /// The tools of this run: the shared ones and those bound to its user.
+    pub registry: Arc<hearth_tools::Registry>,
+    /// Names of the tools offered.
     pub tools: Vec<String>,
-    /// Who the answer is for: tools that read the user's data act as them.
+    /// Who the answer is for (memory extraction saves as them).
     pub principal: crate::access::Principal,
-    /// Knowledge bases `kb_search` searches (all of the user's when empty).
-    pub knowledge_base_ids: Vec<hearth_store::ids::KnowledgeBaseId>,
-    /// Passages retrieved before the answer, already in the history.
-    pub sources: Vec<super::content::Source>,
+    /// The run's sources: retrieved before the answer, and appended by `kb_search`.
+    pub sources: Arc<std::sync::Mutex<Vec<Source>>>,
 }
 
 /// The characters of a history, for estimating its tokens.
@@ -61,15 +60,8 @@ enum CallEnd {
 
 impl Job {
     pub(super) async fn execute(mut self) {
-        let mut content = Content {
-            sources: std::mem::take(&mut self.sources),
-            ..Content::default()
-        };
-        if !content.sources.is_empty() {
-            self.run.publish(RunEventKind::Sources {
-                sources: content.sources.clone(),
-            });
-        }
+        let mut content = Content::default();
+        self.publish_new_sources(&mut content);
         let (status, error) = self.rounds(&mut content).await;
         self.finish(content, status, error).await;
     }
@@ -77,14 +69,7 @@ impl Job {
     async fn rounds(&mut self, content: &mut Content) -> (RunStatus, Option<String>) {
         let max_rounds = self.chat.config.max_tool_rounds;
         let specs = if self.resolved.model.supports_tools {
-            let mut specs = self.chat.tools.specs(Some(&self.tools));
-            if self.chat.knowledge.is_some() && self.tools.iter().any(|t| t == KB_SEARCH) {
-                specs.push(super::retrieval::kb_search_spec());
-            }
-            if self.chat.memories.is_some() && self.tools.iter().any(|t| t == MEMORY_SAVE) {
-                specs.push(super::remember::memory_save_spec());
-            }
-            specs
+            self.registry.specs(Some(&self.tools))
         } else {
             Vec::new()
         };
@@ -188,15 +173,11 @@ impl Job {
                     name: call.name.clone(),
                     arguments: call.arguments.clone(),
                 });
-                let first = u32::try_from(content.sources.len()).unwrap_or(u32::MAX - 1) + 1;
-                let Some((status, output, found)) = self.call_tool(&call, first).await else {
+                let Some((status, output)) = self.call_tool(&call).await else {
                     content.settle_call(&call.id, ToolCallStatus::Denied, "stopped".into());
                     return (RunStatus::Stopped, None);
                 };
-                if !found.is_empty() {
-                    content.sources.extend(found.iter().cloned());
-                    self.run.publish(RunEventKind::Sources { sources: found });
-                }
+                self.publish_new_sources(content);
                 content.settle_call(&call.id, status, output.clone());
                 self.run.publish(RunEventKind::ToolResult {
                     id: call.id.clone(),
@@ -216,73 +197,30 @@ impl Job {
         (RunStatus::Complete, None)
     }
 
-    /// Runs one tool call under its policy, with the sources it found (numbered from `first`).
-    /// `None` when the run was stopped meanwhile.
-    async fn call_tool(
-        &self,
-        call: &ToolCall,
-        first: u32,
-    ) -> Option<(ToolCallStatus, String, Vec<Source>)> {
-        if let Some((status, output)) = self.authorize(call).await? {
-            return Some((status, output, Vec::new()));
+    /// Takes the sources added since `content` last took them (retrieval before the answer,
+    /// then `kb_search` calls) and publishes them.
+    fn publish_new_sources(&self, content: &mut Content) {
+        let all = self
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if all.len() > content.sources.len() {
+            let new = all[content.sources.len()..].to_vec();
+            content.sources = all;
+            self.run.publish(RunEventKind::Sources { sources: new });
+        }
+    }
+
+    /// Runs one tool call under its policy. `None` when the run was stopped meanwhile.
+    async fn call_tool(&self, call: &ToolCall) -> Option<(ToolCallStatus, String)> {
+        if let Some(refusal) = self.authorize(call).await? {
+            return Some(refusal);
         }
         let limit = Duration::from_secs(self.chat.config.tool_timeout_secs);
-        if call.name == KB_SEARCH {
-            let Some(knowledge) = &self.chat.knowledge else {
-                return Some((
-                    ToolCallStatus::Error,
-                    "knowledge search is not available".into(),
-                    Vec::new(),
-                ));
-            };
-            let search = super::retrieval::kb_search(
-                knowledge,
-                &self.principal,
-                &self.knowledge_base_ids,
-                &call.arguments,
-                first,
-            );
-            let result = tokio::select! {
-                _ = self.run.cancel.cancelled() => return None,
-                r = tokio::time::timeout(limit, search) => r,
-            };
-            return Some(match result {
-                Ok(Ok(found)) if found.is_empty() => {
-                    (ToolCallStatus::Ok, "no passage matches".into(), found)
-                }
-                Ok(Ok(found)) => (ToolCallStatus::Ok, super::retrieval::render(&found), found),
-                Ok(Err(message)) => (ToolCallStatus::Error, message, Vec::new()),
-                Err(_) => (
-                    ToolCallStatus::Error,
-                    format!("the search did not finish within {} s", limit.as_secs()),
-                    Vec::new(),
-                ),
-            });
-        }
-        if call.name == MEMORY_SAVE {
-            let Some(memories) = &self.chat.memories else {
-                return Some((ToolCallStatus::Error, "memory is off".into(), Vec::new()));
-            };
-            let save = super::remember::memory_save(
-                memories,
-                &self.principal,
-                self.conversation_id,
-                &call.arguments,
-            );
-            let result = tokio::select! {
-                _ = self.run.cancel.cancelled() => return None,
-                r = tokio::time::timeout(limit, save) => r,
-            };
-            let (status, output) = match result {
-                Ok(Ok(done)) => (ToolCallStatus::Ok, done),
-                Ok(Err(message)) => (ToolCallStatus::Error, message),
-                Err(_) => (ToolCallStatus::Error, "saving the memory timed out".into()),
-            };
-            return Some((status, output, Vec::new()));
-        }
         // A task of its own, so a tool that panics fails its call, not the run.
         let (tools, name, arguments) = (
-            self.chat.tools.clone(),
+            self.registry.clone(),
             call.name.clone(),
             call.arguments.clone(),
         );
@@ -294,7 +232,7 @@ impl Job {
             }
             r = tokio::time::timeout(limit, &mut task) => r,
         };
-        let (status, output) = match result {
+        Some(match result {
             Ok(Ok(Ok(output))) => (ToolCallStatus::Ok, output),
             Ok(Ok(Err(e))) => (ToolCallStatus::Error, e.to_string()),
             Ok(Err(_)) => (ToolCallStatus::Error, "the tool failed unexpectedly".into()),
@@ -305,8 +243,7 @@ impl Job {
                     format!("the tool did not finish within {} s", limit.as_secs()),
                 )
             }
-        };
-        Some((status, output, Vec::new()))
+        })
     }
 
     /// Applies the tool's policy: `Some(None)` to go ahead, `Some(Some(refusal))` when it may

@@ -724,6 +724,24 @@ impl Chat {
             user_message_id: started.user_message_id,
             model: started.model.clone(),
         });
+        // Tools that act for the user are bound to this run's principal.
+        let sources = Arc::new(std::sync::Mutex::new(sources));
+        let mut bound: Vec<Arc<dyn hearth_tools::Tool>> = Vec::new();
+        if let Some(knowledge) = &self.knowledge {
+            bound.push(Arc::new(retrieval::KbSearch {
+                knowledge: knowledge.clone(),
+                principal: principal.clone(),
+                kbs: knowledge_base_ids,
+                sources: sources.clone(),
+            }));
+        }
+        if let Some(memories) = &self.memories {
+            bound.push(Arc::new(remember::MemorySave {
+                memories: memories.clone(),
+                principal: principal.clone(),
+                conversation: conv.id,
+            }));
+        }
         let job = engine::Job {
             chat: self.clone(),
             run: live.clone(),
@@ -733,9 +751,9 @@ impl Chat {
             message_id,
             resolved,
             history,
+            registry: Arc::new(self.tools.with(bound)),
             tools,
             principal: principal.clone(),
-            knowledge_base_ids,
             sources,
         };
         let (chat, run, conversation_id) = (self.clone(), live.clone(), conv.id);

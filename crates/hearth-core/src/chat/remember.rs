@@ -1,9 +1,11 @@
 //! Memory in chat: relevant memories join the system prompt, the `memory_save` tool keeps a
 //! fact the user asks to be remembered, and (when enabled) facts are extracted after an answer.
 
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt as _;
 use hearth_llm::{ChatRequest, Message as LlmMessage, Role, StreamEvent, ToolSpec};
 use hearth_store::ids::ConversationId;
+use hearth_tools::{Tool, ToolError};
 use serde_json::json;
 
 use crate::access::Principal;
@@ -32,24 +34,34 @@ pub fn memory_save_spec() -> ToolSpec {
     }
 }
 
-/// Runs a `memory_save` call.
-pub async fn memory_save(
-    memories: &Memories,
-    principal: &Principal,
-    conversation: ConversationId,
-    arguments: &str,
-) -> Result<String, String> {
-    let args: serde_json::Value =
-        serde_json::from_str(arguments).map_err(|e| format!("invalid arguments: not JSON: {e}"))?;
-    let text = args
-        .get("text")
-        .and_then(|t| t.as_str())
-        .ok_or("invalid arguments: `text` must be a string")?;
-    let saved = memories
-        .create(principal, text, MemorySource::Saved, Some(conversation))
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(format!("Saved to memory: {}", saved.text))
+/// The `memory_save` tool of one run: saves as the run's user, for its conversation.
+pub struct MemorySave {
+    pub memories: Memories,
+    pub principal: Principal,
+    pub conversation: ConversationId,
+}
+
+impl Tool for MemorySave {
+    fn spec(&self) -> ToolSpec {
+        memory_save_spec()
+    }
+
+    fn call(&self, arguments: serde_json::Value) -> BoxFuture<'_, Result<String, ToolError>> {
+        Box::pin(async move {
+            let text = arguments["text"].as_str().unwrap_or_default();
+            let saved = self
+                .memories
+                .create(
+                    &self.principal,
+                    text,
+                    MemorySource::Saved,
+                    Some(self.conversation),
+                )
+                .await
+                .map_err(|e| ToolError::Failed(e.to_string()))?;
+            Ok(format!("Saved to memory: {}", saved.text))
+        })
+    }
 }
 
 /// Asks the answering model for facts worth remembering from one exchange and saves the new

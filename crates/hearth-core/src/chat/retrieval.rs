@@ -3,8 +3,12 @@
 //! that search on their own. Both search as the conversation's owner, through the knowledge
 //! service's access policy.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures_util::future::BoxFuture;
 use hearth_llm::ToolSpec;
 use hearth_store::ids::KnowledgeBaseId;
+use hearth_tools::{Tool, ToolError};
 use serde_json::json;
 
 use super::content::Source;
@@ -117,31 +121,51 @@ pub async fn retrieve(
     Ok(found.hits)
 }
 
-/// Runs a `kb_search` call; the sources it found are numbered from `first`.
-pub async fn kb_search(
-    knowledge: &Knowledge,
-    principal: &Principal,
-    kbs: &[KnowledgeBaseId],
-    arguments: &str,
-    first: u32,
-) -> Result<Vec<Source>, String> {
-    let args: serde_json::Value =
-        serde_json::from_str(arguments).map_err(|e| format!("invalid arguments: not JSON: {e}"))?;
-    let query = args
-        .get("query")
-        .and_then(|q| q.as_str())
-        .filter(|q| !q.trim().is_empty())
-        .ok_or("invalid arguments: `query` must be a non-empty string")?;
-    let top_k = match args.get("top_k") {
-        None | Some(serde_json::Value::Null) => 5,
-        Some(v) => v
-            .as_u64()
-            .and_then(|k| usize::try_from(k).ok())
-            .filter(|k| (1..=TOOL_MAX_K).contains(k))
-            .ok_or_else(|| format!("invalid arguments: `top_k` must be 1 to {TOOL_MAX_K}"))?,
-    };
-    let hits = retrieve(knowledge, principal, kbs, query, top_k)
-        .await
-        .map_err(|e| format!("search failed: {e}"))?;
-    Ok(sources(hits, first))
+/// The `kb_search` tool of one run: searches as the run's user, and appends what it found to
+/// the run's sources (numbered on from them), which the engine publishes after the call.
+pub struct KbSearch {
+    pub knowledge: Knowledge,
+    pub principal: Principal,
+    /// The conversation's knowledge bases (all of the user's when empty).
+    pub kbs: Vec<KnowledgeBaseId>,
+    pub sources: Arc<Mutex<Vec<Source>>>,
+}
+
+impl Tool for KbSearch {
+    fn spec(&self) -> ToolSpec {
+        kb_search_spec()
+    }
+
+    fn call(&self, arguments: serde_json::Value) -> BoxFuture<'_, Result<String, ToolError>> {
+        Box::pin(async move {
+            // The registry checked the schema; the range is this tool's own rule.
+            let query = arguments["query"].as_str().unwrap_or_default();
+            let top_k = match arguments.get("top_k").and_then(serde_json::Value::as_u64) {
+                None => 5,
+                Some(k) => usize::try_from(k)
+                    .ok()
+                    .filter(|k| (1..=TOOL_MAX_K).contains(k))
+                    .ok_or_else(|| {
+                        ToolError::InvalidArguments(format!("`top_k` must be 1 to {TOOL_MAX_K}"))
+                    })?,
+            };
+            if query.trim().is_empty() {
+                return Err(ToolError::InvalidArguments(
+                    "`query` must not be empty".into(),
+                ));
+            }
+            let hits = retrieve(&self.knowledge, &self.principal, &self.kbs, query, top_k)
+                .await
+                .map_err(|e| ToolError::Failed(format!("search failed: {e}")))?;
+            let mut all = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+            let first = u32::try_from(all.len()).unwrap_or(u32::MAX - 1) + 1;
+            let found = sources(hits, first);
+            if found.is_empty() {
+                return Ok("no passage matches".into());
+            }
+            let text = render(&found);
+            all.extend(found);
+            Ok(text)
+        })
+    }
 }
