@@ -757,18 +757,19 @@ impl Knowledge {
         id: KnowledgeBaseId,
         doc: DocumentId,
     ) -> Result<DocumentView> {
-        Ok(self.owned_document(principal, id, doc).await?.into())
+        Ok(self.owned_document(principal, id, doc).await?.1.into())
     }
 
+    /// The caller's knowledge base and one of its documents.
     async fn owned_document(
         &self,
         principal: &Principal,
         id: KnowledgeBaseId,
         doc: DocumentId,
-    ) -> Result<hearth_store::Document> {
-        self.owned_kb(principal, id).await?;
+    ) -> Result<(hearth_store::KnowledgeBase, hearth_store::Document)> {
+        let kb = self.owned_kb(principal, id).await?;
         match self.0.store.find_document(doc).await? {
-            Some(d) if d.kb_id == id => Ok(d),
+            Some(d) if d.kb_id == id => Ok((kb, d)),
             _ => Err(CoreError::NotFound("document")),
         }
     }
@@ -781,8 +782,7 @@ impl Knowledge {
         id: KnowledgeBaseId,
         doc: DocumentId,
     ) -> Result<()> {
-        let kb = self.owned_kb(principal, id).await?;
-        self.owned_document(principal, id, doc).await?;
+        let (kb, _) = self.owned_document(principal, id, doc).await?;
         let seqs = self
             .0
             .store

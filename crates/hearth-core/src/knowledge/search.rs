@@ -359,7 +359,9 @@ impl Knowledge {
         query: &str,
         k: usize,
     ) -> Result<Vec<(i64, f32)>> {
+        // pgvector filters by document in SQL; the embedded graph needs the chunk keys.
         let only: Option<HashSet<i64>> = match documents {
+            Some(_) if self.on_pgvector() => None,
             None => None,
             Some(docs) => {
                 let mut keys = HashSet::new();
