@@ -116,12 +116,48 @@ describe('chat against the real server and a fake LLM', { timeout: 300_000 }, ()
     assert.match(await model.innerText(), /\$0\.5/);
     await model.getByRole('switch').click();
     await model.getByText('Off', { exact: true }).waitFor();
+    // The sync recognised the embedding model by its id.
+    const embedder = page.getByRole('row').filter({ hasText: 'fake-embed' });
+    await embedder.getByText('embeddings', { exact: true }).waitFor();
+    assert.doesNotMatch(await embedder.innerText(), /streaming/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-models.png'), animations: 'disabled' });
+  });
+
+  it('builds a knowledge base on the provider’s embedding model', async () => {
+    await mainNav().getByRole('link', { name: 'Knowledge' }).click();
+    await page.waitForURL('**/knowledge');
+    // No built-in embedder here: the provider's embedding model is the one offered.
+    const picker = page.getByLabel('Embedding model', { exact: true });
+    await picker.waitFor();
+    assert.equal(await picker.inputValue(), 'fake-embed');
+    await page.getByLabel('Name', { exact: true }).fill('Remote kitchen');
+    await page.getByRole('button', { name: 'Create knowledge base' }).click();
+    await page.waitForURL(/\/knowledge\/[^/]+$/);
+    await page.getByTestId('knowledge-base-stats').filter({ hasText: 'fake-embed' }).filter({ hasText: '64 dimensions' }).waitFor();
+    await page.getByLabel('Choose files', { exact: true }).setInputFiles([
+      {
+        name: 'bread.txt',
+        mimeType: 'text/plain',
+        buffer: Buffer.from('Bread dough rises because yeast ferments the sugars in flour.\n'),
+      },
+      { name: 'cats.txt', mimeType: 'text/plain', buffer: Buffer.from('Cats purr when they are content.\n') },
+    ]);
+    await page.locator('[data-testid=document-row][data-status=indexed]').filter({ hasText: 'bread.txt' }).waitFor();
+    await page.locator('[data-testid=document-row][data-status=indexed]').filter({ hasText: 'cats.txt' }).waitFor();
+    await page.getByLabel('Query', { exact: true }).fill('yeast flour');
+    await page.getByLabel('Mode', { exact: true }).selectOption('vector');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const first = page.getByTestId('search-hit').first();
+    await first.filter({ hasText: 'bread.txt' }).waitFor();
   });
 
   it('answers with the picked model', async () => {
     await mainNav().getByRole('link', { name: 'Chat' }).click();
     await page.waitForURL('**/chat');
+    // Embedding models are not chat models.
+    const offered = await page.getByLabel('Model', { exact: true }).locator('option').allInnerTexts();
+    assert.ok(offered.some((o) => o.includes('fake-chat')), offered.join(', '));
+    assert.ok(!offered.some((o) => o.includes('fake-embed')), offered.join(', '));
     await pickModel('fake-chat');
     await send('hello');
     await page.waitForURL(/\/chat\/[0-9a-f-]{36}$/);

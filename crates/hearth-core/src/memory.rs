@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use hearth_llm::Embedder;
 use hearth_store::ids::{ConversationId, MemoryId, UserId};
 use hearth_store::{NewMemory, Store};
 use serde::{Deserialize, Serialize};
@@ -15,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::access::{self, Owned, Principal};
 use crate::crypto::{Crypto, Scope};
-use crate::embeddings::Embeddings;
+use crate::embeddings::{Embeddings, Purpose};
 use crate::error::{CoreError, Result};
 
 /// Memory settings (`[memory]`).
@@ -214,16 +213,14 @@ impl Memories {
         })
     }
 
-    fn embedder(&self) -> Option<Arc<dyn Embedder>> {
-        self.0
-            .embedder
-            .as_deref()
-            .and_then(|name| self.0.embeddings.get(name))
-    }
-
-    async fn embed(&self, text: &str) -> Option<Vec<f32>> {
-        let embedder = self.embedder()?;
-        match embedder.embed(vec![text.to_owned()]).await {
+    async fn embed(&self, user: UserId, purpose: Purpose, text: &str) -> Option<Vec<f32>> {
+        let model = self.0.embedder.as_deref()?;
+        match self
+            .0
+            .embeddings
+            .embed_for(user, purpose, model, vec![text.to_owned()])
+            .await
+        {
             Ok(mut out) => out.vectors.pop(),
             Err(e) => {
                 tracing::warn!(error = %e, "could not embed a memory");
@@ -302,7 +299,7 @@ impl Memories {
                 ),
             });
         }
-        let embedding_enc = match self.embed(&text).await {
+        let embedding_enc = match self.embed(user, Purpose::Memory, &text).await {
             Some(v) => Some(self.seal_vector(user, &v)?),
             None => None,
         };
@@ -334,7 +331,7 @@ impl Memories {
     ) -> Result<MemoryView> {
         let m = access::owned(principal, self.0.store.find_memory(id).await?)?;
         let text = Self::clean(text)?;
-        let embedding_enc = match self.embed(&text).await {
+        let embedding_enc = match self.embed(m.user_id, Purpose::Memory, &text).await {
             Some(v) => Some(self.seal_vector(m.user_id, &v)?),
             None => None,
         };
@@ -390,7 +387,7 @@ impl Memories {
             return Ok(Vec::new());
         }
         let k = self.0.settings.top_k;
-        let Some(query) = self.embed(message).await else {
+        let Some(query) = self.embed(user, Purpose::Query, message).await else {
             return Ok(all.into_iter().take(k).map(|m| m.text).collect());
         };
         let mut scored: Vec<(f32, String)> = all
@@ -421,7 +418,10 @@ impl Memories {
                 continue;
             };
             let same_text = existing.iter().any(|m| m.text.eq_ignore_ascii_case(&fact));
-            let near = match self.embed(&fact).await {
+            let near = match self
+                .embed(principal.user_id(), Purpose::Memory, &fact)
+                .await
+            {
                 Some(v) => existing
                     .iter()
                     .filter_map(|m| m.vector.as_deref())

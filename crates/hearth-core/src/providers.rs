@@ -121,6 +121,11 @@ pub struct Capabilities {
     pub tools: bool,
     pub vision: bool,
     pub context_length: Option<i64>,
+    /// Makes embeddings (OpenAI-compatible providers' `/embeddings`): knowledge bases and
+    /// memories can use it; chat cannot.
+    pub embeddings: bool,
+    /// Length of its vectors, once learnt from a first call.
+    pub embedding_dimensions: Option<i64>,
 }
 
 /// A model as an admin sees it.
@@ -168,6 +173,8 @@ pub struct UpdateModelRequest {
     pub supports_tools: Option<bool>,
     #[serde(default)]
     pub supports_vision: Option<bool>,
+    #[serde(default)]
+    pub supports_embeddings: Option<bool>,
     /// Absent: unchanged; `null`: cleared.
     #[serde(
         default,
@@ -490,6 +497,7 @@ impl Providers {
             found.push(SyncedModel {
                 display_name: m.display_name.unwrap_or_else(|| m.id.clone()),
                 context_length: m.context_length.and_then(|c| i64::try_from(c).ok()),
+                supports_embeddings: looks_like_embedder(&m.id),
                 upstream_id: m.id,
                 name,
             });
@@ -564,6 +572,7 @@ impl Providers {
             supports_streaming: req.supports_streaming,
             supports_tools: req.supports_tools,
             supports_vision: req.supports_vision,
+            supports_embeddings: req.supports_embeddings,
             context_length: req.context_length,
             input_price_per_mtok: req.input_price_per_mtok,
             output_price_per_mtok: req.output_price_per_mtok,
@@ -605,9 +614,49 @@ impl Providers {
             .collect())
     }
 
-    /// The enabled model called `name` (or aliased so), with a client for its provider.
-    /// Unknown and disabled models are the same 404.
+    /// The enabled chat model called `name` (or aliased so), with a client for its provider.
+    /// Unknown and disabled models are the same 404; an embedding model is refused.
     pub async fn resolve(&self, _principal: &Principal, name: &str) -> Result<ResolvedModel> {
+        let resolved = self.find(name).await?;
+        if resolved.model.supports_embeddings {
+            return Err(CoreError::invalid(
+                "model",
+                format!("`{name}` makes embeddings, not chat answers"),
+            ));
+        }
+        Ok(resolved)
+    }
+
+    /// The enabled embedding model called `name` (or aliased so), with a client for its
+    /// provider. Unknown and disabled models are the same 404; a chat model is refused.
+    pub async fn resolve_embedder(&self, name: &str) -> Result<ResolvedModel> {
+        let resolved = self.find(name).await?;
+        if !resolved.model.supports_embeddings {
+            return Err(CoreError::invalid(
+                "model",
+                format!(
+                    "`{name}` is not an embedding model (an admin marks provider models that make embeddings)"
+                ),
+            ));
+        }
+        Ok(resolved)
+    }
+
+    /// Records the vector length an embedding model answered with.
+    pub async fn learn_dimensions(
+        &self,
+        model: &hearth_store::Model,
+        dimensions: usize,
+    ) -> Result<()> {
+        let dims = i64::try_from(dimensions).unwrap_or(i64::MAX);
+        if model.embedding_dimensions != Some(dims) {
+            self.store.set_embedding_dimensions(model.id, dims).await?;
+            self.invalidate();
+        }
+        Ok(())
+    }
+
+    async fn find(&self, name: &str) -> Result<ResolvedModel> {
         let catalog = self.catalog().await?;
         let not_found = || CoreError::ModelNotFound(name.to_owned());
         let model = catalog
@@ -704,6 +753,14 @@ fn parse_url(raw: &str) -> Result<String> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+/// Whether a synced model id names an embedding model (`text-embedding-3-small`,
+/// `nomic-embed-text`, `bge-m3`…): model lists do not say, and peers guess the same way. An
+/// admin can change it either way.
+fn looks_like_embedder(id: &str) -> bool {
+    let id = id.to_ascii_lowercase();
+    id.contains("embed") || id.contains("bge-") || id.starts_with("e5-") || id.contains("/e5-")
+}
+
 fn parse_aliases(stored: &str) -> Vec<String> {
     serde_json::from_str(stored).unwrap_or_default()
 }
@@ -738,6 +795,8 @@ fn model_view(m: hearth_store::Model) -> ModelView {
             tools: m.supports_tools,
             vision: m.supports_vision,
             context_length: m.context_length,
+            embeddings: m.supports_embeddings,
+            embedding_dimensions: m.embedding_dimensions,
         },
         id: m.id,
         provider_id: m.provider_id,

@@ -39,7 +39,8 @@ pub struct Trace {
     pub user_id: Option<UserId>,
     #[schema(value_type = Option<String>)]
     pub run_id: Option<RunId>,
-    /// `chat` or `openai_api`.
+    /// `chat`, `openai_api`, `memory_extract`, or `embed_*` (`embed_api`, `embed_ingest`,
+    /// `embed_query`, `embed_memory`: embedding calls, not counted toward the chat quota).
     pub source: String,
     pub model: String,
     #[schema(value_type = Option<String>)]

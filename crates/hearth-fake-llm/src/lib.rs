@@ -7,6 +7,9 @@
 //! `tokens-N` streams N tokens as fast as it can (`tokens-slow`: 100 tokens 200 ms apart); when tools are offered and the last user
 //! message says `calculate EXPR`, it calls the `calculator` tool, and after a tool result it
 //! answers `The result is RESULT.`; otherwise it echoes `You said: TEXT`.
+//! `POST /v1/embeddings` with model `fake-embed` answers deterministic 64-dimension vectors of
+//! hashed words (texts sharing words are near each other, so retrieval through it can be
+//! tested); a queued script whose first step is `Status` makes it fail instead.
 //! Every request body is recorded for assertions.
 
 use std::collections::VecDeque;
@@ -117,6 +120,7 @@ impl FakeLlm {
         let app = Router::new()
             .route("/v1/models", get(openai_models))
             .route("/v1/chat/completions", post(openai_chat))
+            .route("/v1/embeddings", post(openai_embeddings))
             .route("/anthropic/v1/models", get(anthropic_models))
             .route("/anthropic/v1/messages", post(anthropic_messages))
             .route("/_scripts", post(push_script))
@@ -179,7 +183,76 @@ async fn push_script(State(shared): State<Arc<Shared>>, Json(script): Json<Scrip
     StatusCode::NO_CONTENT
 }
 
-const MODELS: [&str; 4] = ["fake-chat", "fake-tools", "tokens-500", "tokens-slow"];
+const MODELS: [&str; 5] = [
+    "fake-chat",
+    "fake-tools",
+    "tokens-500",
+    "tokens-slow",
+    "fake-embed",
+];
+
+/// Length of `fake-embed`'s vectors.
+pub const EMBED_DIMENSIONS: usize = 64;
+
+/// `fake-embed`'s vector for `text`: each lowercased word adds 1 at a position chosen by its
+/// FNV-1a hash, then L2 normalization.
+pub fn fake_embedding(text: &str) -> Vec<f32> {
+    let mut v = vec![0f32; EMBED_DIMENSIONS];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let hash = word
+            .to_lowercase()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        v[(hash % EMBED_DIMENSIONS as u64) as usize] += 1.0;
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    } else {
+        v[0] = 1.0;
+    }
+    v
+}
+
+async fn openai_embeddings(State(shared): State<Arc<Shared>>, Json(body): Json<Value>) -> Response {
+    lock(&shared.requests).push(body.clone());
+    let queued = lock(&shared.scripts).pop_front();
+    if let Some(Step::Status { status, message }) = queued.as_ref().and_then(|s| s.steps.first()) {
+        return error_response(*status, message, false);
+    }
+    let model = body["model"].as_str().unwrap_or_default();
+    if model != "fake-embed" {
+        return error_response(
+            404,
+            &format!("model `{model}` does not make embeddings"),
+            false,
+        );
+    }
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect(),
+        _ => return error_response(400, "input must be a string or a list of strings", false),
+    };
+    let tokens: usize = inputs.iter().map(|t| t.split_whitespace().count()).sum();
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": fake_embedding(t)}))
+        .collect();
+    Json(json!({
+        "object": "list", "data": data, "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}
+    }))
+    .into_response()
+}
 
 async fn openai_models() -> Json<Value> {
     let data: Vec<Value> = MODELS

@@ -339,6 +339,33 @@ pub(crate) fn join(base: &str, path: &str) -> String {
     )
 }
 
+/// POSTs a JSON request and reads a JSON answer (embeddings), retrying on 429 and 5xx like a
+/// stream does before its first token; the first-token timeout bounds the whole call.
+pub(crate) async fn post_json(
+    request: &(impl Fn() -> RequestBuilder + Send + Sync),
+    timeouts: &Timeouts,
+    phase: &'static str,
+    limit: usize,
+) -> Result<serde_json::Value, LlmError> {
+    let deadline = Instant::now() + timeouts.first_token;
+    let timeout = || LlmError::Timeout {
+        phase,
+        after: timeouts.first_token,
+    };
+    let response = send_with_retries(request, timeouts, deadline)
+        .await
+        .map_err(|e| match e {
+            LlmError::Timeout { .. } => timeout(),
+            e => e,
+        })?;
+    let body = tokio::time::timeout_at(deadline, read_capped(response, limit))
+        .await
+        .map_err(|_| timeout())?
+        .ok_or_else(|| LlmError::Protocol(format!("the {phase} answer broke off")))?;
+    serde_json::from_slice(&body)
+        .map_err(|e| LlmError::Protocol(format!("the {phase} answer is not JSON: {e}")))
+}
+
 /// GETs JSON (model lists) with the first-token timeout as the whole budget.
 pub(crate) async fn get_json(
     request: RequestBuilder,

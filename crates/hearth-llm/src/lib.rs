@@ -277,6 +277,21 @@ pub trait Provider: Send + Sync + fmt::Debug {
     }
     /// The models the upstream offers.
     fn list_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, LlmError>>;
+    /// Embeds `texts` with the upstream's model `model`, one vector each, in order (OpenAI's
+    /// `POST /embeddings`). Kinds without an embeddings endpoint refuse.
+    fn embed(
+        &self,
+        model: String,
+        texts: Vec<String>,
+    ) -> BoxFuture<'_, Result<Embeddings, LlmError>> {
+        let _ = (model, texts);
+        Box::pin(async {
+            Err(LlmError::Invalid {
+                field: "model".into(),
+                message: "this kind of provider has no embeddings endpoint".into(),
+            })
+        })
+    }
 }
 
 /// Vectors for some texts, in their order.

@@ -80,6 +80,82 @@ impl Provider for OpenAiProvider {
                 .collect())
         })
     }
+
+    fn embed(
+        &self,
+        model: String,
+        texts: Vec<String>,
+    ) -> BoxFuture<'_, Result<crate::Embeddings, LlmError>> {
+        Box::pin(async move {
+            let url = http::join(&self.endpoint.base_url, "embeddings");
+            let count = texts.len();
+            let body = json!({"model": model, "input": texts, "encoding_format": "float"});
+            let answer = http::post_json(
+                &|| self.authorized(self.client.post(&url).json(&body)),
+                &self.endpoint.timeouts,
+                "embeddings",
+                MAX_EMBEDDINGS_ANSWER,
+            )
+            .await?;
+            parse_embeddings(&answer, count)
+        })
+    }
+}
+
+/// Largest embeddings answer read (2,048 vectors of 3,072 dimensions as JSON numbers fit).
+const MAX_EMBEDDINGS_ANSWER: usize = 192 * 1024 * 1024;
+
+/// The vectors of an embeddings answer, in input order (`data[].index`), checked: one per
+/// input, all of one length.
+fn parse_embeddings(answer: &Value, count: usize) -> Result<crate::Embeddings, LlmError> {
+    let data = answer
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| LlmError::Protocol("embeddings answer has no `data` array".into()))?;
+    if data.len() != count {
+        return Err(LlmError::Protocol(format!(
+            "embeddings answer has {} vectors for {count} inputs",
+            data.len()
+        )));
+    }
+    let mut vectors: Vec<Option<Vec<f32>>> = vec![None; count];
+    for (position, item) in data.iter().enumerate() {
+        let index = item
+            .get("index")
+            .and_then(Value::as_u64)
+            .map_or(position, |i| i as usize);
+        let vector: Vec<f32> = item
+            .get("embedding")
+            .and_then(Value::as_array)
+            .ok_or_else(|| LlmError::Protocol(format!("embedding {index} is not a list")))?
+            .iter()
+            .map(|x| x.as_f64().map(|f| f as f32))
+            .collect::<Option<_>>()
+            .ok_or_else(|| LlmError::Protocol(format!("embedding {index} holds a non-number")))?;
+        match vectors.get_mut(index) {
+            Some(slot @ None) => *slot = Some(vector),
+            _ => {
+                return Err(LlmError::Protocol(format!(
+                    "embeddings answer has a wrong or repeated index {index}"
+                )))
+            }
+        }
+    }
+    let vectors: Vec<Vec<f32>> = vectors.into_iter().flatten().collect();
+    let dims = vectors.first().map_or(0, Vec::len);
+    if dims == 0 || vectors.iter().any(|v| v.len() != dims) {
+        return Err(LlmError::Protocol(
+            "embeddings answer has empty vectors or vectors of different lengths".into(),
+        ));
+    }
+    let input_tokens = answer
+        .pointer("/usage/prompt_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    Ok(crate::Embeddings {
+        vectors,
+        input_tokens,
+    })
 }
 
 /// The JSON body of a streamed Chat Completions request.
@@ -402,6 +478,32 @@ impl WireParser for OpenAiParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embeddings_come_back_in_input_order_and_are_checked() {
+        let answer = json!({"data": [
+            {"index": 1, "embedding": [0.0, 1.0]},
+            {"index": 0, "embedding": [1.0, 0.0]}
+        ], "usage": {"prompt_tokens": 9}});
+        let out = parse_embeddings(&answer, 2).expect("parses");
+        assert_eq!(out.vectors, vec![vec![1.0, 0.0], vec![0.0, 1.0]]);
+        assert_eq!(out.input_tokens, 9);
+
+        let short = parse_embeddings(&answer, 3).expect_err("too few");
+        assert!(
+            short.to_string().contains("2 vectors for 3 inputs"),
+            "{short}"
+        );
+        let repeated = json!({"data": [
+            {"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [1.0]}]});
+        assert!(parse_embeddings(&repeated, 2).is_err());
+        let ragged = json!({"data": [
+            {"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0, 2.0]}]});
+        assert!(parse_embeddings(&ragged, 2).is_err());
+        let words = json!({"data": [{"index": 0, "embedding": ["a"]}]});
+        assert!(parse_embeddings(&words, 1).is_err());
+        assert!(parse_embeddings(&json!({"object": "list"}), 1).is_err());
+    }
 
     fn ev(data: &str) -> SseEvent {
         SseEvent {

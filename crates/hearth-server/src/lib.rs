@@ -240,7 +240,9 @@ impl Application {
                 "built-in models ready"
             );
         }
-        let embeddings = hearth_core::embeddings::Embeddings::new(local.embedders);
+        let recorder = hearth_core::usage::Recorder::start(store.clone());
+        let embeddings = hearth_core::embeddings::Embeddings::new(local.embedders)
+            .with_providers(providers.clone(), recorder.clone());
         let knowledge = hearth_core::knowledge::Knowledge::new(
             store.clone(),
             embeddings.clone(),
@@ -280,7 +282,7 @@ impl Application {
             providers.clone(),
             hearth_tools::Registry::builtin(&settings.tools),
             settings.chat.clone(),
-            hearth_core::usage::Recorder::start(store.clone()),
+            recorder,
         )
         .with_knowledge(knowledge.clone())
         .with_memory(memories.clone());

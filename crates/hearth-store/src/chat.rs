@@ -54,6 +54,10 @@ pub struct Model {
     pub enabled: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Makes embeddings rather than chat answers.
+    pub supports_embeddings: bool,
+    /// Length of its vectors, once known.
+    pub embedding_dimensions: Option<i64>,
 }
 
 /// A model found by a sync.
@@ -63,6 +67,8 @@ pub struct SyncedModel {
     pub name: String,
     pub display_name: String,
     pub context_length: Option<i64>,
+    /// An embedding model (then neither streaming nor tools), as far as the sync can tell.
+    pub supports_embeddings: bool,
 }
 
 /// Changes an admin makes to a model.
@@ -73,6 +79,7 @@ pub struct ModelPatch {
     pub supports_streaming: Option<bool>,
     pub supports_tools: Option<bool>,
     pub supports_vision: Option<bool>,
+    pub supports_embeddings: Option<bool>,
     pub context_length: Option<Option<i64>>,
     pub input_price_per_mtok: Option<Option<f64>>,
     pub output_price_per_mtok: Option<Option<f64>>,
@@ -143,7 +150,8 @@ pub struct LlmCall {
     pub id: LlmCallId,
     pub user_id: Option<UserId>,
     pub run_id: Option<RunId>,
-    /// `chat` or `openai_api`.
+    /// `chat`, `openai_api`, `memory_extract`, or `embed_*` (`embed_api`, `embed_ingest`,
+    /// `embed_query`, `embed_memory`: embedding calls, not counted toward the chat quota).
     pub source: String,
     pub model: String,
     pub provider_id: Option<ProviderId>,
@@ -273,8 +281,9 @@ impl Store {
             let mut tx = pool.begin().await?;
             for m in found {
                 sqlx::query(
-                    "INSERT INTO models (id, provider_id, upstream_id, name, display_name, context_length, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                    "INSERT INTO models (id, provider_id, upstream_id, name, display_name, context_length, \
+                       created_at, updated_at, supports_streaming, supports_tools, supports_embeddings) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $8, $9) \
                      ON CONFLICT (provider_id, upstream_id) DO UPDATE SET \
                        context_length = COALESCE(excluded.context_length, models.context_length), updated_at = $7",
                 )
@@ -285,6 +294,8 @@ impl Store {
                 .bind(&m.display_name)
                 .bind(m.context_length)
                 .bind(now)
+                .bind(!m.supports_embeddings)
+                .bind(m.supports_embeddings)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -342,7 +353,8 @@ impl Store {
                    input_price_per_mtok = CASE WHEN $9 THEN $10 ELSE input_price_per_mtok END, \
                    output_price_per_mtok = CASE WHEN $11 THEN $12 ELSE output_price_per_mtok END, \
                    enabled = COALESCE($13, enabled), \
-                   updated_at = $14 \
+                   updated_at = $14, \
+                   supports_embeddings = COALESCE($15, supports_embeddings) \
                  WHERE id = $1 RETURNING *",
             )
             .bind(id)
@@ -359,10 +371,24 @@ impl Store {
             .bind(patch.output_price_per_mtok.flatten())
             .bind(patch.enabled)
             .bind(now)
+            .bind(patch.supports_embeddings)
             .fetch_optional(pool)
             .await
         })?;
         row.ok_or(StoreError::NotFound)
+    }
+
+    /// Records the vector length of an embedding model, learnt from its first answer.
+    pub async fn set_embedding_dimensions(&self, id: ModelId, dimensions: i64) -> Result<()> {
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE models SET embedding_dimensions = $2 WHERE id = $1")
+                .bind(id)
+                .bind(dimensions)
+                .execute(pool)
+                .await
+                .map(drop)
+        })?;
+        Ok(())
     }
 
     // ---- conversations and messages ----
@@ -776,7 +802,7 @@ impl Store {
         Ok(on_pool!(self, |pool| {
             sqlx::query_scalar::<_, i64>(
                 "SELECT CAST(COALESCE(sum(input_tokens + output_tokens), 0) AS BIGINT) FROM llm_calls \
-                 WHERE user_id = $1 AND created_at >= $2",
+                 WHERE user_id = $1 AND created_at >= $2 AND source NOT LIKE 'embed%'",
             )
             .bind(user)
             .bind(since)

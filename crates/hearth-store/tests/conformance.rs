@@ -779,6 +779,7 @@ async fn providers_and_model_sync(store: &Store) {
             name: "m1".into(),
             display_name: "M1".into(),
             context_length: ctx,
+            supports_embeddings: false,
         }]
     };
     let models = store
@@ -809,6 +810,41 @@ async fn providers_and_model_sync(store: &Store) {
     assert_eq!(again[0].input_price_per_mtok, Some(2.5));
     assert_eq!(again[0].context_length, Some(8192));
     assert!(store.model_name_taken("m1").await.expect("taken"));
+
+    // An embedding model: no streaming or tools by default; its vector length is kept.
+    let embed = store
+        .sync_models(
+            p.id,
+            &[SyncedModel {
+                upstream_id: "e1".into(),
+                name: "e1".into(),
+                display_name: "E1".into(),
+                context_length: None,
+                supports_embeddings: true,
+            }],
+        )
+        .await
+        .expect("sync embedder");
+    let e1 = embed.iter().find(|m| m.name == "e1").expect("e1");
+    assert!(e1.supports_embeddings && !e1.supports_streaming && !e1.supports_tools);
+    assert_eq!(e1.embedding_dimensions, None);
+    store
+        .set_embedding_dimensions(e1.id, 1536)
+        .await
+        .expect("dims");
+    let e1 = store.find_model(e1.id).await.expect("find").expect("e1");
+    assert_eq!(e1.embedding_dimensions, Some(1536));
+    let patched = store
+        .update_model(
+            e1.id,
+            ModelPatch {
+                supports_embeddings: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("patch embedder");
+    assert!(!patched.supports_embeddings);
     assert!(store.delete_provider(p.id).await.expect("delete"));
     assert!(
         store.list_models(None).await.expect("models").is_empty(),

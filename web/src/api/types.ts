@@ -88,6 +88,10 @@ export interface Capabilities {
   tools: boolean;
   vision: boolean;
   context_length: number | null;
+  /** Makes embeddings (for knowledge bases and memories), not chat answers. */
+  embeddings: boolean;
+  /** Length of its vectors, once learnt from a first call. */
+  embedding_dimensions: number | null;
 }
 
 /** A model the signed-in user may pick (`GET /api/v1/models`). */
@@ -147,6 +151,7 @@ export interface UpdateModelRequest {
   supports_streaming?: boolean;
   supports_tools?: boolean;
   supports_vision?: boolean;
+  supports_embeddings?: boolean;
   context_length?: number;
   input_price_per_mtok?: number;
   output_price_per_mtok?: number;
@@ -331,6 +336,8 @@ export interface KnowledgeBase {
 export interface CreateKnowledgeBaseRequest {
   name: string;
   description?: string;
+  /** A built-in embedder or a provider's embedding model; the server's default when absent. */
+  embedding_model?: string;
 }
 
 export interface UpdateKnowledgeBaseRequest {

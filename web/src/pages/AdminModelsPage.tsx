@@ -41,6 +41,7 @@ function EditModelForm({ model, onSaved, onCancel }: { model: AdminModel; onSave
   const [streaming, setStreaming] = useState(model.capabilities.streaming);
   const [tools, setTools] = useState(model.capabilities.tools);
   const [vision, setVision] = useState(model.capabilities.vision);
+  const [embeddings, setEmbeddings] = useState(model.capabilities.embeddings);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
 
@@ -58,6 +59,7 @@ function EditModelForm({ model, onSaved, onCancel }: { model: AdminModel; onSave
         supports_streaming: streaming,
         supports_tools: tools,
         supports_vision: vision,
+        supports_embeddings: embeddings,
       };
       const input = parseNumber(inputPrice, 'input_price_per_mtok');
       const output = parseNumber(outputPrice, 'output_price_per_mtok');
@@ -115,6 +117,7 @@ function EditModelForm({ model, onSaved, onCancel }: { model: AdminModel; onSave
           <Checkbox label="Streaming" checked={streaming} onChange={setStreaming} />
           <Checkbox label="Tools" checked={tools} onChange={setTools} />
           <Checkbox label="Vision" checked={vision} onChange={setVision} />
+          <Checkbox label="Embeddings" checked={embeddings} onChange={setEmbeddings} />
         </fieldset>
       </div>
       <div className="form-actions">
@@ -137,6 +140,9 @@ function Capabilities({ model }: { model: AdminModel }) {
       {c.streaming ? <span className="badge">streaming</span> : null}
       {c.tools ? <span className="badge">tools</span> : null}
       {c.vision ? <span className="badge">vision</span> : null}
+      {c.embeddings ? (
+        <span className="badge">embeddings{c.embedding_dimensions ? ` · ${c.embedding_dimensions}d` : ''}</span>
+      ) : null}
       {c.context_length ? <span className="badge">{Math.round(c.context_length / 1024)}k ctx</span> : null}
     </span>
   );

@@ -389,7 +389,8 @@ export function ChatPage({ conversationId }: { conversationId: string | null }) 
     api
       .listModels()
       .then((list) => {
-        setModels(list);
+        // Embedding models serve knowledge bases, not chat.
+        setModels(list.filter((m) => !m.capabilities.embeddings));
         setModelsError(null);
       })
       .catch((err: unknown) => setModelsError(toApiError(err)));

@@ -412,6 +412,7 @@ impl Job {
                     .unwrap_or_default();
                 tokio::spawn(super::remember::extract(
                     memories.clone(),
+                    self.chat.recorder.clone(),
                     self.principal.clone(),
                     self.resolved.clone(),
                     self.conversation_id,

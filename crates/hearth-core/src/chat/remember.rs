@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::access::Principal;
 use crate::memory::{self, Memories, MemorySource};
 use crate::providers::ResolvedModel;
+use crate::usage::{self, CallOutcome, Recorder};
 
 /// The tool's name.
 pub const MEMORY_SAVE: &str = "memory_save";
@@ -68,12 +69,14 @@ impl Tool for MemorySave {
 /// ones. Errors are logged: extraction never affects the answer.
 pub async fn extract(
     memories: Memories,
+    recorder: Recorder,
     principal: Principal,
     resolved: ResolvedModel,
     conversation: ConversationId,
     question: String,
     answer: String,
 ) {
+    let started = std::time::Instant::now();
     let exchange = format!("User: {question}\n\nAssistant: {answer}");
     let mut request = ChatRequest::new(
         resolved.model.upstream_id.clone(),
@@ -83,17 +86,41 @@ pub async fn extract(
         ],
     );
     request.stream = resolved.model.supports_streaming;
+    let prompt_chars = memory::EXTRACT_PROMPT.len() + request.messages[1].content.len();
     let mut stream = resolved.provider.stream(request);
     let mut reply = String::new();
+    let (mut usage, mut ttft, mut failed) = (None, None, None);
     while let Some(event) = stream.next().await {
         match event {
-            Ok(StreamEvent::TextDelta(t)) => reply.push_str(&t),
+            Ok(StreamEvent::TextDelta(t)) => {
+                ttft.get_or_insert_with(|| started.elapsed());
+                reply.push_str(&t);
+            }
+            Ok(StreamEvent::Usage(u)) => usage = Some(u),
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "memory extraction failed");
-                return;
+                failed = Some(e.to_string());
+                break;
             }
         }
+    }
+    // The extraction spends the user's tokens like an answer: it is traced and counts toward
+    // the daily quota.
+    let call = CallOutcome {
+        user: principal.user_id(),
+        run: None,
+        source: "memory_extract",
+        usage: usage.unwrap_or_else(|| usage::estimate(prompt_chars, reply.len())),
+        latency: started.elapsed(),
+        ttft,
+        tool_calls: 0,
+        error: failed.clone(),
+    }
+    .record_for(&resolved);
+    recorder.record(call).await;
+    if failed.is_some() {
+        return;
     }
     let facts = memory::parse_extracted(&reply);
     if facts.is_empty() {

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{DocumentView, Knowledge, Progress};
+use crate::embeddings::Purpose;
 use crate::error::{CoreError, Result};
 
 /// How long a claim lasts without being renewed (each pipeline step renews it).
@@ -169,12 +170,6 @@ impl Knowledge {
                 ))
             }
         };
-        let Some(embedder) = self.0.embeddings.get(&kb.embedding_model) else {
-            return Ok(Outcome::Failed(format!(
-                "the embedding model `{}` of this knowledge base is not loaded",
-                kb.embedding_model
-            )));
-        };
         let settings = self.0.settings.chunking();
         let chunks = tokio::task::spawn_blocking(move || {
             hearth_rag::chunk(&parsed, &settings, &hearth_rag::approx_tokens)
@@ -210,14 +205,34 @@ impl Knowledge {
         let mut vectors = Vec::with_capacity(total);
         for batch in chunks.chunks(self.0.settings.embed_batch) {
             let texts: Vec<String> = batch.iter().map(|(c, _)| c.indexed_text()).collect();
-            let embedded = match embedder.embed(texts).await {
+            let embedded = match self
+                .0
+                .embeddings
+                .embed_for(user, Purpose::Ingest, &kb.embedding_model, texts)
+                .await
+            {
                 Ok(e) => e,
+                Err(CoreError::ModelNotFound(model)) => return Ok(Outcome::Failed(format!(
+                    "the embedding model `{model}` of this knowledge base is not loaded or enabled"
+                ))),
                 Err(e) => return Ok(Outcome::Failed(format!("embedding failed: {e}"))),
             };
             if embedded.vectors.len() != batch.len() {
                 return Ok(Outcome::Failed(
                     "embedding failed: the model returned the wrong number of vectors".into(),
                 ));
+            }
+            if let Some(v) = embedded
+                .vectors
+                .iter()
+                .find(|v| i64::try_from(v.len()).ok() != Some(kb.dimensions))
+            {
+                return Ok(Outcome::Failed(format!(
+                    "embedding failed: `{}` answered vectors of {} dimensions; this knowledge base holds {}",
+                    kb.embedding_model,
+                    v.len(),
+                    kb.dimensions
+                )));
             }
             for ((chunk, _), vector) in batch.iter().zip(embedded.vectors) {
                 rows.push(NewChunk {

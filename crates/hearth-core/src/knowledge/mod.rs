@@ -486,12 +486,25 @@ impl Knowledge {
             Some(m) if !m.is_empty() => m.to_owned(),
             _ => self.default_embedder()?,
         };
-        let embedder = self.0.embeddings.get(&model).ok_or_else(|| {
-            CoreError::invalid(
-                "embedding_model",
-                format!("no embedding model `{model}` is loaded"),
-            )
-        })?;
+        let dimensions = self
+            .0
+            .embeddings
+            .dimensions(principal.user_id(), &model)
+            .await
+            .map_err(|e| match e {
+                CoreError::ModelNotFound(_) => CoreError::invalid(
+                    "embedding_model",
+                    format!("no embedding model `{model}` is loaded or enabled"),
+                ),
+                CoreError::InvalidInput { reason, .. } => {
+                    CoreError::invalid("embedding_model", reason)
+                }
+                CoreError::Upstream(message) => CoreError::invalid(
+                    "embedding_model",
+                    format!("`{model}` could not be asked for its vector length: {message}"),
+                ),
+                e => e,
+            })?;
         let kb = self
             .0
             .store
@@ -500,7 +513,7 @@ impl Knowledge {
                 name,
                 description,
                 embedding_model: model,
-                dimensions: i64::try_from(embedder.dimensions()).unwrap_or(i64::MAX),
+                dimensions: i64::try_from(dimensions).unwrap_or(i64::MAX),
             })
             .await
             .map_err(name_conflict)?;

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::Knowledge;
 use crate::access::Principal;
+use crate::embeddings::Purpose;
 use crate::error::{CoreError, Result};
 
 /// Most hits one search returns.
@@ -383,14 +384,33 @@ impl Knowledge {
         let mut found = Vec::new();
         for kb in kbs {
             if !by_model.contains_key(kb.embedding_model.as_str()) {
-                let embedder = self.0.embeddings.get(&kb.embedding_model).ok_or_else(|| {
-                    CoreError::Upstream(format!(
-                        "the embedding model `{}` of knowledge base `{}` is not loaded",
-                        kb.embedding_model, kb.name
-                    ))
-                })?;
-                let mut out = embedder.embed(vec![query.to_owned()]).await?;
+                let mut out = self
+                    .0
+                    .embeddings
+                    .embed_for(
+                        kb.user_id,
+                        Purpose::Query,
+                        &kb.embedding_model,
+                        vec![query.to_owned()],
+                    )
+                    .await
+                    .map_err(|e| match e {
+                        CoreError::ModelNotFound(_) => CoreError::Upstream(format!(
+                            "the embedding model `{}` of knowledge base `{}` is not loaded or enabled",
+                            kb.embedding_model, kb.name
+                        )),
+                        e => e,
+                    })?;
                 let vector = out.vectors.pop().unwrap_or_default();
+                if i64::try_from(vector.len()).ok() != Some(kb.dimensions) {
+                    return Err(CoreError::Upstream(format!(
+                        "`{}` answered a vector of {} dimensions; knowledge base `{}` holds {}",
+                        kb.embedding_model,
+                        vector.len(),
+                        kb.name,
+                        kb.dimensions
+                    )));
+                }
                 by_model.insert(kb.embedding_model.as_str(), vector);
             }
             let query_vector = by_model[kb.embedding_model.as_str()].clone();

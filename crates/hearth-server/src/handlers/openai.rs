@@ -33,10 +33,8 @@ pub async fn models(
         .list_for_user(&principal)
         .await?
         .into_iter()
+        .chain(state.embeddings.builtin_models())
         .map(|m| json!({"id": m.name, "object": "model", "created": 0, "owned_by": m.provider}))
-        .chain(state.embeddings.list().into_iter().map(
-            |(name, _)| json!({"id": name, "object": "model", "created": 0, "owned_by": hearth_core::providers::LOCAL_PROVIDER_NAME}),
-        ))
         .collect();
     Ok(axum::Json(json!({"object": "list", "data": data})))
 }

@@ -119,12 +119,15 @@ pub async fn update_model(
     ))
 }
 
-/// The models the caller may pick.
+/// The models the caller may pick: chat models, and embedding models (provider ones and the
+/// built-in embedders, `capabilities.embeddings`) for knowledge bases.
 #[utoipa::path(get, path = "/api/v1/models", tag = "chat",
     responses((status = 200, body = [UserModel])), security(("bearer" = [])))]
 pub async fn user_models(
     State(state): State<AppState>,
     Auth(principal): Auth,
 ) -> Result<axum::Json<Vec<UserModel>>, ApiError> {
-    Ok(axum::Json(state.providers.list_for_user(&principal).await?))
+    let mut models = state.providers.list_for_user(&principal).await?;
+    models.extend(state.embeddings.builtin_models());
+    Ok(axum::Json(models))
 }

@@ -931,3 +931,172 @@ async fn the_kb_search_tool_searches_as_the_user_and_numbers_its_sources() {
     });
     assert!(failed, "{events:?}");
 }
+
+/// A knowledge base whose embeddings come from a provider's embedding model (the fake
+/// upstream's OpenAI-compatible `/embeddings`), not from a built-in embedder.
+#[tokio::test]
+async fn a_providers_embedding_model_serves_a_knowledge_base() {
+    let app = crate::helpers::spawn_open().await;
+    let (_, admin) = app.register("admin@example.com").await;
+    let fake = crate::helpers::fake_provider(&admin).await;
+    let (auth, user) = app.register("embedder@example.com").await;
+
+    // The sync recognised the embedding model; users see it marked as one.
+    let offered = user.models().await.expect("models");
+    let embed = offered
+        .iter()
+        .find(|m| m.name == "fake-embed")
+        .expect("fake-embed offered");
+    assert!(embed.capabilities.embeddings && !embed.capabilities.streaming);
+    assert!(
+        !offered
+            .iter()
+            .find(|m| m.name == "fake-chat")
+            .expect("fake-chat")
+            .capabilities
+            .embeddings
+    );
+
+    // A chat model or an unknown one is refused, naming the field.
+    for wrong in ["fake-chat", "no-such-model"] {
+        let err = user
+            .create_knowledge_base(&CreateKnowledgeBase {
+                name: format!("with {wrong}"),
+                embedding_model: Some(wrong.into()),
+                ..Default::default()
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST), "{err}");
+        assert_eq!(err.field(), Some("embedding_model"), "{err}");
+    }
+    assert!(user.list_knowledge_bases().await.expect("list").is_empty());
+
+    // The vector length is learnt from the provider and kept on the model.
+    let kb = user
+        .create_knowledge_base(&CreateKnowledgeBase {
+            name: "Remote".into(),
+            embedding_model: Some("fake-embed".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+    assert_eq!(kb.embedding_model, "fake-embed");
+    assert_eq!(kb.dimensions, hearth_fake_llm::EMBED_DIMENSIONS as i64);
+    let model = admin
+        .admin_models()
+        .await
+        .expect("models")
+        .into_iter()
+        .find(|m| m.name == "fake-embed")
+        .expect("fake-embed");
+    assert_eq!(
+        model.capabilities.embedding_dimensions,
+        Some(hearth_fake_llm::EMBED_DIMENSIONS as i64)
+    );
+
+    let mut ws = watch(&app, &auth.access_token).await;
+    let up = user
+        .upload_documents(
+            kb.id,
+            vec![
+                Upload::bytes("bread.txt", BREAD_TXT),
+                Upload::bytes("maintenance.md", POSTGRES_MD),
+            ],
+            None,
+        )
+        .await
+        .expect("upload");
+    let ids: Vec<DocumentId> = up.documents.iter().map(|d| d.id).collect();
+    let seen = settle(&mut ws, &ids).await;
+    for id in &ids {
+        let last = seen[id].last().expect("events");
+        assert_eq!(last["document"]["status"], "indexed", "{last}");
+    }
+    // The chunks went to the upstream as texts of an embeddings request.
+    assert!(fake.requests().iter().any(|r| r["model"] == "fake-embed"
+        && r["input"].as_array().is_some_and(|i| i
+            .iter()
+            .any(|t| t.as_str().is_some_and(|t| t.contains("yeast"))))));
+    let found = user
+        .search(kb.id, &search("yeast flour dough", "vector"))
+        .await
+        .expect("search");
+    assert_eq!(names(&found).first(), Some(&"bread.txt"), "{found:?}");
+
+    // `/v1/embeddings` passes through to the provider model.
+    let body: Value = user
+        .request(hearth_client::Method::POST, "/v1/embeddings")
+        .json(&json!({"model": "fake-embed", "input": ["warm kitchen"]}))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let vector: Vec<f32> = serde_json::from_value(body["data"][0]["embedding"].clone())
+        .unwrap_or_else(|e| panic!("{e}: {body}"));
+    let expected = hearth_fake_llm::fake_embedding("warm kitchen");
+    assert!(vector
+        .iter()
+        .zip(&expected)
+        .all(|(a, b)| (a - b).abs() < 1e-6));
+
+    // Every embedding call is traced for the user: the length probe, the ingest batches and
+    // the API call.
+    let traces: Value = admin
+        .request(hearth_client::Method::GET, "/api/v1/admin/llm-calls")
+        .query(&[("model", "fake-embed")])
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let sources: Vec<&str> = traces
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|t| t["source"].as_str())
+        .collect();
+    for source in ["embed_ingest", "embed_api"] {
+        assert!(sources.contains(&source), "{source} missing: {traces}");
+    }
+
+    // The provider failing fails the document with the reason; the others stay indexed.
+    fake.push(hearth_fake_llm::Script::new(vec![
+        hearth_fake_llm::Step::Status {
+            status: 400,
+            message: "input too long for this model".into(),
+        },
+    ]));
+    let up = user
+        .upload_documents(kb.id, vec![Upload::bytes("cats.html", CATS_HTML)], None)
+        .await
+        .expect("upload");
+    let seen = settle(&mut ws, &[up.documents[0].id]).await;
+    let last = seen[&up.documents[0].id].last().expect("events").clone();
+    assert_eq!(last["document"]["status"], "failed", "{last}");
+    let reason = last["document"]["error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("embedding failed") && reason.contains("input too long"),
+        "{reason}"
+    );
+    let docs = user.documents(kb.id).await.expect("docs");
+    assert_eq!(
+        docs.iter()
+            .filter(|d| d.status == DocumentStatus::Indexed)
+            .count(),
+        2
+    );
+
+    // An embedding model cannot answer chat.
+    let status = user
+        .request(hearth_client::Method::POST, "/v1/chat/completions")
+        .json(&json!({"model": "fake-embed", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("send")
+        .status();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -1,15 +1,35 @@
 // Creating, renaming and deleting a knowledge base: used by the list and by an open base.
 
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { api, type ApiError } from '../../api/client';
-import type { KnowledgeBase, UpdateKnowledgeBaseRequest } from '../../api/types';
+import type { KnowledgeBase, UpdateKnowledgeBaseRequest, UserModel } from '../../api/types';
 import { Field, FormError, toApiError } from '../forms';
+
+/** The provider name of the built-in models. */
+const BUILT_IN = 'Built-in';
 
 export function CreateKnowledgeBaseForm({ onCreated }: { onCreated: (kb: KnowledgeBase) => void }) {
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
+  const [embeddingModel, setEmbeddingModel] = useState('');
+  const [embedders, setEmbedders] = useState<UserModel[]>([]);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
+
+  // The built-in embedders and the providers' embedding models. "" is the server's default
+  // (`knowledge.embedding_model`, else the first built-in embedder); with no built-in embedder
+  // the first provider model is picked instead.
+  useEffect(() => {
+    api
+      .listModels()
+      .then((list) => {
+        const found = list.filter((m) => m.capabilities.embeddings);
+        setEmbedders(found);
+        if (found.length > 0 && !found.some((m) => m.provider === BUILT_IN)) setEmbeddingModel(found[0].name);
+      })
+      .catch(() => setEmbedders([]));
+  }, []);
+  const hasBuiltIn = embedders.some((m) => m.provider === BUILT_IN);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -19,6 +39,7 @@ export function CreateKnowledgeBaseForm({ onCreated }: { onCreated: (kb: Knowled
       const kb = await api.createKnowledgeBase({
         name: name.trim(),
         ...(description.trim() ? { description: description.trim() } : {}),
+        ...(embeddingModel ? { embedding_model: embeddingModel } : {}),
       });
       setName('');
       setDescription('');
@@ -48,6 +69,25 @@ export function CreateKnowledgeBaseForm({ onCreated }: { onCreated: (kb: Knowled
           maxLength={2000}
           placeholder="optional"
         />
+        {embedders.length > 1 || (embedders.length === 1 && !hasBuiltIn) ? (
+          <div className={error?.field === 'embedding_model' ? 'field field-invalid' : 'field'}>
+            <label htmlFor="kb-embedding-model">Embedding model</label>
+            <select
+              id="kb-embedding-model"
+              name="embedding_model"
+              value={embeddingModel}
+              onChange={(e) => setEmbeddingModel(e.target.value)}
+            >
+              {hasBuiltIn ? <option value="">Default</option> : null}
+              {embedders.map((m) => (
+                <option key={m.name} value={m.name}>
+                  {m.display_name} ({m.provider}
+                  {m.capabilities.embedding_dimensions ? `, ${m.capabilities.embedding_dimensions} dimensions` : ''})
+                </option>
+              ))}
+            </select>
+          </div>
+        ) : null}
         <div className="grid-form-submit">
           <button type="submit" className="btn btn-primary" disabled={busy}>
             {busy ? 'Creating…' : 'Create knowledge base'}
