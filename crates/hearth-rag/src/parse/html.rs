@@ -1,5 +1,8 @@
 //! HTML: converted to Markdown by `htmd` (scripts, styles and navigation skipped), then read as
-//! Markdown so headings, lists, code and tables keep their structure.
+//! Markdown so headings, lists, code and tables keep their structure. Navigation is `<nav>`, and
+//! also the blocks sites mark as navigation by role, class or id (`role="navigation"`,
+//! `class="navheader"`, `id="breadcrumbs"`…): page chrome repeated on every page would otherwise
+//! make each page match its neighbours' titles.
 
 use super::{markdown, squash_whitespace, ParseError, ParsedDocument};
 
@@ -9,9 +12,52 @@ const SKIPPED_TAGS: [&str; 11] = [
     "button",
 ];
 
+/// Block elements that may be page chrome, checked for navigation markers.
+const CHROME_CANDIDATES: [&str; 8] = [
+    "div", "table", "ul", "ol", "section", "header", "footer", "aside",
+];
+
+/// Class or id words (split on `-`, `_` and spaces) that mark a block as navigation.
+const NAVIGATION_WORDS: [&str; 10] = [
+    "nav",
+    "navbar",
+    "navheader",
+    "navfooter",
+    "navigation",
+    "breadcrumb",
+    "breadcrumbs",
+    "menu",
+    "sidebar",
+    "skiplink",
+];
+
+/// Whether an element's role, class or id marks it as navigation.
+fn is_navigation(element: &htmd::Element) -> bool {
+    element.attrs.iter().any(|a| {
+        let value = a.value.to_ascii_lowercase();
+        match &*a.name.local {
+            "role" => value == "navigation" || value == "menu" || value == "menubar",
+            "class" | "id" => value
+                .split(|c: char| c.is_whitespace() || c == '-' || c == '_')
+                .any(|word| NAVIGATION_WORDS.contains(&word)),
+            _ => false,
+        }
+    })
+}
+
 pub(super) fn parse(html: &str) -> Result<ParsedDocument, ParseError> {
     let converter = htmd::HtmlToMarkdown::builder()
         .skip_tags(SKIPPED_TAGS.to_vec())
+        .add_handler(
+            CHROME_CANDIDATES.to_vec(),
+            |handlers: &dyn htmd::element_handler::Handlers, element: htmd::Element| {
+                if is_navigation(&element) {
+                    None
+                } else {
+                    handlers.fallback(element)
+                }
+            },
+        )
         .build();
     let markdown = converter
         .convert(html)
@@ -53,6 +99,9 @@ mod tests {
 </head>
 <body>
   <nav><a href="/">Home</a> <a href="/about">About us nav</a></nav>
+  <div class="navheader"><table><tr><th>Previous Chapter Title</th></tr></table></div>
+  <ul role="navigation"><li>Menu entry</li></ul>
+  <div id="site-breadcrumbs">Docs &gt; Crumb</div>
   <h1>Welcome</h1>
   <p>First <b>bold</b> paragraph with a <a href="https://example.com">link</a>.</p>
   <script type="text/javascript">document.write("inline secret");</script>
@@ -84,6 +133,9 @@ mod tests {
             "document.write",
             "About us nav",
             "Enable JavaScript",
+            "Previous Chapter Title",
+            "Menu entry",
+            "Crumb",
         ] {
             assert!(!all.contains(leaked), "{leaked:?} leaked into {all:?}");
         }
@@ -123,6 +175,18 @@ mod tests {
             .find(|b| b.kind == BlockKind::Table)
             .expect("table block");
         assert_eq!(table.text, "Name | Age\nAnn | 31");
+    }
+
+    #[test]
+    fn only_whole_navigation_words_mark_chrome() {
+        let doc = parse(
+            r#"<div class="canvas-note"><p>Kept: canvas is not nav.</p></div>
+               <div id="menu"><p>Dropped menu.</p></div>
+               <section class="content main"><p>Kept content.</p></section>"#,
+        )
+        .expect("parses");
+        let all: Vec<&str> = doc.blocks.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(all, vec!["Kept: canvas is not nav.", "Kept content."]);
     }
 
     #[test]
