@@ -3,8 +3,9 @@ built-in embedder: ingest throughput (`hearth ingest`: pages/s and chunks/s), se
 over HTTP (p50/p99 per mode, query embedding included), retrieval quality (`hearth eval
 retrieval`: nDCG@10, recall@10, MRR@10 for BM25, vector and hybrid), and server RSS.
 
-Usage: python3 bench/knowledge.py HEARTH_BIN MODELS_DIR CORPUS_DIR QUERIES_JSONL
-(bash bench/knowledge.sh builds and prepares everything, then runs this).
+Usage: python3 bench/knowledge.py HEARTH_BIN MODELS_DIR CORPUS_DIR QUERIES_JSONL [MORE_JSONL…]
+(bash bench/knowledge.sh builds and prepares everything, then runs this). Latency is timed on
+the first query file; retrieval quality is printed for each.
 """
 import json
 import os
@@ -17,6 +18,7 @@ import time
 import urllib.request
 
 HEARTH, MODELS, CORPUS, QUERIES = sys.argv[1:5]
+MORE_QUERIES = sys.argv[5:]
 EMBED = "all-MiniLM-L6-v2"
 
 
@@ -108,8 +110,12 @@ def main():
                   f"{statistics.median(times):.1f} ms | {p99:.1f} ms |")
         print()
         sys.stdout.flush()
-        subprocess.run([HEARTH, "eval", "retrieval", "--kb", "pgdocs", "--queries", QUERIES,
-                        "--server", base, "--api-key", key], check=True)
+        for queries_file in [QUERIES, *MORE_QUERIES]:
+            print(f"Retrieval quality on {os.path.basename(queries_file)}:")
+            sys.stdout.flush()
+            subprocess.run([HEARTH, "eval", "retrieval", "--kb", "pgdocs", "--queries",
+                            queries_file, "--server", base, "--api-key", key], check=True)
+            print()
         peak = rss_mib(proc.pid, 'VmHWM:')
         # Stopping saves the vector index, so the sizes are what a restart loads.
         proc.terminate()

@@ -3,7 +3,8 @@
 # the index at 10k / 100k / 1M chunks (load, HNSW build, disk and memory, BM25 / vector / hybrid
 # latency p50/p99, ANN recall@10), then the real pipeline on the PostgreSQL documentation:
 # ingest throughput with the built-in embedder, search latency over HTTP, and nDCG@10 /
-# recall@10 of BM25, vector and hybrid on bench/retrieval/queries.jsonl.
+# recall@10 of BM25, vector and hybrid on bench/retrieval/queries.jsonl (known items) and
+# bench/retrieval/questions.jsonl (questions in users' words).
 # Usage: bash bench/knowledge.sh [SIZES…]   (or: make bench-knowledge). Copy the tables into
 # bench/README.md. The 1M-chunk row needs ~6 GiB of memory, ~4 GiB of disk and ~15 minutes.
 set -euo pipefail
@@ -32,4 +33,5 @@ fi
 step "measuring the index at scale"
 "$target/release/knowledge-index" "$@"
 step "measuring ingest, search and retrieval quality on the PostgreSQL docs"
-python3 bench/knowledge.py "$target/release/hearth" "$models" "$corpus" bench/out/queries.jsonl
+python3 bench/knowledge.py "$target/release/hearth" "$models" "$corpus" bench/out/queries.jsonl \
+  bench/retrieval/questions.jsonl
