@@ -23,6 +23,7 @@ use hearth_core::providers::{
     CreateProviderRequest, ModelView, ProviderView, UpdateModelRequest, UpdateProviderRequest,
     UserModel,
 };
+use hearth_core::usage::{Trace, TraceQuery};
 use hearth_llm::sse::SseDecoder;
 pub use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -412,6 +413,14 @@ impl Client {
             Some(req),
         )
         .await
+    }
+
+    /// `GET /api/v1/admin/llm-calls`: model calls, newest first.
+    pub async fn traces(&self, query: &TraceQuery) -> Result<Vec<Trace>> {
+        let req = self
+            .request(Method::GET, "/api/v1/admin/llm-calls")
+            .query(query);
+        Ok(check(req.send().await?).await?.json().await?)
     }
 
     /// `GET /api/v1/models`.

@@ -24,6 +24,18 @@ pub struct RetrievalArgs {
     /// Cut-off of the metrics.
     #[arg(long, default_value_t = 10)]
     k: usize,
+    /// How hybrid search fuses the rankings: `rrf` or `convex` (default: the server's
+    /// `knowledge.fusion`).
+    #[arg(long, value_name = "METHOD")]
+    fusion: Option<String>,
+    /// Weight of the BM25 ranking in hybrid fusion (default: the server's
+    /// `knowledge.bm25_weight`).
+    #[arg(long, value_name = "W")]
+    bm25_weight: Option<f64>,
+    /// Weight of the vector ranking in hybrid fusion (default: the server's
+    /// `knowledge.vector_weight`).
+    #[arg(long, value_name = "W")]
+    vector_weight: Option<f64>,
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -124,6 +136,9 @@ pub async fn retrieval(args: RetrievalArgs) -> Result<(), String> {
                         query: q.query.clone(),
                         top_k: Some(50),
                         mode: Some(mode.into()),
+                        fusion: args.fusion.clone(),
+                        bm25_weight: args.bm25_weight,
+                        vector_weight: args.vector_weight,
                         ..Default::default()
                     },
                 )

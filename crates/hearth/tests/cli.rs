@@ -626,6 +626,46 @@ fn ingest_uploads_folders_and_search_prints_passages() {
     ] {
         assert!(table.contains(row), "{row} in\n{table}");
     }
+    // Fusion weights for this evaluation only; a bad one is refused by the server, named.
+    let out = run(hearth()
+        .args([
+            "eval",
+            "retrieval",
+            "--kb",
+            "Docs",
+            "--json",
+            "--bm25-weight",
+            "1",
+        ])
+        .args(["--vector-weight", "0", "--queries"])
+        .arg(&queries)
+        .args(remote));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let ndcg = |mode: &str| {
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["queries"] == "all" && r["mode"] == mode)
+            .map(|r| r["ndcg@10"].clone())
+    };
+    assert_eq!(ndcg("hybrid"), ndcg("bm25"), "{rows}");
+    let out = run(hearth()
+        .args([
+            "eval",
+            "retrieval",
+            "--kb",
+            "Docs",
+            "--bm25-weight=-1",
+            "--queries",
+        ])
+        .arg(&queries)
+        .args(remote));
+    assert!(
+        error_line(&out).contains("bm25_weight"),
+        "{}",
+        error_line(&out)
+    );
     std::fs::write(&queries, "{\"query\": \"x\"}\n").expect("write");
     let out = run(hearth()
         .args(["eval", "retrieval", "--kb", "Docs", "--queries"])

@@ -212,9 +212,11 @@ impl Knowledge {
                 .await
             {
                 Ok(e) => e,
-                Err(CoreError::ModelNotFound(model)) => return Ok(Outcome::Failed(format!(
+                Err(CoreError::ModelNotFound(model)) => {
+                    return Ok(Outcome::Failed(format!(
                     "the embedding model `{model}` of this knowledge base is not loaded or enabled"
-                ))),
+                )))
+                }
                 Err(e) => return Ok(Outcome::Failed(format!("embedding failed: {e}"))),
             };
             if embedded.vectors.len() != batch.len() {

@@ -3,12 +3,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use hearth_rag::fusion::{reciprocal_rank_fusion, Ranking};
+use hearth_rag::fusion::{convex_combination, reciprocal_rank_fusion, Ranking, Scored};
 use hearth_store::ids::{ChunkId, DocumentId, KnowledgeBaseId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Knowledge;
+use super::{Fusion, Knowledge};
 use crate::access::Principal;
 use crate::embeddings::Purpose;
 use crate::error::{CoreError, Result};
@@ -19,6 +19,8 @@ pub const MAX_TOP_K: usize = 50;
 pub const DEFAULT_TOP_K: usize = 8;
 /// Longest query, in characters.
 const MAX_QUERY: usize = 2000;
+/// Largest fusion weight a search may ask for.
+const MAX_WEIGHT: f64 = 100.0;
 
 /// Which rankings a search uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -63,6 +65,18 @@ pub struct SearchRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// How hybrid search fuses, for this search only: `rrf` or `convex`; default
+    /// `knowledge.fusion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<String>,
+    /// Weight of the BM25 ranking in hybrid fusion, for this search only (tuning: `hearth eval
+    /// retrieval --bm25-weight`); default `knowledge.bm25_weight`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bm25_weight: Option<f64>,
+    /// Weight of the vector ranking in hybrid fusion, for this search only; default
+    /// `knowledge.vector_weight`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_weight: Option<f64>,
 }
 
 /// One passage found.
@@ -179,6 +193,37 @@ impl Knowledge {
             .map(SearchMode::parse)
             .transpose()?
             .unwrap_or_default();
+        let mut weights = Vec::with_capacity(2);
+        for (field, asked, default) in [
+            ("bm25_weight", req.bm25_weight, self.0.settings.bm25_weight),
+            (
+                "vector_weight",
+                req.vector_weight,
+                self.0.settings.vector_weight,
+            ),
+        ] {
+            let w = asked.unwrap_or(default);
+            if !(w.is_finite() && (0.0..=MAX_WEIGHT).contains(&w)) {
+                return Err(CoreError::invalid(
+                    field,
+                    format!("must be between 0 and {MAX_WEIGHT}"),
+                ));
+            }
+            weights.push(w);
+        }
+        let (bm25_weight, vector_weight) = (weights[0], weights[1]);
+        let fusion = req
+            .fusion
+            .as_deref()
+            .map(Fusion::parse)
+            .transpose()?
+            .unwrap_or(self.0.settings.fusion);
+        if mode == SearchMode::Hybrid && bm25_weight == 0.0 && vector_weight == 0.0 {
+            return Err(CoreError::invalid(
+                "vector_weight",
+                "bm25_weight and vector_weight cannot both be 0",
+            ));
+        }
         let mut kbs = Vec::with_capacity(ids.len());
         for id in ids {
             kbs.push(self.owned_kb(principal, *id).await?);
@@ -223,19 +268,34 @@ impl Knowledge {
                 .into_iter()
                 .map(|(k, s)| (k, f64::from(s)))
                 .collect(),
-            SearchMode::Hybrid => reciprocal_rank_fusion(
-                &[
-                    Ranking {
-                        items: text_ranking.iter().map(|(k, _)| *k).collect(),
-                        weight: self.0.settings.bm25_weight,
+            SearchMode::Hybrid => match fusion {
+                Fusion::Rrf => reciprocal_rank_fusion(
+                    &[
+                        Ranking {
+                            items: text_ranking.iter().map(|(k, _)| *k).collect(),
+                            weight: bm25_weight,
+                        },
+                        Ranking {
+                            items: vector_ranking.iter().map(|(k, _)| *k).collect(),
+                            weight: vector_weight,
+                        },
+                    ],
+                    self.0.settings.rrf_k,
+                ),
+                Fusion::Convex => convex_combination(&[
+                    Scored {
+                        items: text_ranking.clone(),
+                        weight: bm25_weight,
                     },
-                    Ranking {
-                        items: vector_ranking.iter().map(|(k, _)| *k).collect(),
-                        weight: self.0.settings.vector_weight,
+                    Scored {
+                        items: vector_ranking
+                            .iter()
+                            .map(|(k, s)| (*k, f64::from(*s)))
+                            .collect(),
+                        weight: vector_weight,
                     },
-                ],
-                self.0.settings.rrf_k,
-            ),
+                ]),
+            },
         };
         let wanted: Vec<(i64, f64)> = ranked.into_iter().take(top_k).collect();
         let seqs: Vec<i64> = wanted.iter().map(|(k, _)| *k).collect();

@@ -1,6 +1,8 @@
 //! DOCX: a zip (`zip`) holding WordprocessingML, read with `quick-xml`.
 //!
-//! Only `word/document.xml` (the body) and `docProps/core.xml` (the title) are read. Every entry
+//! Read: `word/document.xml` (the body), `word/footnotes.xml` and `word/endnotes.xml` (as
+//! "Footnotes" and "Endnotes" sections after the body) and `docProps/core.xml` (the title).
+//! Page headers and footers are not: they repeat on every page and say little. Every entry
 //! goes through one byte budget, `ParseLimits::max_unpacked_bytes`, enforced while decompressing
 //! rather than trusted from the zip's declared sizes, so a zip bomb stops at the limit.
 
@@ -51,6 +53,29 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocument
     let title = core_title
         .or_else(|| walker.title.clone())
         .or_else(|| walker.sink.first_heading(1));
+    for (entry, heading) in [
+        ("word/footnotes.xml", "Footnotes"),
+        ("word/endnotes.xml", "Endnotes"),
+    ] {
+        // Notes, like the title, never fail the document unless they are a bomb.
+        let xml = match read_entry(&mut archive, entry, &mut budget, limits) {
+            Ok(Some(xml)) => xml,
+            Err(ParseError::TooLarge { limit }) => return Err(ParseError::TooLarge { limit }),
+            Ok(None) | Err(_) => continue,
+        };
+        let mut notes = Walker::default();
+        if notes.read(&xml).is_err() || notes.sink.blocks.is_empty() {
+            continue;
+        }
+        walker.sink.heading(1, heading);
+        for block in notes.sink.blocks {
+            let kind = match block.kind {
+                BlockKind::Heading(_) => BlockKind::Paragraph,
+                kind => kind,
+            };
+            walker.sink.push(kind, &block.text);
+        }
+    }
     Ok(ParsedDocument {
         title,
         blocks: walker.sink.blocks,

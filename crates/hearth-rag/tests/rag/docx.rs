@@ -122,6 +122,73 @@ fn core_properties_title_wins() {
 }
 
 #[test]
+fn footnotes_and_endnotes_follow_the_body_and_headers_do_not() {
+    let notes = |root: &str, note: &str, text: &str| {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<w:{root} xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:{note} w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:{note}><w:{note} w:id="1">{}</w:{note}></w:{root}>"#,
+            paragraph(Some("FootnoteText"), text)
+        )
+    };
+    let footnotes = notes(
+        "footnotes",
+        "footnote",
+        "Days carried over expire in March.",
+    );
+    let endnotes = notes("endnotes", "endnote", "Source: HR policy 2024.");
+    let header = format!(
+        r#"<w:hdr xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">{}</w:hdr>"#,
+        paragraph(None, "CONFIDENTIAL page header")
+    );
+    let bytes = zip(&[
+        ("[Content_Types].xml", CONTENT_TYPES.as_bytes()),
+        ("word/document.xml", document_xml(&sample_body()).as_bytes()),
+        ("word/footnotes.xml", footnotes.as_bytes()),
+        ("word/endnotes.xml", endnotes.as_bytes()),
+        ("word/header1.xml", header.as_bytes()),
+    ]);
+    let doc = parse(Format::Docx, &bytes, &ParseLimits::default()).expect("docx parses");
+    assert_eq!(doc.title.as_deref(), Some("Employee Handbook"));
+    let tail: Vec<_> = doc
+        .blocks
+        .iter()
+        .rev()
+        .take(4)
+        .rev()
+        .map(|b| (b.kind, b.text.as_str(), b.headings.join(" > ")))
+        .collect();
+    assert_eq!(
+        tail,
+        vec![
+            (BlockKind::Heading(1), "Footnotes", String::new()),
+            (
+                BlockKind::Paragraph,
+                "Days carried over expire in March.",
+                "Footnotes".to_string()
+            ),
+            (BlockKind::Heading(1), "Endnotes", String::new()),
+            (
+                BlockKind::Paragraph,
+                "Source: HR policy 2024.",
+                "Endnotes".to_string()
+            ),
+        ]
+    );
+    assert!(!doc.blocks.iter().any(|b| b.text.contains("CONFIDENTIAL")));
+
+    // Broken notes are skipped; the body is still read.
+    let bytes = zip(&[
+        ("word/document.xml", document_xml(&sample_body()).as_bytes()),
+        ("word/footnotes.xml", b"<w:footnotes><w:p></w:footnotes>"),
+    ]);
+    let doc = parse(Format::Docx, &bytes, &ParseLimits::default()).expect("docx parses");
+    assert_eq!(
+        doc.blocks.last().map(|b| b.text.as_str()),
+        Some("Keep receipts.")
+    );
+}
+
+#[test]
 fn a_zip_bomb_stops_at_the_limit() {
     let huge = document_xml(&paragraph(None, &"a".repeat(2 * 1024 * 1024)));
     let bytes = zip(&[

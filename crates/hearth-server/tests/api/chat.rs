@@ -774,16 +774,13 @@ async fn admins_see_traces_and_usage_per_user_and_model() {
         .expect("error answer");
     assert_eq!(failed.status, MessageStatus::Error);
 
-    let traces: serde_json::Value = admin
-        .request(hearth_client::Method::GET, "/api/v1/admin/llm-calls")
-        .query(&[("model", "fake-tools")])
-        .send()
+    let traces = admin
+        .traces(&hearth_core::usage::TraceQuery {
+            model: Some("fake-tools".into()),
+            ..Default::default()
+        })
         .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
-    let traces = traces.as_array().expect("list");
+        .expect("traces");
     assert_eq!(
         traces.len(),
         3,
@@ -791,28 +788,24 @@ async fn admins_see_traces_and_usage_per_user_and_model() {
     );
     assert!(traces
         .iter()
-        .all(|t| t["user_id"] == me.id.to_string() && t["source"] == "chat"));
-    assert!(traces.iter().any(|t| t["tool_calls"] == 1));
+        .all(|t| t.user_id == Some(me.id) && t.source == "chat"));
+    assert!(traces.iter().any(|t| t.tool_calls == 1));
     assert!(traces
         .iter()
-        .any(|t| t["error"].as_str().is_some_and(|e| e.contains("down"))));
+        .any(|t| t.error.as_deref().is_some_and(|e| e.contains("down"))));
     assert!(traces
         .iter()
-        .filter(|t| t["error"].is_null())
-        .all(|t| t["ttft_ms"].is_number()));
+        .filter(|t| t.error.is_none())
+        .all(|t| t.ttft_ms.is_some()));
 
-    let errors: serde_json::Value = admin
-        .request(
-            hearth_client::Method::GET,
-            "/api/v1/admin/llm-calls?errors_only=true",
-        )
-        .send()
+    let errors = admin
+        .traces(&hearth_core::usage::TraceQuery {
+            errors_only: true,
+            ..Default::default()
+        })
         .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(errors.as_array().map(Vec::len), Some(1));
+        .expect("traces");
+    assert_eq!(errors.len(), 1);
 
     let usage: serde_json::Value = admin
         .request(hearth_client::Method::GET, "/api/v1/admin/usage?days=1")

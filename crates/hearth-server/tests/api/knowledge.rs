@@ -257,6 +257,21 @@ async fn documents_are_ingested_searched_and_deleted_everywhere() {
         .expect("hybrid");
     assert_eq!(names(&hybrid)[0], "cats.html");
     assert!(hybrid.hits[0].bm25_score.is_some() && hybrid.hits[0].vector_score.is_some());
+    // Either fusion method on request; the default (convex) scores the best passage with the
+    // sum of both weights when it tops both rankings.
+    assert!((hybrid.hits[0].score - 2.0).abs() < 1e-9, "{hybrid:?}");
+    let rrf = user
+        .search(
+            kb,
+            &SearchRequest {
+                fusion: Some("rrf".into()),
+                ..search("felines that purr", "hybrid")
+            },
+        )
+        .await
+        .expect("rrf");
+    assert_eq!(names(&rrf)[0], "cats.html");
+    assert!((rrf.hits[0].score - 2.0 / 61.0).abs() < 1e-9, "{rrf:?}");
     let default_mode = user
         .search(
             kb,
@@ -412,6 +427,31 @@ async fn metadata_filters_and_bad_requests_name_the_field() {
                 ..Default::default()
             },
             "top_k",
+        ),
+        (
+            SearchRequest {
+                query: "pager".into(),
+                bm25_weight: Some(-1.0),
+                ..Default::default()
+            },
+            "bm25_weight",
+        ),
+        (
+            SearchRequest {
+                query: "pager".into(),
+                fusion: Some("borda".into()),
+                ..Default::default()
+            },
+            "fusion",
+        ),
+        (
+            SearchRequest {
+                query: "pager".into(),
+                bm25_weight: Some(0.0),
+                vector_weight: Some(0.0),
+                ..Default::default()
+            },
+            "vector_weight",
         ),
     ] {
         let err = bad(req).await;
@@ -1044,23 +1084,22 @@ async fn a_providers_embedding_model_serves_a_knowledge_base() {
 
     // Every embedding call is traced for the user: the length probe, the ingest batches and
     // the API call.
-    let traces: Value = admin
-        .request(hearth_client::Method::GET, "/api/v1/admin/llm-calls")
-        .query(&[("model", "fake-embed")])
-        .send()
+    let traces = admin
+        .traces(&hearth_core::usage::TraceQuery {
+            model: Some("fake-embed".into()),
+            ..Default::default()
+        })
         .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
-    let sources: Vec<&str> = traces
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|t| t["source"].as_str())
-        .collect();
+        .expect("traces");
     for source in ["embed_ingest", "embed_api"] {
-        assert!(sources.contains(&source), "{source} missing: {traces}");
+        let trace = traces
+            .iter()
+            .find(|t| t.source == source)
+            .unwrap_or_else(|| panic!("{source} missing: {traces:?}"));
+        assert!(
+            trace.input_tokens > 0 && trace.output_tokens == 0,
+            "{trace:?}"
+        );
     }
 
     // The provider failing fails the document with the reason; the others stay indexed.
