@@ -110,7 +110,15 @@ def main():
                   f"{statistics.median(times):.1f} ms | {p99:.1f} ms |")
         print()
         sys.stdout.flush()
-        for queries_file in [QUERIES, *MORE_QUERIES]:
+        files = [QUERIES, *MORE_QUERIES]
+        if len(files) > 1:
+            # The whole evaluation set: every query file at once.
+            together = os.path.join(tmp, "all-queries.jsonl")
+            with open(together, "w") as out:
+                for f in files:
+                    out.writelines(l if l.endswith("\n") else l + "\n" for l in open(f) if l.strip())
+            files.append(together)
+        for queries_file in files:
             print(f"Retrieval quality on {os.path.basename(queries_file)}:")
             sys.stdout.flush()
             subprocess.run([HEARTH, "eval", "retrieval", "--kb", "pgdocs", "--queries",
