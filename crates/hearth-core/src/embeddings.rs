@@ -21,8 +21,8 @@ pub const MAX_INPUTS: usize = 2048;
 pub const MAX_INPUT_BYTES: usize = 64 * 1024;
 
 /// Why texts are embedded; the `source` of the recorded call (`embed_*`: traced and summed in
-/// usage, but not counted toward the daily chat token quota, so ingesting a library does not
-/// use up a day's chat).
+/// usage; the built-in embedders' calls are not counted toward the daily token quota, so
+/// ingesting a library locally does not use up a day's chat, while a provider's are).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
     /// `POST /v1/embeddings`.
@@ -140,20 +140,23 @@ impl Embeddings {
         }
     }
 
-    /// Length of `model`'s vectors. A provider model not used before is asked once (one short
-    /// text, recorded for `user`) and its answer kept.
-    pub async fn dimensions(&self, user: UserId, model: &str) -> Result<usize> {
+    /// The model's own name (not an alias) and the length of its vectors. A provider model not
+    /// used before is asked once (one short text, recorded for `user`) and its answer kept.
+    pub async fn dimensions(&self, user: UserId, model: &str) -> Result<(String, usize)> {
         match self.find(model).await? {
-            Model::Local(e) => Ok(e.dimensions()),
-            Model::Provider(resolved) => match resolved.model.embedding_dimensions {
-                Some(d) if d > 0 => Ok(usize::try_from(d).unwrap_or(usize::MAX)),
-                _ => {
-                    let out = self
-                        .embed_for(user, Purpose::Query, model, vec!["dimensions".into()])
-                        .await?;
-                    Ok(out.vectors.first().map_or(0, Vec::len))
+            Model::Local(e) => Ok((e.name().to_owned(), e.dimensions())),
+            Model::Provider(resolved) => {
+                let name = resolved.model.name.clone();
+                match resolved.model.embedding_dimensions {
+                    Some(d) if d > 0 => Ok((name, usize::try_from(d).unwrap_or(usize::MAX))),
+                    _ => {
+                        let out = self
+                            .embed_for(user, Purpose::Query, &name, vec!["dimensions".into()])
+                            .await?;
+                        Ok((name, out.vectors.first().map_or(0, Vec::len)))
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -211,10 +214,14 @@ impl Embeddings {
         if let Some(resolved) = &resolved {
             if let Some(dims) = out.vectors.first().map(Vec::len) {
                 if let Some(remote) = &self.remote {
-                    remote
+                    // A cache of the model's vector length: failing to write it loses nothing.
+                    if let Err(e) = remote
                         .providers
                         .learn_dimensions(&resolved.model, dims)
-                        .await?;
+                        .await
+                    {
+                        tracing::warn!(model = %name, error = %e, "could not record the vector length");
+                    }
                 }
             }
             // Upstreams differ on normalization; cosine search and memory relevance expect it.

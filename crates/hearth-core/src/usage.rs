@@ -40,7 +40,8 @@ pub struct Trace {
     #[schema(value_type = Option<String>)]
     pub run_id: Option<RunId>,
     /// `chat`, `openai_api`, `memory_extract`, or `embed_*` (`embed_api`, `embed_ingest`,
-    /// `embed_query`, `embed_memory`: embedding calls, not counted toward the chat quota).
+    /// `embed_query`, `embed_memory`: embedding calls; the built-in embedders' are not counted
+    /// toward the daily quota, providers' are).
     pub source: String,
     pub model: String,
     #[schema(value_type = Option<String>)]

@@ -9,7 +9,8 @@
 //! answers `The result is RESULT.`; otherwise it echoes `You said: TEXT`.
 //! `POST /v1/embeddings` with model `fake-embed` answers deterministic 64-dimension vectors of
 //! hashed words (texts sharing words are near each other, so retrieval through it can be
-//! tested); a queued script whose first step is `Status` makes it fail instead.
+//! tested); a queued script whose first step is `Status` makes it fail instead (other queued
+//! scripts are left for chat requests).
 //! Every request body is recorded for assertions.
 
 use std::collections::VecDeque;
@@ -221,9 +222,20 @@ pub fn fake_embedding(text: &str) -> Vec<f32> {
 
 async fn openai_embeddings(State(shared): State<Arc<Shared>>, Json(body): Json<Value>) -> Response {
     lock(&shared.requests).push(body.clone());
-    let queued = lock(&shared.scripts).pop_front();
-    if let Some(Step::Status { status, message }) = queued.as_ref().and_then(|s| s.steps.first()) {
-        return error_response(*status, message, false);
+    // Only a queued failure is for this endpoint; other scripts wait for a chat request.
+    let failure = {
+        let mut scripts = lock(&shared.scripts);
+        match scripts.front().and_then(|s| s.steps.first()) {
+            Some(Step::Status { status, message }) => {
+                let failure = (*status, message.clone());
+                scripts.pop_front();
+                Some(failure)
+            }
+            _ => None,
+        }
+    };
+    if let Some((status, message)) = failure {
+        return error_response(status, &message, false);
     }
     let model = body["model"].as_str().unwrap_or_default();
     if model != "fake-embed" {

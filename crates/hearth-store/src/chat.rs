@@ -151,7 +151,8 @@ pub struct LlmCall {
     pub user_id: Option<UserId>,
     pub run_id: Option<RunId>,
     /// `chat`, `openai_api`, `memory_extract`, or `embed_*` (`embed_api`, `embed_ingest`,
-    /// `embed_query`, `embed_memory`: embedding calls, not counted toward the chat quota).
+    /// `embed_query`, `embed_memory`: embedding calls; the built-in embedders' are not counted
+    /// toward the daily quota, providers' are).
     pub source: String,
     pub model: String,
     pub provider_id: Option<ProviderId>,
@@ -802,7 +803,7 @@ impl Store {
         Ok(on_pool!(self, |pool| {
             sqlx::query_scalar::<_, i64>(
                 "SELECT CAST(COALESCE(sum(input_tokens + output_tokens), 0) AS BIGINT) FROM llm_calls \
-                 WHERE user_id = $1 AND created_at >= $2 AND source NOT LIKE 'embed%'",
+                 WHERE user_id = $1 AND created_at >= $2 AND NOT (source LIKE 'embed%' AND provider_id IS NULL)",
             )
             .bind(user)
             .bind(since)

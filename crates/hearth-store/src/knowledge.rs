@@ -680,11 +680,15 @@ impl Store {
     }
 
     /// Creates the HNSW index (cosine) for vectors of `dimensions`, if missing. One partial
-    /// index per vector length, as pgvector indexes need a fixed length.
+    /// index per vector length, as pgvector indexes need a fixed length. pgvector cannot index
+    /// `vector`s longer than [`PGVECTOR_HNSW_MAX_DIMS`]: those are searched exactly, unindexed.
     pub async fn ensure_vector_index(&self, dimensions: i64) -> Result<()> {
         let Pool::Postgres(pool) = &self.pool else {
             return Ok(());
         };
+        if !(1..=PGVECTOR_HNSW_MAX_DIMS).contains(&dimensions) {
+            return Ok(());
+        }
         // `dimensions` is an integer, so formatting it into DDL is safe.
         sqlx::query(&format!(
             "CREATE INDEX IF NOT EXISTS kb_chunks_hnsw_{dimensions} ON kb_chunks \
@@ -748,6 +752,9 @@ impl Store {
         Ok(rows)
     }
 }
+
+/// Longest vector pgvector's HNSW index takes (its `vector` type limit).
+pub const PGVECTOR_HNSW_MAX_DIMS: i64 = 2000;
 
 /// pgvector's text form of a little-endian f32 embedding: `[0.1,0.2,…]`.
 fn vector_literal(bytes: &[u8]) -> String {

@@ -1030,7 +1030,40 @@ async fn llm_calls_filters_and_sums(store: &Store) {
             .expect("tokens"),
         30
     );
-    let sums = store.usage_summary(since, None).await.expect("sums");
+    // Built-in embedders' calls are free of the quota; a provider's count.
+    let provider = store
+        .create_provider(hearth_store::NewProvider {
+            kind: "openai".into(),
+            name: "paid".into(),
+            base_url: Some("http://x/v1".into()),
+            api_key_enc: None,
+        })
+        .await
+        .expect("provider");
+    let embed = |provider_id, tokens| LlmCall {
+        source: "embed_ingest".into(),
+        provider_id,
+        input_tokens: tokens,
+        output_tokens: 0,
+        model: "e".into(),
+        ..call("e", 0, None, now)
+    };
+    store
+        .record_llm_calls(&[embed(None, 1000), embed(Some(provider.id), 7)])
+        .await
+        .expect("record embeddings");
+    assert_eq!(
+        store
+            .tokens_used_since(user.id, since)
+            .await
+            .expect("tokens"),
+        37
+    );
+    let sums = store
+        .usage_summary(since, Some(user.id))
+        .await
+        .expect("sums");
+    let sums: Vec<_> = sums.into_iter().filter(|s| s.model == "a").collect();
     assert_eq!(sums.len(), 1);
     assert_eq!((sums[0].calls, sums[0].input_tokens), (2, 15));
     assert_eq!(sums[0].cost_usd, Some(1.0));
@@ -1491,6 +1524,11 @@ async fn pgvector_backfills_indexes_and_searches(store: &Store) {
     assert_eq!(store.enable_pgvector().await.expect("again"), 0);
     store.ensure_vector_index(4).await.expect("index");
     store.ensure_vector_index(4).await.expect("index again");
+    // Longer than pgvector can index: no index, and no error (searched exactly).
+    store
+        .ensure_vector_index(3072)
+        .await
+        .expect("3072 dimensions");
     let late = store
         .commit_chunks(
             docs[1],

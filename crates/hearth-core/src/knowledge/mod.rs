@@ -143,8 +143,11 @@ impl KnowledgeSettings {
             ("bm25_weight", self.bm25_weight),
             ("vector_weight", self.vector_weight),
         ] {
-            if !(w.is_finite() && w >= 0.0) {
-                return Err(format!("knowledge.{key} must be 0 or more"));
+            if !(w.is_finite() && (0.0..=search::MAX_WEIGHT).contains(&w)) {
+                return Err(format!(
+                    "knowledge.{key} must be between 0 and {}",
+                    search::MAX_WEIGHT
+                ));
             }
         }
         if self.bm25_weight == 0.0 && self.vector_weight == 0.0 {
@@ -515,7 +518,7 @@ impl Knowledge {
             Some(m) if !m.is_empty() => m.to_owned(),
             _ => self.default_embedder()?,
         };
-        let dimensions = self
+        let (model, dimensions) = self
             .0
             .embeddings
             .dimensions(principal.user_id(), &model)
@@ -534,6 +537,11 @@ impl Knowledge {
                 ),
                 e => e,
             })?;
+        let dimensions = i64::try_from(dimensions).unwrap_or(i64::MAX);
+        // The index first: a knowledge base is not created when its vectors cannot be indexed.
+        if self.on_pgvector() {
+            self.0.store.ensure_vector_index(dimensions).await?;
+        }
         let kb = self
             .0
             .store
@@ -542,13 +550,10 @@ impl Knowledge {
                 name,
                 description,
                 embedding_model: model,
-                dimensions: i64::try_from(dimensions).unwrap_or(i64::MAX),
+                dimensions,
             })
             .await
             .map_err(name_conflict)?;
-        if self.on_pgvector() {
-            self.0.store.ensure_vector_index(kb.dimensions).await?;
-        }
         Ok(kb.into())
     }
 

@@ -19,8 +19,8 @@ pub const MAX_TOP_K: usize = 50;
 pub const DEFAULT_TOP_K: usize = 8;
 /// Longest query, in characters.
 const MAX_QUERY: usize = 2000;
-/// Largest fusion weight a search may ask for.
-const MAX_WEIGHT: f64 = 100.0;
+/// Largest fusion weight (a setting or a search's own).
+pub const MAX_WEIGHT: f64 = 100.0;
 
 /// Which rankings a search uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

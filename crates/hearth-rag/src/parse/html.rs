@@ -17,8 +17,9 @@ const CHROME_CANDIDATES: [&str; 8] = [
     "div", "table", "ul", "ol", "section", "header", "footer", "aside",
 ];
 
-/// Class or id words (split on `-`, `_` and spaces) that mark a block as navigation.
-const NAVIGATION_WORDS: [&str; 10] = [
+/// Whole class names, or ids, that mark a block as navigation. Whole names only: themes build
+/// layout wrappers from the same words (`wy-nav-content` holds the whole article).
+const NAVIGATION_NAMES: [&str; 14] = [
     "nav",
     "navbar",
     "navheader",
@@ -28,7 +29,11 @@ const NAVIGATION_WORDS: [&str; 10] = [
     "breadcrumbs",
     "menu",
     "sidebar",
-    "skiplink",
+    "skip-link",
+    "site-nav",
+    "site-header",
+    "site-footer",
+    "toc-sidebar",
 ];
 
 /// Whether an element's role, class or id marks it as navigation.
@@ -37,9 +42,10 @@ fn is_navigation(element: &htmd::Element) -> bool {
         let value = a.value.to_ascii_lowercase();
         match &*a.name.local {
             "role" => value == "navigation" || value == "menu" || value == "menubar",
-            "class" | "id" => value
-                .split(|c: char| c.is_whitespace() || c == '-' || c == '_')
-                .any(|word| NAVIGATION_WORDS.contains(&word)),
+            "class" => value
+                .split_whitespace()
+                .any(|name| NAVIGATION_NAMES.contains(&name)),
+            "id" => NAVIGATION_NAMES.contains(&value.trim()),
             _ => false,
         }
     })
@@ -101,7 +107,7 @@ mod tests {
   <nav><a href="/">Home</a> <a href="/about">About us nav</a></nav>
   <div class="navheader"><table><tr><th>Previous Chapter Title</th></tr></table></div>
   <ul role="navigation"><li>Menu entry</li></ul>
-  <div id="site-breadcrumbs">Docs &gt; Crumb</div>
+  <div id="breadcrumbs">Docs &gt; Crumb</div>
   <h1>Welcome</h1>
   <p>First <b>bold</b> paragraph with a <a href="https://example.com">link</a>.</p>
   <script type="text/javascript">document.write("inline secret");</script>
@@ -178,11 +184,16 @@ mod tests {
     }
 
     #[test]
-    fn only_whole_navigation_words_mark_chrome() {
+    fn only_whole_navigation_names_mark_chrome() {
+        // The Read the Docs theme wraps the whole article in `wy-nav-content`.
         let doc = parse(
-            r#"<div class="canvas-note"><p>Kept: canvas is not nav.</p></div>
+            r#"<div class="wy-grid-for-nav"><nav class="wy-nav-side">Side menu</nav>
+               <section class="wy-nav-content-wrap"><div class="wy-nav-content">
+               <div class="canvas-note"><p>Kept: canvas is not nav.</p></div>
                <div id="menu"><p>Dropped menu.</p></div>
-               <section class="content main"><p>Kept content.</p></section>"#,
+               <div class="sidebar left"><p>Dropped sidebar.</p></div>
+               <section class="content main has-sidebar"><p>Kept content.</p></section>
+               </div></section></div>"#,
         )
         .expect("parses");
         let all: Vec<&str> = doc.blocks.iter().map(|b| b.text.as_str()).collect();

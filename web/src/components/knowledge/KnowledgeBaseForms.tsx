@@ -18,7 +18,7 @@ export function CreateKnowledgeBaseForm({ onCreated }: { onCreated: (kb: Knowled
 
   // The built-in embedders and the providers' embedding models. "" is the server's default
   // (`knowledge.embedding_model`, else the first built-in embedder); with no built-in embedder
-  // the first provider model is picked instead.
+  // the first provider model is preselected, as the default may name none.
   useEffect(() => {
     api
       .listModels()
@@ -78,7 +78,7 @@ export function CreateKnowledgeBaseForm({ onCreated }: { onCreated: (kb: Knowled
               value={embeddingModel}
               onChange={(e) => setEmbeddingModel(e.target.value)}
             >
-              {hasBuiltIn ? <option value="">Default</option> : null}
+              <option value="">Default (server setting)</option>
               {embedders.map((m) => (
                 <option key={m.name} value={m.name}>
                   {m.display_name} ({m.provider}
