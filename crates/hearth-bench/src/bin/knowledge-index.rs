@@ -4,7 +4,8 @@
 //! - loading (chunks/s into the store; full-text and HNSW build rates), SQLite, full-text and
 //!   HNSW disk use, HNSW memory;
 //! - search latency p50/p99: BM25 (tantivy), vector (HNSW), and the hybrid index path (both,
-//!   fused by reciprocal rank, then the top 10 chunks fetched from the store);
+//!   fused as the server does by default (convex combination), then the top 10 chunks fetched
+//!   from the store);
 //! - ANN recall@10 against exact (brute-force f32) search.
 //!
 //! Data is synthetic and seeded: texts drawn from a Zipf-distributed vocabulary, vectors from
@@ -13,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use hearth_rag::fusion::{reciprocal_rank_fusion, Ranking};
+use hearth_rag::fusion::{convex_combination, Scored};
 use hearth_rag::text::{TextEntry, TextIndexes};
 use hearth_rag::vectors::{to_bytes, VectorIndex};
 use hearth_store::{Inserted, NewChunk, NewDocument, NewKnowledgeBase, NewUser, NewUserRole};
@@ -280,19 +281,17 @@ async fn measure(n: usize) -> Result<String, Error> {
         let t1 = Instant::now();
         let vector_hits = index.search(&q, CANDIDATES, None)?;
         let t2 = Instant::now();
-        let fused = reciprocal_rank_fusion(
-            &[
-                Ranking {
-                    items: text_hits.iter().map(|h| h.0).collect(),
-                    weight: 1.0,
-                },
-                Ranking {
-                    items: vector_hits.iter().map(|h| h.0).collect(),
-                    weight: 1.0,
-                },
-            ],
-            60.0,
-        );
+        // The server's default fusion (convex combination of scaled scores, weights 1 / 1).
+        let fused = convex_combination(&[
+            Scored {
+                items: text_hits.clone(),
+                weight: 1.0,
+            },
+            Scored {
+                items: vector_hits.iter().map(|h| (h.0, f64::from(h.1))).collect(),
+                weight: 1.0,
+            },
+        ]);
         let top: Vec<i64> = fused.iter().take(10).map(|(k, _)| *k).collect();
         let fetched = store.chunks_by_seq(&top).await?;
         let t3 = Instant::now();
