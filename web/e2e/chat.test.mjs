@@ -154,8 +154,10 @@ describe('chat against the real server and a fake LLM', { timeout: 300_000 }, ()
   it('answers with the picked model', async () => {
     await mainNav().getByRole('link', { name: 'Chat' }).click();
     await page.waitForURL('**/chat');
-    // Embedding models are not chat models.
-    const offered = await page.getByLabel('Model', { exact: true }).locator('option').allInnerTexts();
+    // Embedding models are not chat models (the list loads after the page: wait for it).
+    const options = page.getByLabel('Model', { exact: true }).locator('option');
+    await options.filter({ hasText: 'fake-chat' }).waitFor({ state: 'attached' });
+    const offered = await options.allInnerTexts();
     assert.ok(offered.some((o) => o.includes('fake-chat')), offered.join(', '));
     assert.ok(!offered.some((o) => o.includes('fake-embed')), offered.join(', '));
     await pickModel('fake-chat');
