@@ -284,7 +284,7 @@ async fn measure(n: usize) -> Result<String, Error> {
         // The server's default fusion (convex combination of scaled scores, weights 1 / 1).
         let fused = convex_combination(&[
             Scored {
-                items: text_hits.clone(),
+                items: text_hits,
                 weight: 1.0,
             },
             Scored {

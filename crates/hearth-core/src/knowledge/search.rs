@@ -22,6 +22,19 @@ const MAX_QUERY: usize = 2000;
 /// Largest fusion weight (a setting or a search's own).
 pub const MAX_WEIGHT: f64 = 100.0;
 
+/// A search's fusion weight for `field`: its own, else the setting (both within bounds).
+fn weight(field: &str, asked: Option<f64>, setting: f64) -> Result<f64> {
+    let w = asked.unwrap_or(setting);
+    if w.is_finite() && (0.0..=MAX_WEIGHT).contains(&w) {
+        Ok(w)
+    } else {
+        Err(CoreError::invalid(
+            field,
+            format!("must be between 0 and {MAX_WEIGHT}"),
+        ))
+    }
+}
+
 /// Which rankings a search uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -193,25 +206,12 @@ impl Knowledge {
             .map(SearchMode::parse)
             .transpose()?
             .unwrap_or_default();
-        let mut weights = Vec::with_capacity(2);
-        for (field, asked, default) in [
-            ("bm25_weight", req.bm25_weight, self.0.settings.bm25_weight),
-            (
-                "vector_weight",
-                req.vector_weight,
-                self.0.settings.vector_weight,
-            ),
-        ] {
-            let w = asked.unwrap_or(default);
-            if !(w.is_finite() && (0.0..=MAX_WEIGHT).contains(&w)) {
-                return Err(CoreError::invalid(
-                    field,
-                    format!("must be between 0 and {MAX_WEIGHT}"),
-                ));
-            }
-            weights.push(w);
-        }
-        let (bm25_weight, vector_weight) = (weights[0], weights[1]);
+        let bm25_weight = weight("bm25_weight", req.bm25_weight, self.0.settings.bm25_weight)?;
+        let vector_weight = weight(
+            "vector_weight",
+            req.vector_weight,
+            self.0.settings.vector_weight,
+        )?;
         let fusion = req
             .fusion
             .as_deref()
@@ -284,7 +284,7 @@ impl Knowledge {
                 ),
                 Fusion::Convex => convex_combination(&[
                     Scored {
-                        items: text_ranking.clone(),
+                        items: text_ranking,
                         weight: bm25_weight,
                     },
                     Scored {

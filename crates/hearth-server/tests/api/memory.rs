@@ -206,23 +206,11 @@ async fn facts_are_extracted_after_an_answer_when_enabled() {
         .as_str()
         .is_some_and(|s| s.contains("I play the cello")));
     // The extraction call is traced like an answer (it counts toward the quota).
-    let traces: Value = admin
-        .request(hearth_client::Method::GET, "/api/v1/admin/llm-calls")
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let traces = admin.traces(&Default::default()).await.expect("traces");
     let extraction = traces
-        .as_array()
-        .expect("list")
         .iter()
-        .find(|t| t["source"] == "memory_extract")
-        .unwrap_or_else(|| panic!("no extraction trace: {traces}"));
-    assert_eq!(extraction["model"], "fake-chat");
-    assert!(
-        extraction["output_tokens"].as_i64() > Some(0),
-        "{extraction}"
-    );
+        .find(|t| t.source == "memory_extract")
+        .unwrap_or_else(|| panic!("no extraction trace: {traces:?}"));
+    assert_eq!(extraction.model, "fake-chat");
+    assert!(extraction.output_tokens > 0, "{extraction:?}");
 }
