@@ -159,8 +159,11 @@ async fn main() -> Result<(), Error> {
     // Idle WebSockets first, on a fresh process: later phases leave freed memory in the
     // allocator that new connections would reuse, hiding their cost.
     // HEARTH_BENCH_ONLY=streams runs only the concurrent-streams part.
-    let only_streams = std::env::var("HEARTH_BENCH_ONLY").is_ok_and(|v| v == "streams");
-    let n_ws = if only_streams {
+    // HEARTH_BENCH_ONLY=added runs only the added-latency probes under load.
+    let only = std::env::var("HEARTH_BENCH_ONLY").unwrap_or_default();
+    let only_streams = only == "streams";
+    let only_added = only == "added";
+    let n_ws = if only_streams || only_added {
         0
     } else if quick {
         500
@@ -197,7 +200,7 @@ async fn main() -> Result<(), Error> {
     println!("\n### 500-token streams: time to first token (ms) and tokens/s per stream\n");
     println!("| path | concurrent | streams | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | tok/s p50 | tok/s p99 (slowest 1%) | errors |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    let levels: &[(usize, usize)] = if only_streams {
+    let levels: &[(usize, usize)] = if only_streams || only_added {
         &[]
     } else if quick {
         &[(1, 20), (64, 64)]
@@ -245,6 +248,54 @@ async fn main() -> Result<(), Error> {
                 s.errors
             );
         }
+    }
+
+    if !only_streams {
+        let probes = if quick { 30 } else { 300 };
+        println!("\n### Added time to first token under equal load ({probes} probes per path, one at a time, beside 63 streams through Hearth)\n");
+        println!("{ADDED_NOTE}\n");
+        println!("| path | probes | TTFT p50 | TTFT p90 | TTFT p99 | added p50 | added p90 | added p99 | Hearth CPU during probes | errors |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        let targets = [
+            ("direct to upstream", Target::Direct(fake_url.clone())),
+            (
+                "Hearth /v1/chat/completions",
+                Target::OpenAi(base.clone(), key.clone()),
+            ),
+            (
+                "Hearth chat run (SSE)",
+                Target::Chat(base.clone(), token.clone()),
+            ),
+        ];
+        let background = Target::OpenAi(base.clone(), key.clone());
+        let (stats, cpu) = probe_under_load(&http, &background, 63, &targets, probes, pid).await?;
+        for ((name, _), s) in targets.iter().zip(&stats) {
+            let added = |p: f64| {
+                if std::ptr::eq(s, &stats[0]) {
+                    "–".to_owned()
+                } else {
+                    format!("{:.2}", pct(&s.ttft, p) - pct(&stats[0].ttft, p))
+                }
+            };
+            println!(
+                "| {name} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {:.0}% | {} |",
+                s.ttft.len(),
+                pct(&s.ttft, 50.0),
+                pct(&s.ttft, 90.0),
+                pct(&s.ttft, 99.0),
+                added(50.0),
+                added(90.0),
+                added(99.0),
+                cpu * 100.0,
+                s.errors
+            );
+        }
+    }
+    if only_added {
+        let _ = child.kill().await;
+        let _ = fake_child.kill().await;
+        let _ = std::fs::remove_dir_all(&data);
+        return Ok(());
     }
 
     // Each proxied stream holds two sockets in Hearth (client and upstream); the default is
@@ -334,6 +385,68 @@ async fn open_ws(
         Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) if t.contains("ready") => Ok(ws),
         other => Err(format!("no ready frame: {other:?}").into()),
     }
+}
+
+const ADDED_NOTE: &str = "Probes go one at a time, rotating direct → /v1 → chat run, while 63 \
+other 500-token streams run through Hearth's /v1 without pause (64 streams open at once). Every \
+probe path sees the same load on the upstream and load generator's core, so the difference \
+between a path through Hearth and the direct one is what Hearth adds at 64 concurrent streams.";
+
+/// TTFT of `probes` streams per target, one at a time in rotation, while `background` streams
+/// run through `load` back to back; also the share of one core Hearth used meanwhile.
+async fn probe_under_load(
+    http: &reqwest::Client,
+    load: &Target,
+    background: usize,
+    targets: &[(&str, Target)],
+    probes: usize,
+    pid: u32,
+) -> Result<(Vec<Stats>, f64), Error> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let stop = AtomicBool::new(false);
+    let finished = AtomicUsize::new(0);
+    let warm = tokio::sync::Notify::new();
+    let workers = futures_util::future::join_all((0..background).map(|_| async {
+        while !stop.load(Ordering::Relaxed) {
+            let _ = one(http, load, "tokens-500").await;
+            if finished.fetch_add(1, Ordering::Relaxed) + 1 == background * 2 {
+                warm.notify_one();
+            }
+        }
+    }));
+    let measure = async {
+        // Probing starts once every background stream has run at least once on average, so the
+        // load is at its steady state.
+        warm.notified().await;
+        let cpu_before = cpu_ticks(pid)?;
+        let wall = Instant::now();
+        let mut stats: Vec<Stats> = targets.iter().map(|_| Stats::default()).collect();
+        for _ in 0..probes {
+            for ((_, target), s) in targets.iter().zip(stats.iter_mut()) {
+                match one(http, target, "tokens-500").await {
+                    Ok((ttft, _, _)) => s.ttft.push(ttft.as_secs_f64() * 1000.0),
+                    Err(_) => s.errors += 1,
+                }
+            }
+        }
+        let ticks = cpu_ticks(pid)? - cpu_before;
+        stop.store(true, Ordering::Relaxed);
+        // Clock ticks are 1/100 s on Linux.
+        Ok::<_, Error>((stats, ticks as f64 / 100.0 / wall.elapsed().as_secs_f64()))
+    };
+    let (result, _) = tokio::join!(measure, workers);
+    result
+}
+
+/// User plus system CPU time of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Result<u64, Error> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start at state; utime and stime
+    // are fields 14 and 15, i.e. the 12th and 13th after the closing parenthesis.
+    let rest = stat.rsplit_once(')').ok_or("bad stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Ok(fields.get(11).ok_or("bad stat")?.parse::<u64>()?
+        + fields.get(12).ok_or("bad stat")?.parse::<u64>()?)
 }
 
 fn rss_kib(pid: u32) -> Result<u64, Error> {

@@ -2,6 +2,7 @@
 //! `stream: true`, `GET {base}/models`), which OpenAI, Ollama, vLLM, llama.cpp's server, LM Studio,
 //! OpenRouter and Groq all speak.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use futures_util::future::BoxFuture;
@@ -352,6 +353,88 @@ impl OpenAiParser {
     }
 }
 
+/// The usual chunk: text, reasoning, a finish reason or usage, no tool calls and no error.
+/// Anything else (or any field of another type) goes through the general path.
+#[derive(serde::Deserialize)]
+struct TextChunk<'a> {
+    #[serde(borrow, default)]
+    choices: Option<Vec<TextChoice<'a>>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct TextChoice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<TextDelta<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct TextDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+impl TextChunk<'_> {
+    fn is_plain(&self) -> bool {
+        self.error.is_none()
+            && !self
+                .choices
+                .iter()
+                .flatten()
+                .any(|c| c.delta.as_ref().is_some_and(|d| d.tool_calls.is_some()))
+    }
+}
+
+impl OpenAiParser {
+    /// The events of a plain chunk, as the general path would give them.
+    fn text_chunk(&mut self, chunk: TextChunk<'_>) -> Vec<StreamEvent> {
+        if let Some(u) = chunk.usage {
+            self.usage = Some(Usage {
+                input_tokens: u.prompt_tokens.unwrap_or(0),
+                output_tokens: u.completion_tokens.unwrap_or(0),
+            });
+        }
+        let Some(choice) = chunk.choices.and_then(|c| c.into_iter().next()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(delta) = choice.delta {
+            if [&delta.reasoning_content, &delta.reasoning]
+                .iter()
+                .any(|t| t.as_ref().is_some_and(|t| !t.is_empty()))
+            {
+                self.active = true;
+            }
+            if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
+                out.push(StreamEvent::TextDelta(text.into_owned()));
+            }
+        }
+        if let Some(reason) = choice.finish_reason {
+            self.finish = Some(finish_reason(&reason));
+        }
+        out
+    }
+}
+
 impl WireParser for OpenAiParser {
     fn take_activity(&mut self) -> bool {
         std::mem::take(&mut self.active)
@@ -364,6 +447,12 @@ impl WireParser for OpenAiParser {
         }
         if data.is_empty() {
             return Ok(Vec::new());
+        }
+        // Most chunks carry one token; those are read without building a JSON tree.
+        if let Ok(chunk) = serde_json::from_str::<TextChunk<'_>>(data) {
+            if chunk.is_plain() {
+                return Ok(self.text_chunk(chunk));
+            }
         }
         let chunk: Value = serde_json::from_str(data)
             .map_err(|e| LlmError::Protocol(format!("a chunk is not JSON ({e})")))?;
@@ -541,6 +630,49 @@ mod tests {
             Some(&StreamEvent::Finish(FinishReason::ToolCalls))
         );
         assert!(p.finished());
+    }
+
+    #[test]
+    fn plain_chunks_read_without_a_json_tree_give_the_same_events() {
+        let mut p = OpenAiParser::default();
+        let mut all = Vec::new();
+        for d in [
+            // Escapes make the text an owned string; the rest borrow from the event.
+            r#"{"id":"x","choices":[{"index":0,"delta":{"content":"say \"hi\"\n\u00e9"},"finish_reason":null}]}"#,
+            r#"{"choices":[{"delta":{"content":null,"role":"assistant"}}],"usage":null}"#,
+            r#"{"choices":[{"delta":{"content":""}}]}"#,
+            // A content of another type goes the general way, which skips it.
+            r#"{"choices":[{"delta":{"content":7}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"length"}],"usage":{"prompt_tokens":3}}"#,
+            "[DONE]",
+        ] {
+            all.extend(p.event(ev(d)).expect("parse"));
+        }
+        assert_eq!(
+            all,
+            vec![
+                StreamEvent::TextDelta("say \"hi\"\n\u{e9}".into()),
+                StreamEvent::Usage(Usage {
+                    input_tokens: 3,
+                    output_tokens: 0
+                }),
+                StreamEvent::Finish(FinishReason::Length),
+            ]
+        );
+
+        let mut p = OpenAiParser::default();
+        p.event(ev(r#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#))
+            .expect("ok");
+        assert!(p.take_activity(), "reasoning counts as activity");
+        // An error next to choices is still an error.
+        assert!(matches!(
+            p.event(ev(r#"{"choices":[],"error":{"message":"gone"}}"#)),
+            Err(LlmError::Upstream(m)) if m == "gone"
+        ));
+        assert!(matches!(
+            p.event(ev(r#"{"choices":{"delta":{}}}"#)),
+            Err(LlmError::Protocol(_))
+        ));
     }
 
     #[test]

@@ -39,26 +39,29 @@ impl SseDecoder {
 
     /// Feeds bytes; returns the events completed by them.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, SseTooLarge> {
-        self.buf.extend_from_slice(chunk);
+        // Lines are read in place (no copy per line) from the buffer, taken out for the loop.
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.extend_from_slice(chunk);
         let mut out = Vec::new();
         let mut start = 0;
-        while let Some(pos) = self.buf[start..].iter().position(|&b| b == b'\n') {
+        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
             let end = start + pos;
-            let line_end = if end > start && self.buf[end - 1] == b'\r' {
+            let line_end = if end > start && buf[end - 1] == b'\r' {
                 end - 1
             } else {
                 end
             };
-            let line = String::from_utf8_lossy(&self.buf[start..line_end]).into_owned();
+            let event = self.line(&String::from_utf8_lossy(&buf[start..line_end]));
             start = end + 1;
-            if let Some(event) = self.line(&line) {
+            if let Some(event) = event {
                 out.push(event);
             }
             if self.data.len() + self.event.len() > self.max_event_bytes {
                 return Err(SseTooLarge(self.max_event_bytes));
             }
         }
-        self.buf.drain(..start);
+        buf.drain(..start);
+        self.buf = buf;
         if self.buf.len() > self.max_event_bytes {
             return Err(SseTooLarge(self.max_event_bytes));
         }

@@ -11,6 +11,7 @@ pub mod metrics;
 mod middleware;
 pub mod openapi;
 pub mod settings;
+pub mod sse;
 pub mod state;
 pub mod telemetry;
 mod ui;

@@ -174,10 +174,10 @@ pub async fn retrieval(args: RetrievalArgs) -> Result<(), String> {
                     format!("ndcg@{k}"): ndcg, format!("recall@{k}"): recall, format!("mrr@{k}"): mrr})
             })
             .collect();
-        println!("{}", serde_json::Value::Array(rows));
+        say!("{}", serde_json::Value::Array(rows));
     } else {
-        println!("| queries | mode | n | nDCG@{k} | recall@{k} | MRR@{k} |");
-        println!("|---|---|---:|---:|---:|---:|");
+        say!("| queries | mode | n | nDCG@{k} | recall@{k} | MRR@{k} |");
+        say!("|---|---|---:|---:|---:|---:|");
         let mut groups: Vec<&String> = totals.keys().map(|(g, _)| g).collect();
         groups.dedup();
         // "all" first, then the kinds.
@@ -186,7 +186,7 @@ pub async fn retrieval(args: RetrievalArgs) -> Result<(), String> {
             for mode in MODES {
                 if let Some(s) = totals.get(&(group.clone(), mode)) {
                     let (ndcg, recall, mrr) = s.mean();
-                    println!(
+                    say!(
                         "| {group} | {mode} | {} | {ndcg:.3} | {recall:.3} | {mrr:.3} |",
                         s.n
                     );

@@ -156,7 +156,7 @@ pub async fn ingest(args: IngestArgs) -> Result<(), String> {
                 })
                 .await
                 .map_err(api_error)?;
-            println!("created knowledge base \"{}\"", created.name);
+            say!("created knowledge base \"{}\"", created.name);
             created.id
         }
     };
@@ -200,7 +200,7 @@ pub async fn ingest(args: IngestArgs) -> Result<(), String> {
         uploading.inc(1);
     }
     uploading.finish_and_clear();
-    println!(
+    say!(
         "uploaded {} of {} files to \"{}\" ({duplicates} already there, {} of unsupported types skipped)",
         queued.len() + duplicates,
         readable.len(),
@@ -248,7 +248,7 @@ pub async fn ingest(args: IngestArgs) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     indexing.finish_and_clear();
-    println!("indexed {indexed} of {} new documents", queued.len());
+    say!("indexed {indexed} of {} new documents", queued.len());
     finish(problems)
 }
 
@@ -284,7 +284,7 @@ pub async fn search(args: SearchArgs) -> Result<(), String> {
         .await
         .map_err(api_error)?;
     if results.hits.is_empty() {
-        println!("no matches");
+        say!("no matches");
         return Ok(());
     }
     for (i, hit) in results.hits.iter().enumerate() {
@@ -296,9 +296,9 @@ pub async fn search(args: SearchArgs) -> Result<(), String> {
         if let Some(page) = hit.page {
             place.push_str(&format!(" (page {page})"));
         }
-        println!("{}. {place}  [score {:.4}]", i + 1, hit.score);
+        say!("{}. {place}  [score {:.4}]", i + 1, hit.score);
         for line in hit.text.lines().filter(|l| !l.trim().is_empty()) {
-            println!("   {line}");
+            say!("   {line}");
         }
     }
     Ok(())

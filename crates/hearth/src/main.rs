@@ -1,6 +1,20 @@
 //! The `hearth` binary: `serve`, the operator's `admin` and `models` commands, and the
 //! terminal client's `ingest` and `search`.
 
+/// Prints a line to stdout. When stdout is a pipe whose reader has gone (`hearth search … |
+/// head -1`), the reader has what it wanted: the command ends quietly with success, where
+/// `println!` would panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod eval;
 mod knowledge;
 
@@ -199,7 +213,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Search(args) => knowledge::search(args).await,
         Command::Eval(EvalCommand::Retrieval(args)) => eval::retrieval(args).await,
         Command::Admin(AdminCommand::DefaultConfig) => {
-            print!("{}", hearth_server::settings::DEFAULT_CONFIG);
+            say!(
+                "{}",
+                hearth_server::settings::DEFAULT_CONFIG.trim_end_matches('\n')
+            );
             Ok(())
         }
         Command::Admin(AdminCommand::Migrate { common }) => {
@@ -207,7 +224,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let store = hearth_server::open_store(&settings)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{} is up to date", store.location());
+            say!("{} is up to date", store.location());
             store.close().await;
             Ok(())
         }
@@ -223,7 +240,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             store.backup(&output).await.map_err(|e| e.to_string())?;
-            println!("backed up {} to {}", store.location(), output.display());
+            say!("backed up {} to {}", store.location(), output.display());
             store.close().await;
             Ok(())
         }
@@ -236,7 +253,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             for (name, changed, current) in report.columns {
-                println!("{name}: {changed} re-encrypted, {current} already current");
+                say!("{name}: {changed} re-encrypted, {current} already current");
             }
             store.close().await;
             Ok(())
@@ -264,7 +281,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .create_user(&Admin::local_operator(), req)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!(
+            say!(
                 "created {} ({}) with id {}",
                 user.email,
                 user.role.as_str(),
@@ -284,7 +301,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .reset_password_by_email(&Admin::local_operator(), &email, &password)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("password of {email} reset; their sessions have ended");
+            say!("password of {email} reset; their sessions have ended");
             store.close().await;
             Ok(())
         }
@@ -301,11 +318,9 @@ fn models(
             let settings = load(None, common)?;
             let dir = settings.models_dir();
             let scan = catalog::scan(&dir);
-            println!("models folder: {}", dir.display());
+            say!("models folder: {}", dir.display());
             if scan.models.is_empty() {
-                println!(
-                    "no models installed (scripts/fetch-models.sh fetches the reference ones)"
-                );
+                say!("no models installed (scripts/fetch-models.sh fetches the reference ones)");
             }
             for m in &scan.models {
                 let kind = match m.kind {
@@ -317,7 +332,7 @@ fn models(
                     (Some(arch), None) => arch.clone(),
                     _ => String::new(),
                 };
-                println!(
+                say!(
                     "{:<40} {:<10} {:>8.1} MiB  {detail}",
                     m.name,
                     kind,
@@ -325,7 +340,7 @@ fn models(
                 );
             }
             for p in &scan.problems {
-                println!("unusable: {p}");
+                say!("unusable: {p}");
             }
             Ok(())
         }
@@ -345,7 +360,7 @@ fn models(
             // Load it once, so a model the engines cannot run is refused here, not at start.
             hearth_local::verify(&file, &settings.local).map_err(|e| e.to_string())?;
             let added = catalog::add(&settings.models_dir(), &path).map_err(|e| e.to_string())?;
-            println!(
+            say!(
                 "installed `{}` in {}; restart the server to load it",
                 added.name,
                 settings.models_dir().display()
@@ -356,7 +371,7 @@ fn models(
             let settings = load(None, common)?;
             let removed =
                 catalog::remove(&settings.models_dir(), &name).map_err(|e| e.to_string())?;
-            println!("removed `{}` ({})", removed.name, removed.path.display());
+            say!("removed `{}` ({})", removed.name, removed.path.display());
             Ok(())
         }
     }
@@ -404,7 +419,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
     };
     tracing::info!(listen = %addr, version = env!("CARGO_PKG_VERSION"), "hearth started");
     // One plain line on stdout that people and scripts (tests, benchmarks) wait for.
-    println!("Hearth is ready at http://{shown}/");
+    // A server whose stdout is gone keeps serving.
+    {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), "Hearth is ready at http://{shown}/");
+    }
     app.run_until(shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))

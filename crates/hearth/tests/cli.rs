@@ -908,3 +908,20 @@ fn a_server_killed_mid_ingest_finishes_every_document_after_restart() {
     );
     assert!(manual["chunks"].as_i64().expect("chunks") > 10, "{manual}");
 }
+
+#[test]
+fn output_into_a_pipe_whose_reader_left_ends_quietly() {
+    // `hearth models list | head -0`: the reader is gone before the first line is written.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = hearth()
+        .args(["models", "list", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .output()
+        .expect("run hearth");
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}

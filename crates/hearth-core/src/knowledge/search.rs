@@ -244,18 +244,25 @@ impl Knowledge {
         // Each ranking contributes more candidates than asked for, so fusion has overlap.
         let candidates = (top_k * 4).max(40);
 
-        let text_ranking = if mode == SearchMode::Vector {
-            Vec::new()
-        } else {
-            self.text_ranking(&kbs, documents.as_deref(), &terms, candidates)
-                .await?
+        // Both rankings at once: the query's embedding and the vector search overlap the
+        // full-text search (each runs off the async threads), so hybrid costs the slower one.
+        let text = async {
+            if mode == SearchMode::Vector {
+                Ok(Vec::new())
+            } else {
+                self.text_ranking(&kbs, documents.as_deref(), &terms, candidates)
+                    .await
+            }
         };
-        let vector_ranking = if mode == SearchMode::Bm25 {
-            Vec::new()
-        } else {
-            self.vector_ranking(&kbs, documents.as_deref(), query, candidates)
-                .await?
+        let vector = async {
+            if mode == SearchMode::Bm25 {
+                Ok(Vec::new())
+            } else {
+                self.vector_ranking(&kbs, documents.as_deref(), query, candidates)
+                    .await
+            }
         };
+        let (text_ranking, vector_ranking) = tokio::try_join!(text, vector)?;
 
         let bm25: HashMap<i64, f64> = text_ranking.iter().copied().collect();
         let cosine: HashMap<i64, f64> = vector_ranking

@@ -2,13 +2,10 @@
 //! `Accept: text/event-stream` its events stream back as SSE, otherwise the finished message
 //! comes back as JSON. Either way the run goes on if the client leaves.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt as _};
 use hearth_core::chat::api::{
@@ -23,9 +20,6 @@ use super::path_id;
 use crate::error::ApiError;
 use crate::extract::{Auth, Json, Query};
 use crate::state::AppState;
-
-/// SSE comment lines keep idle proxies from closing a quiet stream.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// `?q=` of the conversation list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -247,23 +241,16 @@ async fn answer(
 
 /// Run events as SSE: `id` is the sequence number, `event` the type, `data` the JSON event.
 pub fn sse_response(events: impl Stream<Item = Arc<Published>> + Send + 'static) -> Response {
-    let stream = events.map(|p| {
-        Ok::<_, Infallible>(
-            Event::default()
-                .id(p.event.seq.to_string())
-                .event(p.event.kind.name())
-                .data(&p.json),
-        )
-    });
-    let mut response = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT))
-        .into_response();
-    // Proxies must not buffer the stream.
-    response.headers_mut().insert(
-        header::HeaderName::from_static("x-accel-buffering"),
-        header::HeaderValue::from_static("no"),
-    );
-    response
+    crate::sse::response(events.map(|p| {
+        let mut out = String::with_capacity(p.json.len() + 48);
+        crate::sse::encode(
+            &mut out,
+            Some(&p.event.seq.to_string()),
+            Some(p.event.kind.name()),
+            &p.json,
+        );
+        out
+    }))
 }
 
 /// Events of a run after `after` (or `Last-Event-ID`): the rest of a live run as it happens,

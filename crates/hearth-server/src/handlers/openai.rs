@@ -4,10 +4,7 @@
 //! `POST /v1/embeddings`. Authenticated by API key (or session token). The
 //! caller's tools are passed through: tool calls come back to the caller, as with OpenAI.
 
-use std::convert::Infallible;
-
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use hearth_core::CoreError;
@@ -18,7 +15,6 @@ use hearth_llm::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::conversations::HEARTBEAT;
 use crate::error::ApiError;
 use crate::extract::{Auth, Json};
 use crate::state::AppState;
@@ -351,19 +347,20 @@ fn stream_response(
     include_usage: bool,
 ) -> Response {
     // Every chunk shares its envelope; it is written once and each token only fills the delta.
+    // Chunks are whole SSE events (compact JSON has no line breaks).
     let model_json = serde_json::to_string(&model).unwrap_or_else(|_| "\"\"".into());
     let head = format!(
-        r#"{{"id":"{id}","object":"chat.completion.chunk","created":{created},"model":{model_json},"choices":"#
+        r#"data: {{"id":"{id}","object":"chat.completion.chunk","created":{created},"model":{model_json},"choices":"#
     );
     let chunk = {
         let head = head.clone();
         move |delta: &str, finish: &str| {
-            format!(r#"{head}[{{"index":0,"delta":{delta},"finish_reason":{finish}}}]}}"#)
+            format!("{head}[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n")
         }
     };
     let usage_chunk = move |u: hearth_llm::Usage| {
         format!(
-            r#"{head}[],"usage":{{"prompt_tokens":{},"completion_tokens":{},"total_tokens":{}}}}}"#,
+            "{head}[],\"usage\":{{\"prompt_tokens\":{},\"completion_tokens\":{},\"total_tokens\":{}}}}}\n\n",
             u.input_tokens,
             u.output_tokens,
             u.input_tokens + u.output_tokens
@@ -408,8 +405,10 @@ fn stream_response(
                         }
                         Err(e) => {
                             *ended = true;
-                            vec![json!({"error": {"message": e.to_string(), "type": "upstream_error", "code": e.code()}})
-                                .to_string()]
+                            vec![crate::sse::data_event(
+                                &json!({"error": {"message": e.to_string(), "type": "upstream_error", "code": e.code()}})
+                                    .to_string(),
+                            )]
                         }
                     }
                 };
@@ -417,11 +416,10 @@ fn stream_response(
             },
         ))
         .flat_map(futures_util::stream::iter)
-        .chain(futures_util::stream::once(async { "[DONE]".to_owned() }))
-        .map(|data| Ok::<_, Infallible>(Event::default().data(data)));
-    Sse::new(body)
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT))
-        .into_response()
+        .chain(futures_util::stream::once(async {
+            crate::sse::data_event("[DONE]")
+        }));
+    crate::sse::response(body)
 }
 
 #[derive(Debug, Deserialize)]
