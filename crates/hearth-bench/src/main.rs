@@ -3,6 +3,9 @@
 //! and prints Markdown tables for bench/README.md:
 //! - time to first token and tokens/s of 500-token streams, p50/p99, at 1, 64 and 1,000
 //!   concurrent streams, direct, through `/v1/chat/completions`, and through a chat run (SSE);
+//! - added time to first token under equal load: probes of each path one at a time beside 63
+//!   streams through Hearth (HEARTH_BENCH_PROBES per path; HEARTH_BENCH_ONLY=added runs only
+//!   this);
 //! - 9,500 (HEARTH_BENCH_STREAMS) concurrent slow streams (20 s each) through Hearth: completed,
 //!   failed, peak RSS;
 //! - idle WebSockets (measured first, on the fresh process): RSS per authenticated connection.
@@ -51,6 +54,7 @@ async fn main() -> Result<(), Error> {
         .env_remove("HEARTH_BENCH_STREAMS")
         .env_remove("HEARTH_BENCH_PIN")
         .env_remove("HEARTH_BENCH_ONLY")
+        .env_remove("HEARTH_BENCH_PROBES")
         .env_remove("HEARTH_BENCH_DB_CONNECTIONS")
         .env_remove("HEARTH_BENCH_DB_ACQUIRE_SECS")
         .env("HEARTH_AUTH__REGISTRATION", "open")
@@ -251,7 +255,11 @@ async fn main() -> Result<(), Error> {
     }
 
     if !only_streams {
-        let probes = if quick { 30 } else { 300 };
+        let probes = match std::env::var("HEARTH_BENCH_PROBES") {
+            Ok(n) => n.parse()?,
+            Err(_) if quick => 30,
+            Err(_) => 500,
+        };
         println!("\n### Added time to first token under equal load ({probes} probes per path, one at a time, beside 63 streams through Hearth)\n");
         println!("{ADDED_NOTE}\n");
         println!("| path | probes | TTFT p50 | TTFT p90 | TTFT p99 | added p50 | added p90 | added p99 | Hearth CPU during probes | errors |");
