@@ -29,6 +29,9 @@ pub struct ModelFile {
     /// For chat models: the GGUF architecture and trained context length.
     pub architecture: Option<String>,
     pub context_length: Option<u64>,
+    /// For chat models: `general.file_type`, the weights' quantization (3 is Q4_1).
+    #[serde(skip)]
+    pub file_type: Option<u64>,
     /// For chat models: the Jinja chat template the GGUF carries, if any.
     #[serde(skip)]
     pub chat_template: Option<String>,
@@ -116,6 +119,7 @@ pub fn inspect(path: &Path) -> Result<Option<ModelFile>, String> {
             bytes,
             architecture: None,
             context_length: None,
+            file_type: None,
             chat_template: None,
         }));
     }
@@ -133,6 +137,7 @@ pub fn inspect(path: &Path) -> Result<Option<ModelFile>, String> {
         path: path.to_owned(),
         bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         context_length: info.context_length(),
+        file_type: info.integers.get("general.file_type").copied(),
         chat_template: info.chat_template().map(str::to_owned),
         architecture: Some(architecture),
     }))

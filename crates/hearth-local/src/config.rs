@@ -25,6 +25,25 @@ pub struct LocalConfig {
     pub batch: u32,
     /// Most texts embedded per forward pass (long texts go fewer at a time).
     pub embedding_batch: usize,
+    /// What Q4_1 chat models are run as: llama.cpp has no batched x86 kernel for Q4_1, so by
+    /// default they are converted once to Q8_0 (kept in `cache_dir`), which decodes several
+    /// answers at once far faster (bench/README.md).
+    pub requantize: Requantize,
+    /// Where converted weights are kept; set by the server to `<data_dir>/cache/models`.
+    /// Unset, models are loaded as they are.
+    #[serde(skip)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The `local.requantize` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Requantize {
+    /// Q4_1 models run as Q8_0 (converted once, at first load).
+    #[serde(rename = "q8_0")]
+    Q8_0,
+    /// Every model runs as its file is.
+    #[serde(rename = "off")]
+    Off,
 }
 
 impl Default for LocalConfig {
@@ -38,6 +57,8 @@ impl Default for LocalConfig {
             context_per_sequence: 4096,
             batch: 512,
             embedding_batch: 128,
+            requantize: Requantize::Q8_0,
+            cache_dir: None,
         }
     }
 }

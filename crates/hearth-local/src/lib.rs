@@ -4,7 +4,8 @@
 //!   sentence-transformers folders, checked before loading ([`gguf`] reads GGUF headers).
 //! - `llama` (feature `llama`): the chat engine, llama.cpp through `llama-cpp-2`, with the
 //!   model's own chat template ([`template`], minijinja), sampling, grammar-constrained tool
-//!   calls and JSON, and a scheduler that batches concurrent answers.
+//!   calls and JSON, and a scheduler that batches concurrent answers; `requantize` runs Q4_1
+//!   models as Q8_0, which llama.cpp batches far better on x86.
 //! - `embed` (feature `embed`): BERT-family sentence embeddings with candle.
 //!
 //! [`LocalModels::load`] loads everything the folder holds; [`LocalProvider`] serves the chat
@@ -20,6 +21,8 @@ pub mod gguf;
 #[cfg(feature = "llama")]
 pub mod llama;
 pub mod reference;
+#[cfg(feature = "llama")]
+pub mod requantize;
 #[cfg(feature = "llama")]
 pub mod template;
 

@@ -118,7 +118,8 @@ impl ChatEngine {
         // `file` comes from `catalog::inspect`, which read and checked the GGUF header: llama.cpp
         // itself only says "null result" for a bad file.
         let backend = backend().map_err(fail)?;
-        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
+        let weights = crate::requantize::weights_for(file, config);
+        let model = LlamaModel::load_from_file(backend, &weights, &LlamaModelParams::default())
             .map_err(|_| {
                 fail(format!(
                     "llama.cpp cannot load it: architecture `{}` is not supported by this build, or its tensors do not match it",

@@ -140,6 +140,79 @@ async fn greedy_generation_is_deterministic_and_not_empty() {
 }
 
 #[tokio::test]
+async fn a_q4_1_model_runs_as_q8_0_converted_once_into_the_cache() {
+    use hearth_local::config::Requantize;
+    let file = catalog::inspect(&models_dir().join(format!("{CHAT}.gguf")))
+        .expect("valid")
+        .expect("a model");
+    assert_eq!(file.file_type, Some(3), "the reference model is Q4_1");
+    let cache = tempfile::tempdir().expect("temp dir");
+    let config = LocalConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..small()
+    };
+    let engine = ChatEngine::load(&file, &config).expect("loads");
+    let converted: Vec<PathBuf> = std::fs::read_dir(cache.path())
+        .expect("cache folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(
+        converted.len(),
+        1,
+        "one converted file, no partial one: {converted:?}"
+    );
+    let info = hearth_local::gguf::read(&converted[0]).expect("a GGUF");
+    assert_eq!(info.integers.get("general.file_type"), Some(&7), "Q8_0");
+    let answer = |engine: &ChatEngine| {
+        engine
+            .start(ask("What is the capital of France?"))
+            .expect("starts")
+    };
+    let first = hearth_llm::collect(answer(&engine)).await.expect("answers");
+    let second = hearth_llm::collect(answer(&engine)).await.expect("answers");
+    assert!(!first.text.trim().is_empty());
+    assert_eq!(first.text, second.text);
+    drop(engine);
+
+    // Loaded again, the converted file is reused as it is.
+    let modified = std::fs::metadata(&converted[0])
+        .and_then(|m| m.modified())
+        .expect("time");
+    drop(ChatEngine::load(&file, &config).expect("loads again"));
+    let again = std::fs::metadata(&converted[0])
+        .and_then(|m| m.modified())
+        .expect("time");
+    assert_eq!(modified, again);
+
+    // `off` converts nothing; a cache that cannot be written leaves the model as it is.
+    let off = tempfile::tempdir().expect("temp dir");
+    drop(
+        ChatEngine::load(
+            &file,
+            &LocalConfig {
+                requantize: Requantize::Off,
+                cache_dir: Some(off.path().to_path_buf()),
+                ..small()
+            },
+        )
+        .expect("loads"),
+    );
+    assert_eq!(std::fs::read_dir(off.path()).expect("folder").count(), 0);
+    let not_a_folder = off.path().join("file");
+    std::fs::write(&not_a_folder, b"x").expect("write");
+    let engine = ChatEngine::load(
+        &file,
+        &LocalConfig {
+            cache_dir: Some(not_a_folder.join("cache")),
+            ..small()
+        },
+    )
+    .expect("loads the file as it is");
+    let plain = hearth_llm::collect(answer(&engine)).await.expect("answers");
+    assert!(!plain.text.trim().is_empty());
+}
+
+#[tokio::test]
 async fn a_seed_makes_sampling_repeatable_and_stop_sequences_cut() {
     let engine = engine(small());
     let sampled = |seed| {

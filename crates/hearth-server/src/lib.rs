@@ -204,7 +204,8 @@ async fn load_local_models(settings: &Settings) -> hearth_local::LocalModels {
         return hearth_local::LocalModels::default();
     }
     let dir = settings.models_dir();
-    let config = settings.local.clone();
+    let mut config = settings.local.clone();
+    config.cache_dir = Some(settings.data_dir.join("cache").join("models"));
     let loaded =
         tokio::task::spawn_blocking(move || hearth_local::LocalModels::load(&dir, &config))
             .await
