@@ -52,7 +52,37 @@ fn converted(file: &ModelFile, cache: &Path, threads: i32) -> Result<PathBuf, St
     std::fs::rename(&partial, &target)
         .map_err(|e| format!("cannot move the converted file into place: {e}"))?;
     tracing::info!(model = %file.name, path = %target.display(), ms = started.elapsed().as_millis() as u64, "converted the model's Q4_1 weights to Q8_0");
+    remove_stale(cache, &file.name, &target);
     Ok(target)
+}
+
+/// Removes this model's earlier conversions (of a file since replaced): `NAME-SIZE-TIME.q8_0.gguf`
+/// with other numbers. Another model's files never match, even one whose name starts the same.
+fn remove_stale(cache: &Path, name: &str, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let numbers = file_name
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|rest| rest.strip_suffix(".q8_0.gguf"));
+        let ours = numbers
+            .and_then(|n| n.split_once('-'))
+            .is_some_and(|(size, time)| {
+                [size, time]
+                    .iter()
+                    .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            });
+        if ours && path != keep {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove an old converted model");
+            }
+        }
+    }
 }
 
 /// llama.cpp's own quantizer (`llama_model_quantize`), which `llama-cpp-2` does not wrap.

@@ -147,11 +147,18 @@ async fn a_q4_1_model_runs_as_q8_0_converted_once_into_the_cache() {
         .expect("a model");
     assert_eq!(file.file_type, Some(3), "the reference model is Q4_1");
     let cache = tempfile::tempdir().expect("temp dir");
+    // An earlier conversion of this model (since replaced) goes; another model's file stays.
+    let stale = cache.path().join(format!("{CHAT}-1-2.q8_0.gguf"));
+    let other = cache.path().join(format!("{CHAT}-x-1-2.q8_0.gguf"));
+    std::fs::write(&stale, b"old").expect("write");
+    std::fs::write(&other, b"other").expect("write");
     let config = LocalConfig {
         cache_dir: Some(cache.path().to_path_buf()),
         ..small()
     };
     let engine = ChatEngine::load(&file, &config).expect("loads");
+    assert!(!stale.exists() && other.exists());
+    std::fs::remove_file(&other).expect("remove");
     let converted: Vec<PathBuf> = std::fs::read_dir(cache.path())
         .expect("cache folder")
         .map(|e| e.expect("entry").path())
