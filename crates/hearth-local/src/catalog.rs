@@ -137,7 +137,7 @@ pub fn inspect(path: &Path) -> Result<Option<ModelFile>, String> {
         path: path.to_owned(),
         bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         context_length: info.context_length(),
-        file_type: info.integers.get("general.file_type").copied(),
+        file_type: info.file_type(),
         chat_template: info.chat_template().map(str::to_owned),
         architecture: Some(architecture),
     }))

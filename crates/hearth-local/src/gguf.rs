@@ -37,6 +37,11 @@ impl GgufInfo {
             .map(String::as_str)
     }
 
+    /// `general.file_type`: how the weights are quantized (3 is Q4_1, 7 is Q8_0).
+    pub fn file_type(&self) -> Option<u64> {
+        self.integers.get("general.file_type").copied()
+    }
+
     /// The context length the model was trained with.
     pub fn context_length(&self) -> Option<u64> {
         let arch = self.architecture()?;

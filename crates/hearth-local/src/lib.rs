@@ -5,7 +5,7 @@
 //! - `llama` (feature `llama`): the chat engine, llama.cpp through `llama-cpp-2`, with the
 //!   model's own chat template ([`template`], minijinja), sampling, grammar-constrained tool
 //!   calls and JSON, and a scheduler that batches concurrent answers; `requantize` runs Q4_1
-//!   models as Q8_0, which llama.cpp batches far better on x86.
+//!   models as Q8_0, whose prompts llama.cpp reads faster on x86.
 //! - `embed` (feature `embed`): BERT-family sentence embeddings with candle.
 //!
 //! [`LocalModels::load`] loads everything the folder holds; [`LocalProvider`] serves the chat

@@ -169,7 +169,7 @@ async fn a_q4_1_model_runs_as_q8_0_converted_once_into_the_cache() {
         "one converted file, no partial one: {converted:?}"
     );
     let info = hearth_local::gguf::read(&converted[0]).expect("a GGUF");
-    assert_eq!(info.integers.get("general.file_type"), Some(&7), "Q8_0");
+    assert_eq!(info.file_type(), Some(7), "Q8_0");
     let answer = |engine: &ChatEngine| {
         engine
             .start(ask("What is the capital of France?"))
