@@ -88,33 +88,8 @@ async fn main() -> Result<(), Error> {
         .parent()
         .ok_or("no directory for hearth-fake-llm")?
         .join("hearth-fake-llm");
-    let mut fake_child = if pin {
-        let mut c = tokio::process::Command::new("taskset");
-        c.args(["-c", "1"]).arg(&fake_bin);
-        c
-    } else {
-        tokio::process::Command::new(&fake_bin)
-    }
-    .arg("127.0.0.1:0")
-    .stdout(Stdio::piped())
-    .kill_on_drop(true)
-    .spawn()
-    .map_err(|e| {
-        format!(
-            "cannot start {}: {e} (build it: cargo build --release -p hearth-fake-llm)",
-            fake_bin.display()
-        )
-    })?;
-    let mut fake_lines = BufReader::new(fake_child.stdout.take().ok_or("no stdout")?).lines();
-    let fake_url = loop {
-        let line = fake_lines
-            .next_line()
-            .await?
-            .ok_or("the fake upstream exited")?;
-        if let Some(rest) = line.strip_prefix("fake LLM upstream: OpenAI at ") {
-            break rest.split_whitespace().next().ok_or("no URL")?.to_owned();
-        }
-    };
+    let (mut fake_child, fake_url) =
+        start_fake(&fake_bin, if pin { &["taskset", "-c", "1"] } else { &[] }).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(2000)
         .build()?;
@@ -135,20 +110,7 @@ async fn main() -> Result<(), Error> {
         .json()
         .await?;
     let key = key["key"].as_str().ok_or("no key")?.to_owned();
-    let provider: Value = http
-        .post(format!("{base}/api/v1/admin/providers"))
-        .bearer_auth(&token)
-        .json(&json!({"kind": "openai", "name": "fake", "base_url": fake_url}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let provider_id = provider["id"].as_str().ok_or("no provider")?;
-    http.post(format!("{base}/api/v1/admin/providers/{provider_id}/sync"))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .error_for_status()?;
+    add_provider(&http, &base, &token, "fake", &fake_url).await?;
 
     println!(
         "RSS after start: {:.1} MiB; {}\n",
@@ -260,24 +222,59 @@ async fn main() -> Result<(), Error> {
             Err(_) if quick => 30,
             Err(_) => 500,
         };
+        // The probes get an upstream of their own, and it and the probing thread run at
+        // real-time priority on the load generator's core: a probe is then answered and read
+        // at once instead of waiting for the background streams' time slice, so the direct
+        // probes measure the loopback path and the others what Hearth adds under its load
+        // (HEARTH_BENCH_RT=0: the probes share the background upstream and priority).
+        let realtime = pin
+            && std::env::var("HEARTH_BENCH_RT").map_or(true, |v| v != "0")
+            && std::path::Path::new("/usr/bin/chrt").exists();
+        let mut probe_child = None;
+        let (probe_url, probe_model) = if realtime {
+            let (child, url) =
+                start_fake(&fake_bin, &["chrt", "-f", "50", "taskset", "-c", "1"]).await?;
+            probe_child = Some(child);
+            add_provider(&http, &base, &token, "probe", &url).await?;
+            // A second provider's model of a taken name is called PROVIDER/NAME.
+            (url, "probe/tokens-500")
+        } else {
+            (fake_url.clone(), "tokens-500")
+        };
         println!("\n### Added time to first token under equal load ({probes} probes per path, one at a time, beside 63 streams through Hearth)\n");
         println!("{ADDED_NOTE}\n");
+        println!(
+            "{}\n",
+            if realtime {
+                "The probing thread and the probes' own upstream run at real-time priority (SCHED_FIFO) on core 1."
+            } else {
+                "The probes share the background streams' upstream and priority."
+            }
+        );
         println!("| path | probes | TTFT p50 | TTFT p90 | TTFT p99 | added p50 | added p90 | added p99 | Hearth CPU during probes | errors |");
         println!("|---|---|---|---|---|---|---|---|---|---|");
-        let targets = [
-            ("direct to upstream", Target::Direct(fake_url.clone())),
+        let targets = vec![
+            (
+                "direct to upstream",
+                Target::Direct(probe_url.clone()),
+                "tokens-500",
+            ),
             (
                 "Hearth /v1/chat/completions",
                 Target::OpenAi(base.clone(), key.clone()),
+                probe_model,
             ),
             (
                 "Hearth chat run (SSE)",
                 Target::Chat(base.clone(), token.clone()),
+                probe_model,
             ),
         ];
         let background = Target::OpenAi(base.clone(), key.clone());
-        let (stats, cpu) = probe_under_load(&http, &background, 63, &targets, probes, pid).await?;
-        for ((name, _), s) in targets.iter().zip(&stats) {
+        let (stats, cpu) =
+            probe_under_load(&http, &background, 63, &targets, probes, pid, realtime).await?;
+        drop(probe_child);
+        for ((name, _, _), s) in targets.iter().zip(&stats) {
             let added = |p: f64| {
                 if std::ptr::eq(s, &stats[0]) {
                     "–".to_owned()
@@ -400,15 +397,17 @@ other 500-token streams run through Hearth's /v1 without pause (64 streams open 
 probe path sees the same load on the upstream and load generator's core, so the difference \
 between a path through Hearth and the direct one is what Hearth adds at 64 concurrent streams.";
 
-/// TTFT of `probes` streams per target, one at a time in rotation, while `background` streams
-/// run through `load` back to back; also the share of one core Hearth used meanwhile.
+/// TTFT of `probes` streams per target (with its model), one at a time in rotation, while
+/// `background` streams run through `load` back to back; also the share of one core Hearth used
+/// meanwhile. With `realtime`, the probes run on a thread of their own at real-time priority.
 async fn probe_under_load(
     http: &reqwest::Client,
     load: &Target,
     background: usize,
-    targets: &[(&str, Target)],
+    targets: &[(&'static str, Target, &'static str)],
     probes: usize,
     pid: u32,
+    realtime: bool,
 ) -> Result<(Vec<Stats>, f64), Error> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let stop = AtomicBool::new(false);
@@ -428,15 +427,26 @@ async fn probe_under_load(
         warm.notified().await;
         let cpu_before = cpu_ticks(pid)?;
         let wall = Instant::now();
-        let mut stats: Vec<Stats> = targets.iter().map(|_| Stats::default()).collect();
-        for _ in 0..probes {
-            for ((_, target), s) in targets.iter().zip(stats.iter_mut()) {
-                match one(http, target, "tokens-500").await {
-                    Ok((ttft, _, _)) => s.ttft.push(ttft.as_secs_f64() * 1000.0),
-                    Err(_) => s.errors += 1,
-                }
-            }
-        }
+        let stats = if realtime {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let targets = targets.to_vec();
+            std::thread::spawn(move || {
+                let run = || -> Result<Vec<Stats>, Error> {
+                    make_realtime()?;
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    runtime.block_on(async {
+                        let http = reqwest::Client::new();
+                        Ok(run_probes(&http, &targets, probes).await)
+                    })
+                };
+                let _ = tx.send(run());
+            });
+            rx.await.map_err(|_| "the probing thread failed")??
+        } else {
+            run_probes(http, targets, probes).await
+        };
         let ticks = cpu_ticks(pid)? - cpu_before;
         stop.store(true, Ordering::Relaxed);
         // Clock ticks are 1/100 s on Linux.
@@ -444,6 +454,102 @@ async fn probe_under_load(
     };
     let (result, _) = tokio::join!(measure, workers);
     result
+}
+
+async fn run_probes(
+    http: &reqwest::Client,
+    targets: &[(&str, Target, &str)],
+    probes: usize,
+) -> Vec<Stats> {
+    let mut stats: Vec<Stats> = targets.iter().map(|_| Stats::default()).collect();
+    for _ in 0..probes {
+        for ((_, target, model), s) in targets.iter().zip(stats.iter_mut()) {
+            match one(http, target, model).await {
+                Ok((ttft, _, _)) => s.ttft.push(ttft.as_secs_f64() * 1000.0),
+                Err(_) => s.errors += 1,
+            }
+        }
+    }
+    stats
+}
+
+/// Gives the calling thread real-time priority (SCHED_FIFO 50) with `chrt`, whose `-p` takes
+/// a thread id.
+fn make_realtime() -> Result<(), Error> {
+    // `/proc/thread-self` links to `PID/task/TID`.
+    let link = std::fs::read_link("/proc/thread-self")?;
+    let tid = link
+        .file_name()
+        .and_then(|t| t.to_str())
+        .ok_or("no thread id")?;
+    let status = std::process::Command::new("chrt")
+        .args(["-f", "-p", "50", tid])
+        .status()?;
+    if !status.success() {
+        return Err("chrt could not give the probing thread real-time priority".into());
+    }
+    Ok(())
+}
+
+/// Starts the fake upstream from `bin`, behind the `wrap` command (taskset, chrt), and reads
+/// its OpenAI URL.
+async fn start_fake(
+    bin: &std::path::Path,
+    wrap: &[&str],
+) -> Result<(tokio::process::Child, String), Error> {
+    let mut command = match wrap.split_first() {
+        Some((first, rest)) => {
+            let mut c = tokio::process::Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => tokio::process::Command::new(bin),
+    };
+    let mut child = command
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start {}: {e} (build it: cargo build --release -p hearth-fake-llm)",
+                bin.display()
+            )
+        })?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    loop {
+        let line = lines.next_line().await?.ok_or("the fake upstream exited")?;
+        if let Some(rest) = line.strip_prefix("fake LLM upstream: OpenAI at ") {
+            let url = rest.split_whitespace().next().ok_or("no URL")?.to_owned();
+            return Ok((child, url));
+        }
+    }
+}
+
+/// Registers the upstream at `url` as OpenAI-compatible provider `name` and syncs its models.
+async fn add_provider(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    name: &str,
+    url: &str,
+) -> Result<(), Error> {
+    let provider: Value = http
+        .post(format!("{base}/api/v1/admin/providers"))
+        .bearer_auth(token)
+        .json(&json!({"kind": "openai", "name": name, "base_url": url}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = provider["id"].as_str().ok_or("no provider id")?;
+    http.post(format!("{base}/api/v1/admin/providers/{id}/sync"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
 }
 
 /// User plus system CPU time of a process, in clock ticks.
