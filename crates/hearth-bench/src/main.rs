@@ -93,22 +93,21 @@ async fn main() -> Result<(), Error> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(2000)
         .build()?;
-    let auth: Value = http
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&json!({"email": "bench@example.com", "password": "bench-password-123"}))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let auth = post_json(
+        &http,
+        &format!("{base}/api/v1/auth/register"),
+        None,
+        json!({"email": "bench@example.com", "password": "bench-password-123"}),
+    )
+    .await?;
     let token = auth["access_token"].as_str().ok_or("no token")?.to_owned();
-    let key: Value = http
-        .post(format!("{base}/api/v1/api-keys"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "bench"}))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let key = post_json(
+        &http,
+        &format!("{base}/api/v1/api-keys"),
+        Some(&token),
+        json!({"name": "bench"}),
+    )
+    .await?;
     let key = key["key"].as_str().ok_or("no key")?.to_owned();
     add_provider(&http, &base, &token, "fake", &fake_url).await?;
 
@@ -534,15 +533,13 @@ async fn add_provider(
     name: &str,
     url: &str,
 ) -> Result<(), Error> {
-    let provider: Value = http
-        .post(format!("{base}/api/v1/admin/providers"))
-        .bearer_auth(token)
-        .json(&json!({"kind": "openai", "name": name, "base_url": url}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let provider = post_json(
+        http,
+        &format!("{base}/api/v1/admin/providers"),
+        Some(token),
+        json!({"kind": "openai", "name": name, "base_url": url}),
+    )
+    .await?;
     let id = provider["id"].as_str().ok_or("no provider id")?;
     http.post(format!("{base}/api/v1/admin/providers/{id}/sync"))
         .bearer_auth(token)
@@ -550,6 +547,20 @@ async fn add_provider(
         .await?
         .error_for_status()?;
     Ok(())
+}
+
+/// POSTs `body` (with a bearer `token`, if any) and reads the JSON answer; an error status fails.
+async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: Value,
+) -> Result<Value, Error> {
+    let mut request = http.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    Ok(request.send().await?.error_for_status()?.json().await?)
 }
 
 /// User plus system CPU time of a process, in clock ticks.
@@ -641,15 +652,13 @@ async fn one(
             .bearer_auth(key)
             .json(&json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "go"}]})),
         Target::Chat(base, token) => {
-            let conv: Value = http
-                .post(format!("{base}/api/v1/conversations"))
-                .bearer_auth(token)
-                .json(&json!({"model": model}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+            let conv = post_json(
+                http,
+                &format!("{base}/api/v1/conversations"),
+                Some(token),
+                json!({"model": model}),
+            )
+            .await?;
             let id = conv["id"].as_str().ok_or("no conversation id")?;
             http.post(format!("{base}/api/v1/conversations/{id}/messages"))
                 .bearer_auth(token)
