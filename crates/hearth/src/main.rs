@@ -172,8 +172,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A busy worker looks at the network and at tasks woken from other threads (the database
     // and model threads) every 4 polls instead of 61 and 31: with 63 streams saturating a core,
-    // a new request's first token then waits ~0.1 ms instead of ~0.6 ms at the median and
-    // 1.3 ms instead of 3.9 ms at p99 (bench/README.md, issue 3).
+    // the time a new request's first token waits in Hearth fell from 0.6-1.1 ms to 0.1-0.4 ms
+    // at the median and from 1.5-2.5 ms to ~0.5 ms at p90 (bench/README.md, issue 3).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .event_interval(4)
