@@ -6,8 +6,11 @@
 //! - added time to first token under equal load: probes of each path one at a time beside 63
 //!   streams through Hearth (HEARTH_BENCH_PROBES per path; HEARTH_BENCH_ONLY=added runs only
 //!   this);
-//! - 9,500 (HEARTH_BENCH_STREAMS) concurrent slow streams (20 s each) through Hearth: completed,
-//!   failed, peak RSS;
+//! - 9,500 (HEARTH_BENCH_STREAMS) concurrent slow streams (20 s each) through Hearth's `/v1`:
+//!   completed, failed, peak RSS (HEARTH_BENCH_ONLY=streams runs only these and the next);
+//! - 10,000 (HEARTH_BENCH_WS_RUNS) concurrent slow chat runs, 100 to a WebSocket (each holds
+//!   one socket in Hearth, so they fit the open-file limit that caps `/v1`; HEARTH_BENCH_ONLY=runs
+//!   runs only these);
 //! - idle WebSockets (measured first, on the fresh process): RSS per authenticated connection.
 
 use std::process::Stdio;
@@ -52,6 +55,7 @@ async fn main() -> Result<(), Error> {
         .arg(&data)
         .env_remove("HEARTH_BENCH_QUICK")
         .env_remove("HEARTH_BENCH_STREAMS")
+        .env_remove("HEARTH_BENCH_WS_RUNS")
         .env_remove("HEARTH_BENCH_PIN")
         .env_remove("HEARTH_BENCH_ONLY")
         .env_remove("HEARTH_BENCH_PROBES")
@@ -128,7 +132,8 @@ async fn main() -> Result<(), Error> {
     let only = std::env::var("HEARTH_BENCH_ONLY").unwrap_or_default();
     let only_streams = only == "streams";
     let only_added = only == "added";
-    let n_ws = if only_streams || only_added {
+    let only_runs = only == "runs";
+    let n_ws = if only_streams || only_added || only_runs {
         0
     } else if quick {
         500
@@ -165,7 +170,7 @@ async fn main() -> Result<(), Error> {
     println!("\n### 500-token streams: time to first token (ms) and tokens/s per stream\n");
     println!("| path | concurrent | streams | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | tok/s p50 | tok/s p99 (slowest 1%) | errors |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    let levels: &[(usize, usize)] = if only_streams || only_added {
+    let levels: &[(usize, usize)] = if only_streams || only_added || only_runs {
         &[]
     } else if quick {
         &[(1, 20), (64, 64)]
@@ -215,7 +220,7 @@ async fn main() -> Result<(), Error> {
         }
     }
 
-    if !only_streams {
+    if !only_streams && !only_runs {
         let probes = match std::env::var("HEARTH_BENCH_PROBES") {
             Ok(n) => n.parse()?,
             Err(_) if quick => 30,
@@ -305,11 +310,98 @@ async fn main() -> Result<(), Error> {
     // Each proxied stream holds two sockets in Hearth (client and upstream); the default is
     // sized to this sandbox's hard limit of 20,000 open files per process.
     let n_slow: usize = match std::env::var("HEARTH_BENCH_STREAMS") {
+        _ if only_runs => 0,
         Ok(n) => n.parse()?,
         Err(_) if quick => 500,
         Err(_) => 9_500,
     };
-    println!("\n### {n_slow} concurrent streams through Hearth (/v1, 100 tokens 200 ms apart, 20 s each, clients arriving over 10 s)\n");
+    // Clients arrive over 10 s (not in one instant); each stream lasts 20 s, so from the 10th
+    // second all of them are open together.
+    let ramp = Duration::from_secs(10);
+    let target = Target::OpenAi(base.clone(), key.clone());
+    if n_slow > 0 {
+        println!("\n### {n_slow} concurrent streams through Hearth (/v1, 100 tokens 200 ms apart, 20 s each, clients arriving over 10 s)\n");
+        held_streams(pid, n_slow, async {
+            futures_util::future::join_all((0..n_slow).map(|i| {
+                let (http, target) = (&http, &target);
+                async move {
+                    tokio::time::sleep(ramp.mul_f64(i as f64 / n_slow as f64)).await;
+                    one(http, target, "tokens-slow")
+                        .await
+                        .map(|(ttft, _, _)| ttft)
+                }
+            }))
+            .await
+        })
+        .await?;
+    }
+
+    // A WebSocket multiplexes runs, so these streams need one socket each in Hearth (the
+    // upstream's) instead of two: 10,000 fit under the open-file limit that caps `/v1` above.
+    let n_runs: usize = match std::env::var("HEARTH_BENCH_WS_RUNS") {
+        Ok(n) => n.parse()?,
+        Err(_) if quick => 500,
+        Err(_) => 10_000,
+    };
+    let n_conns = n_runs.div_ceil(RUNS_PER_SOCKET);
+    println!("\n### {n_runs} concurrent chat runs over {n_conns} WebSockets ({RUNS_PER_SOCKET} runs each; 100 tokens 200 ms apart, 20 s each, runs starting over 10 s)\n");
+    held_streams(pid, n_runs, async {
+        let opened =
+            futures_util::future::join_all((0..n_conns).map(|_| open_ws(&ws_url, &token))).await;
+        let mut results = Vec::with_capacity(n_runs);
+        let mut sockets = Vec::new();
+        for (c, ws) in opened.into_iter().enumerate() {
+            let runs: Vec<usize> =
+                (c * RUNS_PER_SOCKET..((c + 1) * RUNS_PER_SOCKET).min(n_runs)).collect();
+            match ws {
+                Ok(ws) => sockets.push((ws, runs)),
+                Err(e) => results.extend(runs.iter().map(|_| Err(e.to_string().into()))),
+            }
+        }
+        let all = futures_util::future::join_all(sockets.into_iter().map(|(ws, runs)| {
+            let (http, base, token) = (&http, &base, &token);
+            async move {
+                let starts: Vec<Duration> = runs
+                    .iter()
+                    .map(|&i| ramp.mul_f64(i as f64 / n_runs as f64))
+                    .collect();
+                runs_over_socket(http, base, token, ws, &starts, "tokens-slow").await
+            }
+        }))
+        .await;
+        results.extend(all.into_iter().flatten());
+        results
+    })
+    .await?;
+
+    let _ = child.kill().await;
+    let _ = fake_child.kill().await;
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
+async fn open_ws(url: &str, token: &str) -> Result<WebSocket, Error> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        json!({"type": "auth", "token": token}).to_string().into(),
+    ))
+    .await?;
+    match ws.next().await {
+        Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) if t.contains("ready") => Ok(ws),
+        other => Err(format!("no ready frame: {other:?}").into()),
+    }
+}
+
+/// Chat runs multiplexed over each WebSocket in the held-runs measurement.
+const RUNS_PER_SOCKET: usize = 100;
+
+/// Awaits `streams` (each a stream's time to first token, or why it failed) while sampling
+/// Hearth's RSS, then prints completed, failed, TTFT and peak RSS per stream.
+async fn held_streams(
+    pid: u32,
+    n: usize,
+    streams: impl std::future::Future<Output = Vec<Result<Duration, Error>>>,
+) -> Result<(), Error> {
     let before = rss_kib(pid)?;
     let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
     let sampler = {
@@ -324,26 +416,15 @@ async fn main() -> Result<(), Error> {
         })
     };
     let started = Instant::now();
-    // Clients arrive over 10 s (not in one instant); each stream lasts 20 s, so from the 10th
-    // second all of them are open together.
-    let ramp = Duration::from_secs(10);
-    let target = Target::OpenAi(base.clone(), key.clone());
-    let results = futures_util::future::join_all((0..n_slow).map(|i| {
-        let (http, target) = (&http, &target);
-        async move {
-            tokio::time::sleep(ramp.mul_f64(i as f64 / n_slow as f64)).await;
-            one(http, target, "tokens-slow").await
-        }
-    }))
-    .await;
+    let results = streams.await;
     sampler.abort();
-    let mut slow = Stats::default();
+    let mut held = Stats::default();
     let mut why: std::collections::BTreeMap<String, usize> = Default::default();
     for r in results {
         match r {
-            Ok((ttft, _, _)) => slow.ttft.push(ttft.as_secs_f64() * 1000.0),
+            Ok(ttft) => held.ttft.push(ttft.as_secs_f64() * 1000.0),
             Err(e) => {
-                slow.errors += 1;
+                held.errors += 1;
                 let text: String = e.to_string().chars().take(120).collect();
                 *why.entry(text).or_default() += 1;
             }
@@ -353,42 +434,151 @@ async fn main() -> Result<(), Error> {
     println!("|---|---|---|---|---|---|---|---|---|");
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "| {n_slow} | {} | {} | {:.0} ms | {:.0} ms | {:.1} s | {:.1} MiB | {:.1} MiB | {:.1} KiB |",
-        slow.ttft.len(),
-        slow.errors,
-        pct(&slow.ttft, 50.0),
-        pct(&slow.ttft, 99.0),
+        "| {n} | {} | {} | {:.0} ms | {:.0} ms | {:.1} s | {:.1} MiB | {:.1} MiB | {:.1} KiB |",
+        held.ttft.len(),
+        held.errors,
+        pct(&held.ttft, 50.0),
+        pct(&held.ttft, 99.0),
         started.elapsed().as_secs_f64(),
         before as f64 / 1024.0,
         peak as f64 / 1024.0,
-        (peak.saturating_sub(before)) as f64 / n_slow as f64
+        (peak.saturating_sub(before)) as f64 / n.max(1) as f64
     );
     for (reason, count) in &why {
         println!("\nfailed {count}× with: {reason}");
     }
-
-    let _ = child.kill().await;
-    let _ = fake_child.kill().await;
-    let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
 
-async fn open_ws(
-    url: &str,
+type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Chat runs over one WebSocket: run `i` makes a conversation after `starts[i]`, then sends
+/// its message; its result is the time from that `send` frame to its first `text_delta`, once
+/// its `done` event says it completed.
+async fn runs_over_socket(
+    http: &reqwest::Client,
+    base: &str,
     token: &str,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    Error,
-> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
-    ws.send(tokio_tungstenite::tungstenite::Message::Text(
-        json!({"type": "auth", "token": token}).to_string().into(),
-    ))
-    .await?;
-    match ws.next().await {
-        Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) if t.contains("ready") => Ok(ws),
-        other => Err(format!("no ready frame: {other:?}").into()),
+    ws: WebSocket,
+    starts: &[Duration],
+    model: &str,
+) -> Vec<Result<Duration, Error>> {
+    use tokio_tungstenite::tungstenite::Message;
+    let n = starts.len();
+    let (mut sink, mut frames) = ws.split();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Result<String, String>)>();
+    let creators = futures_util::future::join_all(starts.iter().enumerate().map(|(i, &at)| {
+        let tx = tx.clone();
+        async move {
+            tokio::time::sleep(at).await;
+            let conv = post_json(
+                http,
+                &format!("{base}/api/v1/conversations"),
+                Some(token),
+                json!({"model": model}),
+            )
+            .await;
+            let frame = conv.map_err(|e| e.to_string()).and_then(|c| {
+                let id = c["id"].as_str().ok_or("no conversation id")?;
+                Ok(json!({"type": "send", "id": i.to_string(), "conversation_id": id, "content": "go"})
+                    .to_string())
+            });
+            let _ = tx.send((i, frame));
+        }
+    }));
+    drop(tx);
+    let mut creators = std::pin::pin!(creators);
+    let mut creating = true;
+    let mut results: Vec<Option<Result<Duration, Error>>> = (0..n).map(|_| None).collect();
+    let mut sent: Vec<Option<Instant>> = vec![None; n];
+    let mut ttft: Vec<Option<Duration>> = vec![None; n];
+    let mut run_of: std::collections::HashMap<String, usize> = Default::default();
+    let mut pending = n;
+    let end =
+        |results: &mut [Option<Result<Duration, Error>>], i: usize, r: Result<Duration, Error>| {
+            if results[i].is_none() {
+                results[i] = Some(r);
+                true
+            } else {
+                false
+            }
+        };
+    while pending > 0 {
+        tokio::select! {
+            _ = &mut creators, if creating => creating = false,
+            Some((i, frame)) = rx.recv() => match frame {
+                Ok(frame) => {
+                    sent[i] = Some(Instant::now());
+                    if let Err(e) = sink.send(Message::Text(frame.into())).await {
+                        let reason = format!("sending on the WebSocket: {e}");
+                        for r in results.iter_mut().filter(|r| r.is_none()) {
+                            *r = Some(Err(reason.clone().into()));
+                        }
+                        break;
+                    }
+                }
+                Err(e) => {
+                    if end(&mut results, i, Err(format!("making the conversation: {e}").into())) {
+                        pending -= 1;
+                    }
+                }
+            },
+            frame = frames.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(_)) => continue,
+                    other => {
+                        let reason = format!("the WebSocket ended: {other:?}");
+                        for r in results.iter_mut().filter(|r| r.is_none()) {
+                            *r = Some(Err(reason.clone().into()));
+                        }
+                        break;
+                    }
+                };
+                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                let index = |v: &Value| v["id"].as_str().and_then(|id| id.parse::<usize>().ok()).filter(|&i| i < n);
+                match v["type"].as_str() {
+                    Some("ack") => {
+                        if let (Some(i), Some(run)) = (index(&v), v["run_id"].as_str()) {
+                            run_of.insert(run.to_owned(), i);
+                        }
+                    }
+                    Some("error") => {
+                        if let Some(i) = index(&v) {
+                            let reason = format!("{}: {}", v["code"], v["message"]);
+                            if end(&mut results, i, Err(reason.into())) {
+                                pending -= 1;
+                            }
+                        }
+                    }
+                    Some("event") => {
+                        let Some(&i) = v["run_id"].as_str().and_then(|r| run_of.get(r)) else { continue };
+                        match v["event"]["type"].as_str() {
+                            Some("text_delta") if ttft[i].is_none() => {
+                                ttft[i] = sent[i].map(|at| at.elapsed());
+                            }
+                            Some("done") => {
+                                let r = match (v["event"]["status"].as_str(), ttft[i]) {
+                                    (Some("complete"), Some(t)) => Ok(t),
+                                    (status, _) => Err(format!("the run ended {status:?}, first token {:?}", ttft[i]).into()),
+                                };
+                                if end(&mut results, i, r) {
+                                    pending -= 1;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("no result".into())))
+        .collect()
 }
 
 const ADDED_NOTE: &str = "Probes go one at a time, rotating direct → /v1 → chat run, while 63 \

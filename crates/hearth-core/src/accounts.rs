@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use hearth_store::ids::{ApiKeyId, UserId};
 use hearth_store::{
-    NewApiKey, NewInvite, NewRefreshToken, NewUser, NewUserRole, Store, StoreError, Timestamp,
-    UserPatch,
+    CredentialOwner, NewApiKey, NewInvite, NewRefreshToken, NewUser, NewUserRole, Store,
+    StoreError, Timestamp, UserPatch,
 };
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +59,14 @@ const KEY_NAME_MAX: usize = 100;
 const KEY_PREFIX_CHARS: usize = 10;
 /// `last_used_at` of an API key is written at most this often, to keep reads read-only.
 const KEY_TOUCH_EVERY_MS: i64 = 60_000;
+/// How long a credential read from the store is trusted before it is read again. Every request
+/// authenticates, and a store read is a hop to another thread that waits for a busy core, so a
+/// stream's first token would wait for it. Changes made through this instance (revoking a key or
+/// session, disabling a user, changing a role) clear the cache at once; another instance's
+/// changes take effect within this time.
+const CREDENTIAL_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Cached credentials beyond this many are dropped all at once (a bound, not a working size).
+const CREDENTIAL_CACHE_MAX: usize = 100_000;
 
 /// The accounts service.
 #[derive(Clone)]
@@ -71,6 +79,59 @@ pub struct Accounts {
     /// When this instance last wrote each key's `last_used_at`, so a burst of requests with one
     /// key costs one write, not one per request.
     key_touches: Arc<std::sync::Mutex<std::collections::HashMap<ApiKeyId, i64>>>,
+    credentials: Arc<CredentialCache>,
+}
+
+/// Credentials recently read from the store, by API key hash or session id (see
+/// [`CREDENTIAL_TTL`]). Only found credentials are kept: unknown keys always read the store.
+#[derive(Default)]
+struct CredentialCache {
+    inner: std::sync::Mutex<CredentialCacheInner>,
+}
+
+#[derive(Default)]
+struct CredentialCacheInner {
+    entries: std::collections::HashMap<String, (std::time::Instant, CredentialOwner)>,
+    /// Bumped by every clear, so a read that started before a revocation is not cached after it.
+    generation: u64,
+}
+
+impl CredentialCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CredentialCacheInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &str) -> Option<CredentialOwner> {
+        let inner = self.lock();
+        let (at, owner) = inner.entries.get(key)?;
+        (at.elapsed() < CREDENTIAL_TTL).then(|| owner.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Keeps `owner`, unless the cache was cleared since `generation` was taken.
+    fn put(&self, generation: u64, key: String, owner: CredentialOwner) {
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return;
+        }
+        if inner.entries.len() >= CREDENTIAL_CACHE_MAX {
+            inner.entries.clear();
+        }
+        inner
+            .entries
+            .insert(key, (std::time::Instant::now(), owner));
+    }
+
+    fn clear(&self) {
+        let mut inner = self.lock();
+        inner.entries.clear();
+        inner.generation += 1;
+    }
 }
 
 impl Accounts {
@@ -88,6 +149,7 @@ impl Accounts {
             config,
             limiter,
             key_touches: Arc::default(),
+            credentials: Arc::default(),
         })
     }
 
@@ -212,6 +274,7 @@ impl Accounts {
         }
         let replayed = || async {
             self.store.revoke_session(session.id).await?;
+            self.forget_credentials();
             tracing::warn!(user.id = %session.user_id, session.id = %session.id, "refresh token replayed; session revoked");
             Err::<api::AuthResponse, _>(CoreError::Unauthorized(
                 "refresh token was already used; the session has been revoked".into(),
@@ -249,6 +312,7 @@ impl Accounts {
     ) -> Result<()> {
         if let Some(session) = principal.and_then(Principal::session) {
             self.store.revoke_session(session).await?;
+            self.forget_credentials();
         }
         if let Some(raw) = refresh_token {
             if let Some(token) = self
@@ -265,6 +329,7 @@ impl Accounts {
                 };
                 if let (true, Some(s)) = (allowed, session) {
                     self.store.revoke_session(s.id).await?;
+                    self.forget_credentials();
                 }
             }
         }
@@ -277,8 +342,13 @@ impl Accounts {
             return self.authenticate_api_key(bearer).await;
         }
         let claims = self.keys.verify(bearer)?;
-        // One read: every request authenticates, so this is on the hot path of streaming.
-        let owner = match self.store.find_session_auth(claims.sid).await? {
+        // One read at most: every request authenticates, so this is on the hot path of streaming.
+        let owner = match self
+            .cached_credential(format!("s:{}", claims.sid), || {
+                self.store.find_session_auth(claims.sid)
+            })
+            .await?
+        {
             Some(o) if o.revoked_at.is_none() && o.user_id == claims.sub => o,
             _ => return Err(CoreError::Unauthorized("session has ended".into())),
         };
@@ -295,9 +365,9 @@ impl Accounts {
 
     async fn authenticate_api_key(&self, raw: &str) -> Result<Principal> {
         let denied = || CoreError::Unauthorized("invalid API key".into());
+        let hash = tokens::hash_secret(raw);
         let key = self
-            .store
-            .find_api_key_auth(&tokens::hash_secret(raw))
+            .cached_credential(format!("k:{hash}"), || self.store.find_api_key_auth(&hash))
             .await?
             .ok_or_else(denied)?;
         let key_id: ApiKeyId = key.credential_id.parse().map_err(|_| denied())?;
@@ -321,6 +391,32 @@ impl Accounts {
             Role::from_stored(&key.role),
             Credential::ApiKey(key_id),
         ))
+    }
+
+    /// The credential under `key`: from the cache while it is fresh, else from `read`.
+    async fn cached_credential<F, Fut>(
+        &self,
+        key: String,
+        read: F,
+    ) -> Result<Option<CredentialOwner>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = hearth_store::Result<Option<CredentialOwner>>>,
+    {
+        if let Some(owner) = self.credentials.get(&key) {
+            return Ok(Some(owner));
+        }
+        let generation = self.credentials.generation();
+        let owner = read().await?;
+        if let Some(owner) = &owner {
+            self.credentials.put(generation, key, owner.clone());
+        }
+        Ok(owner)
+    }
+
+    /// Drops every cached credential: called after any change that can end one.
+    fn forget_credentials(&self) {
+        self.credentials.clear();
     }
 
     /// Whether this request should write the key's last use (once per interval per instance).
@@ -370,6 +466,7 @@ impl Accounts {
         self.store
             .revoke_user_sessions(user.id, principal.session())
             .await?;
+        self.forget_credentials();
         Ok(())
     }
 
@@ -427,6 +524,7 @@ impl Accounts {
     pub async fn delete_api_key(&self, principal: &Principal, id: ApiKeyId) -> Result<()> {
         let key = access::owned(principal, self.store.find_api_key(id).await?)?;
         self.store.delete_api_key(key.id).await?;
+        self.forget_credentials();
         tracing::info!(user.id = %principal.user_id(), api_key.id = %key.id, "api key revoked");
         Ok(())
     }
@@ -502,6 +600,8 @@ impl Accounts {
         if req.disabled == Some(true) {
             self.store.revoke_user_sessions(id, None).await?;
         }
+        // The cached role and disabled flag of the user's keys and sessions are stale now.
+        self.forget_credentials();
         tracing::info!(admin.id = ?admin.acting_user(), user.id = %id, role = %user.role, disabled = user.disabled, "user updated by admin");
         Ok(user_view(&user))
     }
@@ -522,6 +622,7 @@ impl Accounts {
             .set_password_hash(id, &self.hasher.hash(password.expose()).await?)
             .await?;
         self.store.revoke_user_sessions(id, None).await?;
+        self.forget_credentials();
         tracing::info!(admin.id = ?admin.acting_user(), user.id = %id, "password reset by admin");
         Ok(())
     }
@@ -734,8 +835,38 @@ fn api_key_view(k: &hearth_store::ApiKey) -> api::ApiKey {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate_chars;
+    use super::{truncate_chars, CredentialCache};
+    use hearth_store::ids::UserId;
+    use hearth_store::CredentialOwner;
     use proptest::prelude::*;
+
+    fn owner(role: &str) -> CredentialOwner {
+        CredentialOwner {
+            credential_id: "k".into(),
+            user_id: UserId::new(),
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            email: "a@x.io".into(),
+            role: role.into(),
+            disabled: false,
+        }
+    }
+
+    #[test]
+    fn a_read_from_before_a_clear_is_not_cached_after_it() {
+        let cache = CredentialCache::default();
+        let before = cache.generation();
+        // A revocation lands while the read is in flight.
+        cache.clear();
+        cache.put(before, "k:1".into(), owner("admin"));
+        assert!(cache.get("k:1").is_none());
+        let now = cache.generation();
+        cache.put(now, "k:1".into(), owner("user"));
+        assert_eq!(cache.get("k:1").map(|o| o.role), Some("user".into()));
+        cache.clear();
+        assert!(cache.get("k:1").is_none());
+    }
 
     proptest! {
         #[test]

@@ -19,6 +19,10 @@ use crate::providers::ResolvedModel;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) struct Job {
+    /// Whether the run's message and run rows were written (`None` while they are being
+    /// written): the task streams meanwhile but writes nothing until they are there, and
+    /// ends silently if they could not be written.
+    pub stored: tokio::sync::watch::Receiver<Option<bool>>,
     pub chat: Chat,
     pub run: Arc<LiveRun>,
     pub owner: hearth_store::ids::UserId,
@@ -63,7 +67,23 @@ impl Job {
         let mut content = Content::default();
         self.publish_new_sources(&mut content);
         let (status, error) = self.rounds(&mut content).await;
-        self.finish(content, status, error).await;
+        if self.stored().await {
+            self.finish(content, status, error).await;
+        } else {
+            self.chat.hub.remove(self.run.id);
+            self.run.finish();
+        }
+    }
+
+    /// Waits until the run's rows are written; false when they could not be (the run was
+    /// given up, and nothing of it is to be written).
+    async fn stored(&self) -> bool {
+        let mut stored = self.stored.clone();
+        let result = matches!(
+            stored.wait_for(Option::is_some).await.as_deref(),
+            Ok(Some(true))
+        );
+        result
     }
 
     async fn rounds(&mut self, content: &mut Content) -> (RunStatus, Option<String>) {
@@ -104,7 +124,9 @@ impl Job {
                         round_text.push_str(&text);
                         content.push_text(&text);
                         self.run.publish(RunEventKind::TextDelta { text });
-                        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY
+                            && *self.stored.borrow() == Some(true)
+                        {
                             last_checkpoint = Instant::now();
                             self.checkpoint(content).await;
                         }
@@ -130,6 +152,9 @@ impl Job {
                 let output =
                     round_text.len() + calls.iter().map(|c| c.arguments.len()).sum::<usize>();
                 usage = crate::usage::estimate(request_history_chars(&self.history), output);
+            }
+            if !self.stored().await {
+                return (RunStatus::Stopped, None);
             }
             self.record_call(usage, started.elapsed(), ttft, calls.len(), error)
                 .await;

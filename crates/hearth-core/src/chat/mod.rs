@@ -98,6 +98,8 @@ struct AnswerPlan {
     tools: Option<Vec<String>>,
     /// The conversation's messages as the caller already read them.
     messages: Vec<hearth_store::Message>,
+    /// A new title (sealed) to write with the messages: the first message names the conversation.
+    title_enc: Option<String>,
 }
 
 impl Chat {
@@ -239,6 +241,20 @@ impl Chat {
         id: ConversationId,
     ) -> Result<hearth_store::Conversation> {
         access::owned(principal, self.store.find_conversation(id).await?)
+    }
+
+    /// The caller's conversation and all its messages, read at once (the messages are only
+    /// looked at once the conversation is known to be the caller's).
+    async fn conversation_and_messages(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+    ) -> Result<(hearth_store::Conversation, Vec<hearth_store::Message>)> {
+        let (conv, all) = tokio::join!(
+            self.owned_conversation(principal, id),
+            self.store.list_messages(id)
+        );
+        Ok((conv?, all?))
     }
 
     /// Starts a conversation.
@@ -477,7 +493,6 @@ impl Chat {
         id: ConversationId,
         req: SendMessageRequest,
     ) -> Result<(RunStarted, Arc<LiveRun>)> {
-        let conv = self.owned_conversation(principal, id).await?;
         if req.content.chars().count() > self.config.max_message_chars {
             return Err(CoreError::TooLarge {
                 field: "content".into(),
@@ -490,7 +505,7 @@ impl Chat {
         if req.content.trim().is_empty() {
             return Err(CoreError::invalid("content", "must not be empty"));
         }
-        let all = self.store.list_messages(conv.id).await?;
+        let (conv, all) = self.conversation_and_messages(principal, id).await?;
         let parent = match req.parent_id {
             Some(p) if all.iter().any(|m| m.id == p) => Some(p),
             Some(_) => {
@@ -521,18 +536,12 @@ impl Chat {
             status: MessageStatus::Complete.as_str().into(),
         };
         // The first message names an untitled conversation.
+        let mut title_enc = None;
         if all.is_empty() && self.open(conv.user_id, &conv.title_enc)? == DEFAULT_TITLE {
             let title: String = req.content.split_whitespace().collect::<Vec<_>>().join(" ");
             let title: String = title.chars().take(60).collect();
             if !title.is_empty() {
-                self.store
-                    .update_conversation(
-                        conv.id,
-                        Some(&self.seal(conv.user_id, &title)?),
-                        None,
-                        None,
-                    )
-                    .await?;
+                title_enc = Some(self.seal(conv.user_id, &title)?);
             }
         }
         self.start(
@@ -544,6 +553,7 @@ impl Chat {
                 model: req.model,
                 tools: req.tools,
                 messages: all,
+                title_enc,
             },
         )
         .await
@@ -558,8 +568,7 @@ impl Chat {
         message_id: MessageId,
         req: RegenerateRequest,
     ) -> Result<(RunStarted, Arc<LiveRun>)> {
-        let conv = self.owned_conversation(principal, id).await?;
-        let all = self.store.list_messages(conv.id).await?;
+        let (conv, all) = self.conversation_and_messages(principal, id).await?;
         let target = all
             .iter()
             .find(|m| m.id == message_id)
@@ -580,6 +589,7 @@ impl Chat {
                 model: req.model,
                 tools: req.tools,
                 messages: all,
+                title_enc: None,
             },
         )
         .await
@@ -663,11 +673,11 @@ impl Chat {
         }
         let knowledge_base_ids: Vec<hearth_store::ids::KnowledgeBaseId> =
             serde_json::from_str(&conv.knowledge_base_ids).unwrap_or_default();
-        let sources = self
-            .retrieve_for(principal, &knowledge_base_ids, &history)
-            .await;
+        let (sources, remembered) = tokio::join!(
+            self.retrieve_for(principal, &knowledge_base_ids, &history),
+            self.remembered_for(conv.user_id, &history)
+        );
         let mut at = usize::from(!self.config.system_prompt.trim().is_empty());
-        let remembered = self.remembered_for(conv.user_id, &history).await;
         if !remembered.is_empty() {
             history.insert(
                 at,
@@ -703,11 +713,6 @@ impl Chat {
             model: Some(resolved.model.name.clone()),
             status: MessageStatus::Streaming.as_str().into(),
         });
-        self.store.append_messages(&to_insert).await?;
-        self.store
-            .create_run(run_id, conv.user_id, conv.id, message_id, &self.instance)
-            .await?;
-
         let started = RunStarted {
             run_id,
             conversation_id: conv.id,
@@ -742,7 +747,11 @@ impl Chat {
                 conversation: conv.id,
             }));
         }
+        // The model is asked now, while the messages and the run are written: the first token
+        // need not wait for those writes. The run task writes nothing until they are done.
+        let (stored_tx, stored_rx) = tokio::sync::watch::channel(None);
         let job = engine::Job {
+            stored: stored_rx,
             chat: self.clone(),
             run: live.clone(),
             owner: conv.user_id,
@@ -763,7 +772,37 @@ impl Chat {
                 chat.abandon(&run, conversation_id, message_id).await;
             }
         });
-        Ok((started, live))
+        // A task of its own, so a client that goes away mid-request leaves the rows whole and
+        // the run going, as it would after the request.
+        let writes = {
+            let (store, instance, run) = (self.store.clone(), self.instance.clone(), live.clone());
+            let (title, owner, conversation) = (plan.title_enc.clone(), conv.user_id, conv.id);
+            tokio::spawn(async move {
+                let written = async {
+                    if let Some(title) = &title {
+                        store
+                            .update_conversation(conversation, Some(title), None, None)
+                            .await?;
+                    }
+                    store.append_messages(&to_insert).await?;
+                    store
+                        .create_run(run_id, owner, conversation, message_id, &instance)
+                        .await
+                }
+                .await;
+                if written.is_err() {
+                    // Nothing of this answer is kept: the run ends unseen and writes nothing.
+                    run.cancel.cancel();
+                }
+                stored_tx.send_replace(Some(written.is_ok()));
+                written
+            })
+        };
+        match writes.await {
+            Ok(Ok(())) => Ok((started, live)),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(CoreError::Other(Box::new(e))),
+        }
     }
 
     /// Memories relevant to the last user message of `history`; none when memory is off or
