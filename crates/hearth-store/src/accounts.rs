@@ -2,8 +2,9 @@
 
 use crate::ids::{ApiKeyId, InviteId, RefreshTokenId, SessionId, UserId};
 use crate::{
-    on_pool, ApiKey, CredentialOwner, Invite, NewApiKey, NewInvite, NewRefreshToken, NewUser,
-    NewUserRole, RefreshToken, Result, Session, Store, StoreError, Timestamp, User, UserPatch,
+    on_pool, on_writer, ApiKey, CredentialOwner, Invite, NewApiKey, NewInvite, NewRefreshToken,
+    NewUser, NewUserRole, RefreshToken, Result, Session, Store, StoreError, Timestamp, User,
+    UserPatch,
 };
 
 impl Store {
@@ -41,7 +42,7 @@ impl Store {
             NewUserRole::AdminIfFirst => String::new(),
         };
         let lock = self.users_lock();
-        let user = on_pool!(self, |pool| {
+        let user = on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(lock).execute(&mut *tx).await?;
             let user = sqlx::query_as::<_, User>(&sql)
@@ -135,7 +136,7 @@ impl Store {
     /// check and the update are one transaction so two admins cannot demote each other at once.
     pub async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User> {
         let lock = self.users_lock();
-        let user = on_pool!(self, |pool| {
+        let user = on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(lock).execute(&mut *tx).await?;
             let count_admins =
@@ -165,7 +166,7 @@ impl Store {
 
     /// Replaces a user's password hash.
     pub async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(password_hash)
@@ -182,7 +183,7 @@ impl Store {
 
     /// Starts a session for a user.
     pub async fn create_session(&self, user_id: UserId) -> Result<Session> {
-        Ok(on_pool!(self, |pool| {
+        Ok(on_writer!(self, |pool| {
             sqlx::query_as::<_, Session>(
                 "INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3) RETURNING *",
             )
@@ -206,7 +207,7 @@ impl Store {
 
     /// Revokes a session (and so every refresh token of its family). Returns whether it was live.
     pub async fn revoke_session(&self, id: SessionId) -> Result<bool> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(Timestamp::now())
@@ -224,7 +225,7 @@ impl Store {
         keep: Option<SessionId>,
     ) -> Result<u64> {
         let keep = keep.map(|k| k.to_string()).unwrap_or_default();
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND id <> $3",
             )
@@ -240,7 +241,7 @@ impl Store {
 
     /// Stores a refresh token (by hash).
     pub async fn create_refresh_token(&self, new: NewRefreshToken) -> Result<RefreshToken> {
-        Ok(on_pool!(self, |pool| {
+        Ok(on_writer!(self, |pool| {
             sqlx::query_as::<_, RefreshToken>(
                 "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING *",
@@ -276,7 +277,7 @@ impl Store {
         next: NewRefreshToken,
     ) -> Result<bool> {
         let now = Timestamp::now();
-        let rotated = on_pool!(self, |pool| {
+        let rotated = on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             let won = sqlx::query(
                 "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
@@ -310,7 +311,7 @@ impl Store {
 
     /// Stores an API key (by hash).
     pub async fn create_api_key(&self, new: NewApiKey) -> Result<ApiKey> {
-        Ok(on_pool!(self, |pool| {
+        Ok(on_writer!(self, |pool| {
             sqlx::query_as::<_, ApiKey>(
                 "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
@@ -387,7 +388,7 @@ impl Store {
 
     /// Records that a key was just used.
     pub async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> Result<()> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(at)
@@ -400,7 +401,7 @@ impl Store {
 
     /// Deletes an API key.
     pub async fn delete_api_key(&self, id: ApiKeyId) -> Result<()> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("DELETE FROM api_keys WHERE id = $1")
                 .bind(id)
                 .execute(pool)
@@ -415,7 +416,7 @@ impl Store {
 
     /// Stores an invitation (by hash).
     pub async fn create_invite(&self, new: NewInvite) -> Result<Invite> {
-        Ok(on_pool!(self, |pool| {
+        Ok(on_writer!(self, |pool| {
             sqlx::query_as::<_, Invite>(
                 "INSERT INTO invites (id, token_hash, email, created_by, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
@@ -443,7 +444,7 @@ impl Store {
 
     /// Deletes a user and, by cascade, everything they own.
     pub async fn delete_user(&self, id: UserId) -> Result<()> {
-        let done = on_pool!(self, |pool| sqlx::query("DELETE FROM users WHERE id = $1")
+        let done = on_writer!(self, |pool| sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(pool)
             .await

@@ -1,7 +1,7 @@
 //! Providers, models, conversations, messages, runs and LLM call traces.
 
 use crate::ids::{ConversationId, LlmCallId, MessageId, ModelId, ProviderId, RunId, UserId};
-use crate::{on_pool, Result, Store, StoreError, Timestamp};
+use crate::{on_pool, on_writer, Result, Store, StoreError, Timestamp};
 
 /// A model provider as stored. `api_key_enc` is ciphertext made by the core.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -194,7 +194,7 @@ impl Store {
     /// Inserts a provider; a duplicate name is a conflict.
     pub async fn create_provider(&self, new: NewProvider) -> Result<Provider> {
         let now = Timestamp::now();
-        Ok(on_pool!(self, |pool| {
+        Ok(on_writer!(self, |pool| {
             sqlx::query_as::<_, Provider>(
                 "INSERT INTO providers (id, kind, name, base_url, api_key_enc, enabled, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, TRUE, $6, $6) RETURNING *",
@@ -232,7 +232,7 @@ impl Store {
     /// Applies `patch`; [`StoreError::NotFound`] when the provider is gone.
     pub async fn update_provider(&self, id: ProviderId, patch: ProviderPatch) -> Result<Provider> {
         let now = Timestamp::now();
-        let row = on_pool!(self, |pool| {
+        let row = on_writer!(self, |pool| {
             sqlx::query_as::<_, Provider>(
                 "UPDATE providers SET \
                    name = COALESCE($2, name), \
@@ -258,7 +258,7 @@ impl Store {
 
     /// Deletes a provider and its models; `false` when it did not exist.
     pub async fn delete_provider(&self, id: ProviderId) -> Result<bool> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("DELETE FROM providers WHERE id = $1")
                 .bind(id)
                 .execute(pool)
@@ -278,7 +278,7 @@ impl Store {
         found: &[SyncedModel],
     ) -> Result<Vec<Model>> {
         let now = Timestamp::now();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             for m in found {
                 sqlx::query(
@@ -342,7 +342,7 @@ impl Store {
     /// Applies `patch` to a model.
     pub async fn update_model(&self, id: ModelId, patch: ModelPatch) -> Result<Model> {
         let now = Timestamp::now();
-        let row = on_pool!(self, |pool| {
+        let row = on_writer!(self, |pool| {
             sqlx::query_as::<_, Model>(
                 "UPDATE models SET \
                    display_name = COALESCE($2, display_name), \
@@ -381,7 +381,7 @@ impl Store {
 
     /// Records the vector length of an embedding model, learnt from its first answer.
     pub async fn set_embedding_dimensions(&self, id: ModelId, dimensions: i64) -> Result<()> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query("UPDATE models SET embedding_dimensions = $2 WHERE id = $1")
                 .bind(id)
                 .bind(dimensions)
@@ -402,7 +402,7 @@ impl Store {
         model: Option<&str>,
     ) -> Result<Conversation> {
         let now = Timestamp::now();
-        Ok(on_pool!(self, |pool| {
+        Ok(on_writer!(self, |pool| {
             sqlx::query_as::<_, Conversation>(
                 "INSERT INTO conversations (id, user_id, title_enc, model, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $5) RETURNING *",
@@ -449,7 +449,7 @@ impl Store {
         active_leaf: Option<MessageId>,
     ) -> Result<Conversation> {
         let now = Timestamp::now();
-        let row = on_pool!(self, |pool| {
+        let row = on_writer!(self, |pool| {
             sqlx::query_as::<_, Conversation>(
                 "UPDATE conversations SET title_enc = COALESCE($2, title_enc), model = COALESCE($3, model), \
                  active_leaf_id = COALESCE($4, active_leaf_id), updated_at = $5 WHERE id = $1 RETURNING *",
@@ -471,7 +471,7 @@ impl Store {
         id: ConversationId,
         knowledge_base_ids: &str,
     ) -> Result<Conversation> {
-        let row = on_pool!(self, |pool| {
+        let row = on_writer!(self, |pool| {
             sqlx::query_as::<_, Conversation>(
                 "UPDATE conversations SET knowledge_base_ids = $2, updated_at = $3 WHERE id = $1 RETURNING *",
             )
@@ -486,7 +486,7 @@ impl Store {
 
     /// Deletes a conversation with its messages and runs.
     pub async fn delete_conversation(&self, id: ConversationId) -> Result<bool> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("DELETE FROM conversations WHERE id = $1")
                 .bind(id)
                 .execute(pool)
@@ -502,7 +502,7 @@ impl Store {
             return Ok(());
         };
         let now = Timestamp::now();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             for m in messages {
                 sqlx::query(
@@ -543,7 +543,7 @@ impl Store {
         error: Option<&str>,
     ) -> Result<()> {
         let now = Timestamp::now();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE messages SET content_enc = COALESCE($2, content_enc), status = $3, error = $4, \
                  updated_at = $5 WHERE id = $1",
@@ -589,7 +589,7 @@ impl Store {
     /// Records that `instance` is alive (registering it on first call).
     pub async fn heartbeat_instance(&self, instance: &str) -> Result<()> {
         let now = Timestamp::now();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, $2, $2) \
                  ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
@@ -623,7 +623,7 @@ impl Store {
         let runs = format!(
             "UPDATE runs SET status = 'error', finished_at = $4 WHERE $1 = $1 AND {orphaned}"
         );
-        let n = on_pool!(self, |pool| {
+        let n = on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             let n = sqlx::query(&messages)
                 .bind(error)
@@ -662,7 +662,7 @@ impl Store {
         instance: &str,
     ) -> Result<()> {
         let now = Timestamp::now();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO runs (id, user_id, conversation_id, message_id, status, created_at, instance_id) \
                  VALUES ($1, $2, $3, $4, 'running', $5, $6)",
@@ -683,7 +683,7 @@ impl Store {
     /// Records how a run ended, with its event log.
     pub async fn finish_run(&self, id: RunId, status: &str, events_enc: &str) -> Result<()> {
         let now = Timestamp::now();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE runs SET status = $2, events_enc = $3, finished_at = $4 WHERE id = $1",
             )
@@ -724,7 +724,7 @@ impl Store {
 
     /// Records model calls, all in one transaction.
     pub async fn record_llm_calls(&self, calls: &[LlmCall]) -> Result<()> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             for call in calls {
                 sqlx::query(

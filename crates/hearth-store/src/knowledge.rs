@@ -3,7 +3,7 @@
 //! hearth-rag does it) and pgvector when the extension is there.
 
 use crate::ids::{ChunkId, DocumentId, KnowledgeBaseId, UserId};
-use crate::{on_pool, Pool, Result, Store, Timestamp};
+use crate::{on_pool, on_writer, Pool, Result, Store, Timestamp};
 
 /// A knowledge base as stored.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -131,7 +131,7 @@ impl Store {
     pub async fn create_knowledge_base(&self, new: NewKnowledgeBase) -> Result<KnowledgeBase> {
         let id = KnowledgeBaseId::new();
         let now = Timestamp::now();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO knowledge_bases (id, user_id, name, description, embedding_model, dimensions, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -184,7 +184,7 @@ impl Store {
         name: Option<&str>,
         description: Option<&str>,
     ) -> Result<Option<KnowledgeBase>> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE knowledge_bases SET name = COALESCE($2, name), \
                  description = COALESCE($3, description), updated_at = $4 WHERE id = $1",
@@ -205,7 +205,7 @@ impl Store {
 
     /// Deletes a knowledge base with its documents and chunks.
     pub async fn delete_knowledge_base(&self, id: KnowledgeBaseId) -> Result<bool> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("DELETE FROM knowledge_bases WHERE id = $1")
                 .bind(id)
                 .execute(pool)
@@ -218,7 +218,7 @@ impl Store {
     /// Queues a document, unless the knowledge base already holds one with the same content.
     pub async fn insert_document(&self, new: NewDocument) -> Result<Inserted> {
         let now = Timestamp::now();
-        let row = on_pool!(self, |pool| {
+        let row = on_writer!(self, |pool| {
             sqlx::query_as::<_, Document>(
                 "INSERT INTO kb_documents (id, kb_id, name, format, size_bytes, content_hash, metadata, status, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8) \
@@ -275,7 +275,7 @@ impl Store {
     /// Deletes a document and its chunks; returns the keys of the chunks it had (for the
     /// vector index), or `None` when there was no such document.
     pub async fn delete_document(&self, id: DocumentId) -> Result<Option<Vec<i64>>> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             let seqs: Vec<i64> =
                 sqlx::query_scalar("SELECT seq FROM kb_chunks WHERE document_id = $1")
@@ -297,7 +297,8 @@ impl Store {
     pub async fn claim_document(&self, lease_until: Timestamp) -> Result<Option<Document>> {
         let now = Timestamp::now();
         Ok(match &self.pool {
-            Pool::Sqlite(pool) => {
+            Pool::Sqlite(readers) => {
+                let pool = self.writer.as_ref().unwrap_or(readers);
                 // SQLite has one writer at a time, so the sub-select and update are atomic.
                 sqlx::query_as::<_, Document>(
                     "UPDATE kb_documents SET status = 'parsing', attempts = attempts + 1, \
@@ -333,7 +334,7 @@ impl Store {
         status: &str,
         lease_until: Timestamp,
     ) -> Result<bool> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE kb_documents SET status = $2, lease_until = $3, updated_at = $4 \
                  WHERE id = $1 AND status IN ('parsing', 'embedding')",
@@ -351,7 +352,7 @@ impl Store {
 
     /// Marks a document failed with a reason for the user.
     pub async fn fail_document(&self, id: DocumentId, reason: &str) -> Result<bool> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE kb_documents SET status = 'failed', error = $2, lease_until = NULL, \
                  updated_at = $3 WHERE id = $1",
@@ -369,7 +370,7 @@ impl Store {
     /// Puts a failed or indexed document back in the queue (its chunks are replaced when it is
     /// indexed again); `None` when it is not failed or indexed.
     pub async fn requeue_document(&self, id: DocumentId) -> Result<Option<Document>> {
-        Ok(on_pool!(self, |pool| {
+        Ok(on_writer!(self, |pool| {
             sqlx::query_as::<_, Document>(
                 "UPDATE kb_documents SET status = 'queued', error = NULL, attempts = 0, \
                  lease_until = NULL, updated_at = $2 WHERE id = $1 AND status IN ('failed', 'indexed') \
@@ -395,7 +396,7 @@ impl Store {
         pgvector: bool,
     ) -> Result<Option<Vec<i64>>> {
         let now = Timestamp::now();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             let kb: Option<KnowledgeBaseId> = sqlx::query_scalar(
                 "UPDATE kb_documents SET status = 'indexed', error = NULL, lease_until = NULL, \
@@ -459,7 +460,7 @@ impl Store {
         let reason = format!(
             "ingest was interrupted {max_attempts} times (the server stopped while processing it)"
         );
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             let failed = sqlx::query(
                 "UPDATE kb_documents SET status = 'failed', error = $3, lease_until = NULL, updated_at = $4 \

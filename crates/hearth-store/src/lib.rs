@@ -62,6 +62,21 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Like [`on_pool!`], for statements that write: on SQLite they go through the store's one
+/// writing connection, so writers wait in the pool's queue instead of sleeping on SQLite's busy
+/// lock (whose back-off sleeps up to 100 ms at a time while the lock may be free again within
+/// microseconds). PostgreSQL writes use the pool.
+macro_rules! on_writer {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match (&$store.pool, &$store.writer) {
+            (_, Some($pool)) => $body,
+            ($crate::Pool::Sqlite($pool), None) => $body,
+            ($crate::Pool::Postgres($pool), _) => $body,
+        }
+    };
+}
+pub(crate) use on_writer;
+
 /// How to open a store.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
@@ -96,6 +111,8 @@ pub struct MigrationReport {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// SQLite's writing connection (see [`on_writer!`]); `None` on PostgreSQL.
+    writer: Option<sqlx::SqlitePool>,
     /// The URL as given, kept for `pg_dump`; may hold a password, so never printed.
     url: String,
     /// The URL without credentials, for messages.
@@ -139,11 +156,16 @@ impl Store {
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
-                .connect_with(connect)
+                .connect_with(connect.clone())
                 .await
                 .map_err(|e| {
                     StoreError::Open(format!("cannot open {location}: {}", driver_message(&e)))
                 })?;
+            // Opened lazily: the first write connects (after the read below proved the file).
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_lazy_with(connect);
             // A file that is not a database can pass the connect-time pragmas; read the schema to be sure.
             sqlx::query("SELECT count(*) FROM sqlite_master")
                 .fetch_one(&pool)
@@ -153,6 +175,7 @@ impl Store {
                 })?;
             Ok(Self {
                 pool: Pool::Sqlite(pool),
+                writer: Some(writer),
                 url: url.to_owned(),
                 location,
                 sqlite_path: Some(path),
@@ -179,6 +202,7 @@ impl Store {
                 })?;
             Ok(Self {
                 pool: Pool::Postgres(pool),
+                writer: None,
                 url: url.to_owned(),
                 location,
                 sqlite_path: None,
@@ -386,6 +410,9 @@ impl Store {
 
     /// Closes every connection.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         on_pool!(self, |pool| pool.close().await)
     }
 }

@@ -1,7 +1,7 @@
 //! Memories: facts the assistant keeps about a user, stored as ciphertext the core makes.
 
 use crate::ids::{ConversationId, MemoryId, UserId};
-use crate::{on_pool, Result, Store, Timestamp};
+use crate::{on_pool, on_writer, Result, Store, Timestamp};
 
 /// A memory as stored.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -32,7 +32,7 @@ impl Store {
     /// Inserts a memory.
     pub async fn create_memory(&self, new: NewMemory) -> Result<Memory> {
         let now = Timestamp::now();
-        Ok(on_pool!(self, |pool| {
+        Ok(on_writer!(self, |pool| {
             sqlx::query_as::<_, Memory>(
                 "INSERT INTO memories (id, user_id, text_enc, embedding_enc, source, conversation_id, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *",
@@ -89,7 +89,7 @@ impl Store {
         text_enc: &str,
         embedding_enc: Option<&str>,
     ) -> Result<Option<Memory>> {
-        Ok(on_pool!(self, |pool| {
+        Ok(on_writer!(self, |pool| {
             sqlx::query_as::<_, Memory>(
                 "UPDATE memories SET text_enc = $2, embedding_enc = $3, updated_at = $4 WHERE id = $1 RETURNING *",
             )
@@ -104,7 +104,7 @@ impl Store {
 
     /// Deletes a memory.
     pub async fn delete_memory(&self, id: MemoryId) -> Result<bool> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("DELETE FROM memories WHERE id = $1")
                 .bind(id)
                 .execute(pool)

@@ -1,7 +1,7 @@
 //! The columns that hold ciphertext, listed and rewritten page by page for key rotation.
 
 use crate::ids::UserId;
-use crate::{on_pool, Result, Store};
+use crate::{on_pool, on_writer, Result, Store};
 
 /// A column of ciphertext and whose key scope it uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,7 +109,7 @@ impl Store {
     /// Replaces a ciphertext if it is still `old` (a concurrent write wins); whether it was replaced.
     pub async fn reseal(&self, column: Sealed, id: &str, old: &str, new: &str) -> Result<bool> {
         let (_, update) = column.sql();
-        let n = on_pool!(self, |pool| {
+        let n = on_writer!(self, |pool| {
             sqlx::query(update)
                 .bind(id)
                 .bind(new)

@@ -15,8 +15,18 @@ use super::runs::LiveRun;
 use super::{Chat, ToolPolicy};
 use crate::providers::ResolvedModel;
 
-/// The partial answer is written to the store at most this often while streaming.
+/// The partial answer is written to the store at most this often while streaming...
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// ...and less often when many runs are live, so that all of them together write about this
+/// many checkpoints a second (10,000 live runs checkpoint every 20 s, not 10,000 writes a second).
+const CHECKPOINTS_PER_SEC: f64 = 500.0;
+
+/// How long a run waits between checkpoints while `live_runs` runs are going.
+fn checkpoint_interval(live_runs: usize) -> Duration {
+    CHECKPOINT_EVERY.max(Duration::from_secs_f64(
+        live_runs as f64 / CHECKPOINTS_PER_SEC,
+    ))
+}
 
 pub(super) struct Job {
     /// Whether the run's message and run rows were written (`None` while they are being
@@ -94,6 +104,7 @@ impl Job {
             Vec::new()
         };
         let mut last_checkpoint = Instant::now();
+        let mut checkpoint_every = checkpoint_interval(self.chat.hub.len());
         for round in 0..=max_rounds {
             let mut request = ChatRequest::new(
                 self.resolved.model.upstream_id.clone(),
@@ -124,10 +135,11 @@ impl Job {
                         round_text.push_str(&text);
                         content.push_text(&text);
                         self.run.publish(RunEventKind::TextDelta { text });
-                        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY
+                        if last_checkpoint.elapsed() >= checkpoint_every
                             && *self.stored.borrow() == Some(true)
                         {
                             last_checkpoint = Instant::now();
+                            checkpoint_every = checkpoint_interval(self.chat.hub.len());
                             self.checkpoint(content).await;
                         }
                     }
@@ -446,5 +458,18 @@ impl Job {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checkpoint_interval;
+    use std::time::Duration;
+
+    #[test]
+    fn checkpoints_thin_out_with_many_live_runs() {
+        assert_eq!(checkpoint_interval(0), Duration::from_secs(1));
+        assert_eq!(checkpoint_interval(500), Duration::from_secs(1));
+        assert_eq!(checkpoint_interval(10_000), Duration::from_secs(20));
     }
 }
