@@ -425,7 +425,7 @@ async fn held_streams(
             Ok(ttft) => held.ttft.push(ttft.as_secs_f64() * 1000.0),
             Err(e) => {
                 held.errors += 1;
-                let text: String = e.to_string().chars().take(120).collect();
+                let text: String = e.to_string().chars().take(300).collect();
                 *why.entry(text).or_default() += 1;
             }
         }
@@ -879,7 +879,9 @@ async fn one(
                 ttft.get_or_insert_with(|| started.elapsed());
             }
             if event.contains("\"type\":\"error\"") || event.contains("\"error\":{") {
-                return Err("error event".into());
+                // The event itself, so a failure table says what the error was.
+                let text: String = event.trim().chars().take(300).collect();
+                return Err(format!("error event: {text}").into());
             }
         }
     }
