@@ -495,6 +495,8 @@ async fn runs_over_socket(
     let mut ttft: Vec<Option<Duration>> = vec![None; n];
     let mut run_of: std::collections::HashMap<String, usize> = Default::default();
     let mut pending = n;
+    // Why the socket stopped early: every run without a result fails with it.
+    let mut broken: Option<String> = None;
     let end =
         |results: &mut [Option<Result<Duration, Error>>], i: usize, r: Result<Duration, Error>| {
             if results[i].is_none() {
@@ -511,10 +513,7 @@ async fn runs_over_socket(
                 Ok(frame) => {
                     sent[i] = Some(Instant::now());
                     if let Err(e) = sink.send(Message::Text(frame.into())).await {
-                        let reason = format!("sending on the WebSocket: {e}");
-                        for r in results.iter_mut().filter(|r| r.is_none()) {
-                            *r = Some(Err(reason.clone().into()));
-                        }
+                        broken = Some(format!("sending on the WebSocket: {e}"));
                         break;
                     }
                 }
@@ -529,10 +528,7 @@ async fn runs_over_socket(
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(_)) => continue,
                     other => {
-                        let reason = format!("the WebSocket ended: {other:?}");
-                        for r in results.iter_mut().filter(|r| r.is_none()) {
-                            *r = Some(Err(reason.clone().into()));
-                        }
+                        broken = Some(format!("the WebSocket ended: {other:?}"));
                         break;
                     }
                 };
@@ -577,7 +573,9 @@ async fn runs_over_socket(
     }
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("no result".into())))
+        .map(|r| {
+            r.unwrap_or_else(|| Err(broken.clone().unwrap_or_else(|| "no result".into()).into()))
+        })
         .collect()
 }
 
