@@ -80,7 +80,17 @@ pub struct Accounts {
     /// key costs one write, not one per request.
     key_touches: Arc<std::sync::Mutex<std::collections::HashMap<ApiKeyId, i64>>>,
     credentials: Arc<CredentialCache>,
+    /// Users whose credentials this instance just changed (revoked, disabled, re-roled...), so
+    /// open connections re-check theirs at once (see [`Accounts::credential_ended`]).
+    revocations: tokio::sync::broadcast::Sender<UserId>,
 }
+
+/// How often an open connection re-checks its credential when nothing on this instance said
+/// it changed: another instance (PostgreSQL) may have revoked it; that is seen within this
+/// time plus [`CREDENTIAL_TTL`]. With SQLite there is one server, and only the admin CLI can
+/// change credentials behind its back.
+const RECHECK_SHARED: std::time::Duration = std::time::Duration::from_secs(2);
+const RECHECK_EMBEDDED: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Credentials recently read from the store, by API key hash or session id (see
 /// [`CREDENTIAL_TTL`]). Only found credentials are kept: unknown keys always read the store.
@@ -150,7 +160,84 @@ impl Accounts {
             limiter,
             key_touches: Arc::default(),
             credentials: Arc::default(),
+            revocations: tokio::sync::broadcast::channel(256).0,
         })
+    }
+
+    /// Resolves when `principal`'s credential stops authenticating it as it did (session ended,
+    /// key deleted or expired, user disabled, role changed), with the reason. Open WebSockets
+    /// and SSE streams end on it: a change made on this instance is seen at once, one made
+    /// elsewhere within a few seconds.
+    pub fn credential_ended(
+        &self,
+        principal: &Principal,
+    ) -> impl std::future::Future<Output = String> + Send + 'static {
+        let this = self.clone();
+        let principal = principal.clone();
+        let mut changed = self.revocations.subscribe();
+        let every = match self.store.backend() {
+            hearth_store::Backend::Postgres => RECHECK_SHARED,
+            hearth_store::Backend::Sqlite => RECHECK_EMBEDDED,
+        };
+        async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tokio::select! {
+                    user = changed.recv() => match user {
+                        Ok(user) if user != principal.user_id() => continue,
+                        // Missed messages may have named this user.
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            std::future::pending::<()>().await;
+                        }
+                    },
+                    _ = tick.tick() => {}
+                }
+                match this.still_valid(&principal).await {
+                    Ok(()) => {}
+                    Err(CoreError::Unauthorized(reason)) => return reason,
+                    Err(e) => {
+                        tracing::warn!(error = %e, user.id = %principal.user_id(), "could not re-check a connection's credential");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `principal`'s credential still authenticates it with the same role.
+    async fn still_valid(&self, principal: &Principal) -> Result<()> {
+        let owner = match principal.credential() {
+            Credential::Session(sid) => {
+                let owner = self
+                    .cached_credential(format!("s:{sid}"), || self.store.find_session_auth(sid))
+                    .await?;
+                match owner {
+                    Some(o) if o.revoked_at.is_none() && o.user_id == principal.user_id() => o,
+                    _ => return Err(CoreError::Unauthorized("session has ended".into())),
+                }
+            }
+            Credential::ApiKey(id) => {
+                let owner = self
+                    .cached_credential(format!("ki:{id}"), || {
+                        self.store.find_api_key_auth_by_id(id)
+                    })
+                    .await?
+                    .ok_or_else(|| CoreError::Unauthorized("API key was revoked".into()))?;
+                if owner.expires_at.is_some_and(|at| at <= Timestamp::now()) {
+                    return Err(CoreError::Unauthorized("API key expired".into()));
+                }
+                owner
+            }
+        };
+        if owner.disabled {
+            return Err(CoreError::Unauthorized("this account is disabled".into()));
+        }
+        if Role::from_stored(&owner.role) != principal.role() {
+            return Err(CoreError::Unauthorized(
+                "this account's role changed; sign in again".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether setup is needed, and the registration mode.
@@ -242,7 +329,7 @@ impl Accounts {
         let user = match user {
             Some(user) if ok => user,
             _ => {
-                self.limiter.failed(&account);
+                self.limiter.failed(ip, &account);
                 // No email in the log: people type passwords into the email field.
                 tracing::info!(user.id = ?user.as_ref().map(|u| u.id), "sign-in failed");
                 return Err(CoreError::Unauthorized("invalid email or password".into()));
@@ -251,7 +338,7 @@ impl Accounts {
         if user.disabled {
             return Err(CoreError::Forbidden("this account is disabled".into()));
         }
-        self.limiter.succeeded(&account);
+        self.limiter.succeeded(ip, &account);
         tracing::info!(user.id = %user.id, "signed in");
         self.start_session(user).await
     }
@@ -274,7 +361,7 @@ impl Accounts {
         }
         let replayed = || async {
             self.store.revoke_session(session.id).await?;
-            self.forget_credentials();
+            self.forget_credentials(session.user_id);
             tracing::warn!(user.id = %session.user_id, session.id = %session.id, "refresh token replayed; session revoked");
             Err::<api::AuthResponse, _>(CoreError::Unauthorized(
                 "refresh token was already used; the session has been revoked".into(),
@@ -310,9 +397,9 @@ impl Accounts {
         principal: Option<&Principal>,
         refresh_token: Option<&str>,
     ) -> Result<()> {
-        if let Some(session) = principal.and_then(Principal::session) {
+        if let Some((session, user)) = principal.and_then(|p| Some((p.session()?, p.user_id()))) {
             self.store.revoke_session(session).await?;
-            self.forget_credentials();
+            self.forget_credentials(user);
         }
         if let Some(raw) = refresh_token {
             if let Some(token) = self
@@ -329,7 +416,7 @@ impl Accounts {
                 };
                 if let (true, Some(s)) = (allowed, session) {
                     self.store.revoke_session(s.id).await?;
-                    self.forget_credentials();
+                    self.forget_credentials(s.user_id);
                 }
             }
         }
@@ -414,9 +501,12 @@ impl Accounts {
         Ok(owner)
     }
 
-    /// Drops every cached credential: called after any change that can end one.
-    fn forget_credentials(&self) {
+    /// Drops every cached credential and tells `user`'s open connections to re-check theirs:
+    /// called after any change that can end one.
+    fn forget_credentials(&self, user: UserId) {
         self.credentials.clear();
+        // No receiver means no open connection: nothing to tell.
+        let _ = self.revocations.send(user);
     }
 
     /// Whether this request should write the key's last use (once per interval per instance).
@@ -456,7 +546,7 @@ impl Accounts {
             .verify(current, Some(&user.password_hash))
             .await?
         {
-            self.limiter.failed(&user.email);
+            self.limiter.failed(ip, &user.email);
             return Err(CoreError::invalid("current_password", "is incorrect"));
         }
         let new = Password::parse("new_password", &req.new_password)?;
@@ -466,7 +556,7 @@ impl Accounts {
         self.store
             .revoke_user_sessions(user.id, principal.session())
             .await?;
-        self.forget_credentials();
+        self.forget_credentials(user.id);
         Ok(())
     }
 
@@ -524,7 +614,7 @@ impl Accounts {
     pub async fn delete_api_key(&self, principal: &Principal, id: ApiKeyId) -> Result<()> {
         let key = access::owned(principal, self.store.find_api_key(id).await?)?;
         self.store.delete_api_key(key.id).await?;
-        self.forget_credentials();
+        self.forget_credentials(principal.user_id());
         tracing::info!(user.id = %principal.user_id(), api_key.id = %key.id, "api key revoked");
         Ok(())
     }
@@ -601,7 +691,7 @@ impl Accounts {
             self.store.revoke_user_sessions(id, None).await?;
         }
         // The cached role and disabled flag of the user's keys and sessions are stale now.
-        self.forget_credentials();
+        self.forget_credentials(id);
         tracing::info!(admin.id = ?admin.acting_user(), user.id = %id, role = %user.role, disabled = user.disabled, "user updated by admin");
         Ok(user_view(&user))
     }
@@ -622,7 +712,7 @@ impl Accounts {
             .set_password_hash(id, &self.hasher.hash(password.expose()).await?)
             .await?;
         self.store.revoke_user_sessions(id, None).await?;
-        self.forget_credentials();
+        self.forget_credentials(id);
         tracing::info!(admin.id = ?admin.acting_user(), user.id = %id, "password reset by admin");
         Ok(())
     }

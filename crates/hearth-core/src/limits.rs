@@ -1,4 +1,8 @@
-//! Sign-in throttling: attempts per client IP, and lockout of an account after repeated failures.
+//! Sign-in throttling: attempts per client IP, and lockout of an account *from one client*
+//! after repeated failures there. Failures are counted per (account, client), so a stranger who
+//! knows an email can lock it out only from their own address, never from the owner's. (Guessing
+//! from many addresses at once is slowed by the per-IP rate, not stopped by a lockout: locking
+//! the account for everyone would hand every stranger a denial of service.)
 //!
 //! Behind [`LoginLimiter`] so a shared (Redis) implementation can replace the in-memory one
 //! when several instances serve the same users.
@@ -16,9 +20,10 @@ use serde::{Deserialize, Serialize};
 pub struct LoginLimits {
     /// Sign-in and registration attempts allowed per client IP per minute.
     pub per_ip_per_minute: u32,
-    /// Consecutive failed sign-ins after which an account is locked.
+    /// Consecutive failed sign-ins from one client after which the account is locked for that
+    /// client.
     pub max_failures: u32,
-    /// How long a locked account stays locked, in seconds.
+    /// How long a lock lasts, in seconds.
     pub lockout_secs: u64,
 }
 
@@ -43,16 +48,19 @@ pub struct Refused {
 pub trait LoginLimiter: Send + Sync {
     /// Counts an attempt from `ip` on `account` and says whether it may proceed.
     fn attempt(&self, ip: IpAddr, account: &str) -> Result<(), Refused>;
-    /// Records a failed attempt on `account`.
-    fn failed(&self, account: &str);
-    /// Clears the failures of `account` after a successful sign-in.
-    fn succeeded(&self, account: &str);
+    /// Records a failed attempt on `account` from `ip`.
+    fn failed(&self, ip: IpAddr, account: &str);
+    /// Clears the failures of `account` from `ip` after a successful sign-in there.
+    fn succeeded(&self, ip: IpAddr, account: &str);
 }
+
+/// Failures are counted per account and client.
+type FailureKey = (String, IpAddr);
 
 #[derive(Default)]
 struct Counters {
     ip_windows: HashMap<IpAddr, (Instant, u32)>,
-    failures: HashMap<String, Failures>,
+    failures: HashMap<FailureKey, Failures>,
 }
 
 struct Failures {
@@ -104,14 +112,15 @@ impl MemoryLoginLimiter {
             c.failures
                 .retain(|_, f| now.duration_since(f.last) < lockout);
         }
-        if let Some(locked_at) = c.failures.get(account).and_then(|f| f.locked_at) {
+        let key = (account.to_owned(), client_key(ip));
+        if let Some(locked_at) = c.failures.get(&key).and_then(|f| f.locked_at) {
             let elapsed = now.duration_since(locked_at);
             if elapsed < lockout {
                 return Err(Refused {
                     retry_after_secs: (lockout - elapsed).as_secs().max(1),
                 });
             }
-            c.failures.remove(account);
+            c.failures.remove(&key);
         }
         let window = c.ip_windows.entry(client_key(ip)).or_insert((now, 0));
         if now.duration_since(window.0) >= WINDOW {
@@ -127,9 +136,10 @@ impl MemoryLoginLimiter {
         Ok(())
     }
 
-    fn failed_at(&self, now: Instant, account: &str) {
+    fn failed_at(&self, now: Instant, ip: IpAddr, account: &str) {
         let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = c.failures.entry(account.to_owned()).or_insert(Failures {
+        let key = (account.to_owned(), client_key(ip));
+        let entry = c.failures.entry(key).or_insert(Failures {
             count: 0,
             last: now,
             locked_at: None,
@@ -147,13 +157,13 @@ impl LoginLimiter for MemoryLoginLimiter {
         self.attempt_at(Instant::now(), ip, account)
     }
 
-    fn failed(&self, account: &str) {
-        self.failed_at(Instant::now(), account);
+    fn failed(&self, ip: IpAddr, account: &str) {
+        self.failed_at(Instant::now(), ip, account);
     }
 
-    fn succeeded(&self, account: &str) {
+    fn succeeded(&self, ip: IpAddr, account: &str) {
         let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        c.failures.remove(account);
+        c.failures.remove(&(account.to_owned(), client_key(ip)));
     }
 }
 
@@ -173,7 +183,7 @@ mod tests {
         let t0 = Instant::now();
         for _ in 0..3 {
             limiter.attempt_at(t0, IP, "a@x.io").expect("allowed");
-            limiter.failed_at(t0, "a@x.io");
+            limiter.failed_at(t0, IP, "a@x.io");
         }
         let refused = limiter.attempt_at(t0, IP, "a@x.io").expect_err("locked");
         assert_eq!(refused.retry_after_secs, 60);
@@ -186,6 +196,26 @@ mod tests {
     }
 
     #[test]
+    fn a_stranger_locks_an_account_out_only_from_their_own_address() {
+        let limiter = MemoryLoginLimiter::new(LoginLimits {
+            per_ip_per_minute: 100,
+            max_failures: 3,
+            lockout_secs: 60,
+        });
+        let t0 = Instant::now();
+        let stranger: IpAddr = "203.0.113.9".parse().expect("ip");
+        let owner: IpAddr = "198.51.100.7".parse().expect("ip");
+        for _ in 0..10 {
+            let _ = limiter.attempt_at(t0, stranger, "admin@x.io");
+            limiter.failed_at(t0, stranger, "admin@x.io");
+        }
+        assert!(limiter.attempt_at(t0, stranger, "admin@x.io").is_err());
+        limiter
+            .attempt_at(t0, owner, "admin@x.io")
+            .expect("the owner signs in from elsewhere");
+    }
+
+    #[test]
     fn success_clears_failures() {
         let limiter = MemoryLoginLimiter::new(LoginLimits {
             per_ip_per_minute: 100,
@@ -193,9 +223,9 @@ mod tests {
             lockout_secs: 60,
         });
         let t0 = Instant::now();
-        limiter.failed_at(t0, "a@x.io");
-        limiter.succeeded("a@x.io");
-        limiter.failed_at(t0, "a@x.io");
+        limiter.failed_at(t0, IP, "a@x.io");
+        limiter.succeeded(IP, "a@x.io");
+        limiter.failed_at(t0, IP, "a@x.io");
         limiter
             .attempt_at(t0, IP, "a@x.io")
             .expect("one failure is not a lockout");
@@ -227,13 +257,13 @@ mod tests {
             lockout_secs: 60,
         });
         let t0 = Instant::now();
-        limiter.failed_at(t0, "victim@x.io");
-        limiter.failed_at(t0, "victim@x.io");
+        limiter.failed_at(t0, IP, "victim@x.io");
+        limiter.failed_at(t0, IP, "victim@x.io");
         for i in 0..=SWEEP_ABOVE {
-            limiter.failed_at(t0, &format!("junk{i}@x.io"));
+            limiter.failed_at(t0, IP, &format!("junk{i}@x.io"));
         }
         limiter.attempt_at(t0, IP, "trigger@x.io").expect("sweeps");
-        limiter.failed_at(t0, "victim@x.io");
+        limiter.failed_at(t0, IP, "victim@x.io");
         assert!(
             limiter.attempt_at(t0, IP, "victim@x.io").is_err(),
             "third failure still locks"

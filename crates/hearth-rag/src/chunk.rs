@@ -58,7 +58,7 @@ impl ChunkSettings {
 }
 
 /// A piece of a document, ready to embed and index.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Chunk {
     /// 0-based order in the document.
     pub position: u32,
@@ -137,7 +137,7 @@ fn heading_line(headings: &[String]) -> String {
 
 /// Blocks that share a heading path and page, with no heading between them.
 struct Section<'a> {
-    headings: Vec<String>,
+    headings: std::sync::Arc<[String]>,
     page: Option<u32>,
     blocks: Vec<(BlockKind, &'a str)>,
 }
@@ -153,7 +153,8 @@ fn sections(document: &ParsedDocument) -> Vec<Section<'_>> {
             let has_content = document.blocks.get(i + 1).is_some_and(|next| {
                 next.headings.len() > block.headings.len()
                     && next.headings.starts_with(&block.headings)
-                    && next.headings[block.headings.len()] == block.text
+                    && next.headings[block.headings.len()]
+                        == crate::parse::cut_chars(&block.text, crate::parse::MAX_HEADING_CHARS)
             });
             if !has_content {
                 sections.push(Section {

@@ -6,11 +6,14 @@
 //! embedded HNSW index of chunk embeddings and [`fusion`] merges rankings for hybrid search.
 
 pub mod chunk;
+pub mod corpus;
 pub mod eval;
 pub mod fusion;
+pub mod isolate;
 pub mod parse;
 pub mod text;
 pub mod vectors;
 
 pub use chunk::{approx_tokens, chunk, Chunk, ChunkSettings};
+pub use isolate::{extract, Extracted};
 pub use parse::{parse, Block, BlockKind, Format, ParseError, ParseLimits, ParsedDocument};

@@ -170,19 +170,111 @@ pub(crate) fn bearer(parts: &Parts) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// The client's IP: the TCP peer. (Behind a proxy, a trusted-proxy setting will read X-Forwarded-For.)
+/// The client's IP: the TCP peer, or, when the peer is a trusted proxy
+/// (`server.trusted_proxies`), the nearest address in `X-Forwarded-For` that is not one.
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl<S> FromRequestParts<S> for ClientIp
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        Ok(ClientIp(ip))
+        let state = AppState::from_ref(state);
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Ok(ClientIp(client_ip(
+            peer,
+            forwarded,
+            &state.settings.server.trusted_proxies,
+        )))
+    }
+}
+
+/// Walks `X-Forwarded-For` from the nearest hop while the hop is a trusted proxy: the first
+/// address that is not one is the client (addresses further left were written by the client
+/// itself and prove nothing). A malformed entry stops the walk at the proxy that passed it.
+fn client_ip<'a>(
+    peer: IpAddr,
+    forwarded: impl Iterator<Item = &'a str>,
+    trusted: &[crate::settings::ProxyRange],
+) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|range| range.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::*;
+    use crate::settings::ProxyRange;
+
+    fn ranges(entries: &[&str]) -> Vec<ProxyRange> {
+        entries
+            .iter()
+            .map(|e| ProxyRange::try_from(e.to_string()).expect("range"))
+            .collect()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let proxies = ranges(&["10.0.0.0/8", "127.0.0.1"]);
+        // A stranger's header is ignored.
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), ["1.2.3.4"].into_iter(), &proxies),
+            ip("203.0.113.9")
+        );
+        // Through one proxy: the address it saw.
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), ["198.51.100.7"].into_iter(), &proxies),
+            ip("198.51.100.7")
+        );
+        // Through two: the client's own claim on the left is not believed.
+        assert_eq!(
+            client_ip(
+                ip("127.0.0.1"),
+                ["6.6.6.6, 198.51.100.7", "10.1.2.3"].into_iter(),
+                &proxies
+            ),
+            ip("198.51.100.7")
+        );
+        // Garbage stops at the proxy that passed it; no header means the proxy itself.
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), ["not-an-ip"].into_iter(), &proxies),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.5"), std::iter::empty(), &proxies),
+            ip("10.0.0.5")
+        );
+        assert!(ProxyRange::try_from("10.0.0.0/99".to_string()).is_err());
+        assert!(ProxyRange::try_from("proxy.local".to_string()).is_err());
     }
 }
 

@@ -56,6 +56,43 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// Mark cookies `Secure` (set when served over HTTPS behind a proxy).
     pub secure_cookies: bool,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client;
+    /// from any other peer the header is ignored and the TCP peer is the client.
+    pub trusted_proxies: Vec<ProxyRange>,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_token: Option<Secret>,
+}
+
+/// An address or CIDR range of a trusted reverse proxy, e.g. `10.0.0.0/8` or `127.0.0.1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProxyRange(ipnet::IpNet);
+
+impl ProxyRange {
+    /// Whether `ip` is in the range.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.0.contains(&ip)
+    }
+}
+
+impl TryFrom<String> for ProxyRange {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        let value = value.trim();
+        value
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(ProxyRange)
+            .map_err(|_| format!("`{value}` is not an IP address or CIDR range"))
+    }
+}
+
+impl From<ProxyRange> for String {
+    fn from(range: ProxyRange) -> String {
+        range.0.to_string()
+    }
 }
 
 /// The relational store.
@@ -98,6 +135,8 @@ impl Default for Settings {
                 cors_allowed_origins: Vec::new(),
                 body_limit_bytes: 2 * 1024 * 1024,
                 secure_cookies: false,
+                trusted_proxies: Vec::new(),
+                metrics_token: None,
             },
             database: DatabaseSettings {
                 url: None,

@@ -46,6 +46,34 @@ pub fn data_event(data: &str) -> String {
     out
 }
 
+/// `events` until they end or `ended` resolves (the caller's credential stopped being valid,
+/// see `Accounts::credential_ended`); then one last event, made by `last` from the reason.
+pub fn until_ended(
+    events: impl Stream<Item = String> + Send + 'static,
+    ended: impl std::future::Future<Output = String> + Send + 'static,
+    last: impl FnOnce(&str) -> String + Send + 'static,
+) -> impl Stream<Item = String> + Send + 'static {
+    let reason = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let slot = std::sync::Arc::clone(&reason);
+    let ended = async move {
+        let why = ended.await;
+        *slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+    };
+    // `take_until` ends the stream the moment `ended` resolves, whatever `events` is waiting on.
+    events.take_until(ended).chain(
+        futures_util::stream::once(async move {
+            let why = reason
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            why.map(|why| last(&why))
+        })
+        .filter_map(std::future::ready),
+    )
+}
+
 /// An SSE response of encoded events (see [`encode`]), with heartbeats every [`HEARTBEAT`].
 pub fn response(events: impl Stream<Item = String> + Send + 'static) -> Response {
     response_with_heartbeat(events, HEARTBEAT)
@@ -116,6 +144,43 @@ mod tests {
         let first = body.next().await.expect("a frame").expect("no error");
         assert_eq!(first, "data: one\n\ndata: two\n\ndata: three\n\n");
         assert!(body.next().await.is_none(), "the body ends with the events");
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_with_a_last_event_when_its_credential_ends() {
+        let (end, ended) = tokio::sync::oneshot::channel::<String>();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let events = tokio_stream_of(rx);
+        let mut out = Box::pin(until_ended(
+            events,
+            async move { ended.await.unwrap_or_default() },
+            |reason| data_event(&format!("ended: {reason}")),
+        ));
+        tx.send(data_event("one")).expect("send");
+        assert_eq!(out.next().await.as_deref(), Some("data: one\n\n"));
+        end.send("session has ended".into()).expect("end");
+        assert_eq!(
+            out.next().await.as_deref(),
+            Some("data: ended: session has ended\n\n")
+        );
+        assert_eq!(out.next().await, None, "nothing after the end");
+        assert!(
+            tx.send(data_event("two")).is_err(),
+            "the events (an upstream call) were dropped at once"
+        );
+
+        // Events that end first end the stream without waiting for the credential.
+        let events = futures_util::stream::iter([data_event("only")]);
+        let out: Vec<String> = until_ended(events, std::future::pending(), |_| unreachable!())
+            .collect()
+            .await;
+        assert_eq!(out, vec![data_event("only")]);
+    }
+
+    fn tokio_stream_of(
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+    ) -> impl Stream<Item = String> + Send + 'static {
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
     }
 
     #[tokio::test]

@@ -30,6 +30,9 @@ const PING_EVERY: Duration = Duration::from_secs(15);
 const OUTBOUND: usize = 64;
 /// Largest frame accepted from a client.
 const MAX_FRAME: usize = 1024 * 1024;
+/// Close code when the connection's credential stops being valid (4000-4999 are the
+/// application's; 4401 reads as "unauthorized").
+const CLOSE_CREDENTIAL_ENDED: u16 = 4401;
 
 /// A frame from the client.
 #[derive(Debug, Deserialize)]
@@ -171,6 +174,10 @@ async fn serve(state: AppState, socket: WebSocket, token: Option<String>) {
     if sink.send(Message::Text(ready.into())).await.is_err() {
         return;
     }
+    // The connection lives as long as the credential that opened it: logout, a revoked
+    // session or key, a password change elsewhere, disabling or a role change end it.
+    let ended = state.accounts.credential_ended(&principal);
+    tokio::pin!(ended);
     // The writer: frames from subscriptions and replies, plus heartbeats.
     let writer = tokio::spawn(async move {
         let mut ping = tokio::time::interval(PING_EVERY);
@@ -188,7 +195,24 @@ async fn serve(state: AppState, socket: WebSocket, token: Option<String>) {
     });
     let mut subscriptions = Subscriptions::default();
     loop {
-        let frame = match tokio::time::timeout(PING_EVERY * 3, stream.next()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout(PING_EVERY * 3, stream.next()) => next,
+            reason = &mut ended => {
+                subscriptions.abort_all();
+                subscriptions = Subscriptions::default();
+                let _ = out_tx
+                    .send(Message::Text(error_frame(None, "unauthorized", &reason).into()))
+                    .await;
+                let _ = out_tx
+                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: CLOSE_CREDENTIAL_ENDED,
+                        reason: "credential ended".into(),
+                    })))
+                    .await;
+                break;
+            }
+        };
+        let frame = match next {
             Err(_) => break,
             Ok(None) | Ok(Some(Err(_))) => break,
             Ok(Some(Ok(frame))) => frame,

@@ -373,6 +373,20 @@ impl Store {
         })?)
     }
 
+    /// [`Store::find_api_key_auth`] by the key's id: what re-checking a connection opened with
+    /// the key needs.
+    pub async fn find_api_key_auth_by_id(&self, id: ApiKeyId) -> Result<Option<CredentialOwner>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, CredentialOwner>(
+                "SELECT k.id AS credential_id, k.user_id, k.expires_at, k.last_used_at, CAST(NULL AS BIGINT) AS revoked_at, \
+                 u.email, u.role, u.disabled FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+        })?)
+    }
+
     /// What authenticating with an access token needs, in one read: the session and its user.
     pub async fn find_session_auth(&self, id: SessionId) -> Result<Option<CredentialOwner>> {
         Ok(on_pool!(self, |pool| {

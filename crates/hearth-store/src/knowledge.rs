@@ -448,8 +448,10 @@ impl Store {
     }
 
     /// Takes back documents whose worker stopped (lease expired, or every lease when `all`,
-    /// which a single embedded process uses at start): each goes back to the queue, or fails
-    /// once it has been claimed `max_attempts` times.
+    /// which a single embedded process uses at start). One that was being parsed fails: the
+    /// parser may be what stopped the worker, and running it again at every start would loop;
+    /// retrying it is the user's explicit act. One that was being embedded goes back to the
+    /// queue, or fails once it has been claimed `max_attempts` times.
     pub async fn recover_documents(&self, all: bool, max_attempts: i64) -> Result<Recovered> {
         let now = Timestamp::now();
         let expired = if all {
@@ -457,14 +459,26 @@ impl Store {
         } else {
             now
         };
+        let crashed = "the server stopped while reading this file (it may have crashed the \
+                       parser); retry to read it again";
         let reason = format!(
             "ingest was interrupted {max_attempts} times (the server stopped while processing it)"
         );
         on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let failed = sqlx::query(
+            let mut failed = sqlx::query(
+                "UPDATE kb_documents SET status = 'failed', error = $2, lease_until = NULL, updated_at = $3 \
+                 WHERE status = 'parsing' AND (lease_until IS NULL OR lease_until < $1)",
+            )
+            .bind(expired)
+            .bind(crashed)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            failed += sqlx::query(
                 "UPDATE kb_documents SET status = 'failed', error = $3, lease_until = NULL, updated_at = $4 \
-                 WHERE status IN ('parsing', 'embedding') AND (lease_until IS NULL OR lease_until < $1) \
+                 WHERE status = 'embedding' AND (lease_until IS NULL OR lease_until < $1) \
                  AND attempts >= $2",
             )
             .bind(expired)
@@ -476,7 +490,7 @@ impl Store {
             .rows_affected();
             let requeued = sqlx::query(
                 "UPDATE kb_documents SET status = 'queued', lease_until = NULL, updated_at = $2 \
-                 WHERE status IN ('parsing', 'embedding') AND (lease_until IS NULL OR lease_until < $1)",
+                 WHERE status = 'embedding' AND (lease_until IS NULL OR lease_until < $1)",
             )
             .bind(expired)
             .bind(now)
@@ -486,6 +500,25 @@ impl Store {
             tx.commit().await?;
             Ok(Recovered { requeued, failed })
         })
+    }
+
+    /// Puts a document a worker holds back in the queue without counting the claim, when the
+    /// worker stops for a shutdown (so the next start does not take it for a crash). False when
+    /// it was no longer in progress.
+    pub async fn release_document(&self, id: DocumentId) -> Result<bool> {
+        let done = on_writer!(self, |pool| {
+            sqlx::query(
+                "UPDATE kb_documents SET status = 'queued', lease_until = NULL, updated_at = $2, \
+                 attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+                 WHERE id = $1 AND status IN ('parsing', 'embedding')",
+            )
+            .bind(id)
+            .bind(Timestamp::now())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done > 0)
     }
 
     /// Full-text search on PostgreSQL: chunk keys and `ts_rank_cd` scores (higher is better) for

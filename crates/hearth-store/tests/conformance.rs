@@ -1257,7 +1257,9 @@ async fn ingest_queue_claims_once_and_recovers(store: &Store) {
         .await
         .expect("failed stays failed"));
 
-    // Live leases are left alone, unless the caller owns every lease.
+    // Live leases are left alone, unless the caller owns every lease. A document cut off
+    // while embedding goes back to the queue; one cut off while parsing (c) fails, because its
+    // parser may be what stopped the worker.
     assert_eq!(
         store.recover_documents(false, 3).await.expect("recover"),
         Recovered::default()
@@ -1266,8 +1268,8 @@ async fn ingest_queue_claims_once_and_recovers(store: &Store) {
     assert_eq!(
         got,
         Recovered {
-            requeued: 2,
-            failed: 0
+            requeued: 1,
+            failed: 1
         }
     );
     let again = store.find_document(a).await.expect("find").expect("a");
@@ -1276,13 +1278,32 @@ async fn ingest_queue_claims_once_and_recovers(store: &Store) {
         store.find_document(b).await.expect("b").expect("b").status,
         "failed"
     );
+    let crashed = store.find_document(c).await.expect("c").expect("c");
+    assert_eq!(crashed.status, "failed");
+    assert!(
+        crashed
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("crashed the parser"),
+        "{crashed:?}"
+    );
 
-    // A document claimed too often fails with a reason instead of looping forever.
+    // A document cut off while embedding too often fails with a reason instead of looping.
     for _ in 0..2 {
-        while store.claim_document(lease).await.expect("claim").is_some() {}
+        let claimed = store
+            .claim_document(lease)
+            .await
+            .expect("claim")
+            .expect("a");
+        assert_eq!(claimed.id, a);
+        assert!(store
+            .advance_document(a, "embedding", lease)
+            .await
+            .expect("advance"));
         store.recover_documents(true, 3).await.expect("recover");
     }
-    let gave_up = store.find_document(c).await.expect("c").expect("c");
+    let gave_up = store.find_document(a).await.expect("a").expect("a");
     assert_eq!(gave_up.status, "failed");
     assert!(
         gave_up
@@ -1292,6 +1313,25 @@ async fn ingest_queue_claims_once_and_recovers(store: &Store) {
             .contains("interrupted 3 times"),
         "{gave_up:?}"
     );
+
+    // A shutdown releases a held document without counting the claim.
+    let requeued = store
+        .requeue_document(a)
+        .await
+        .expect("requeue")
+        .expect("was failed");
+    assert_eq!((requeued.status.as_str(), requeued.attempts), ("queued", 0));
+    let held = store
+        .claim_document(lease)
+        .await
+        .expect("claim")
+        .expect("a");
+    assert_eq!((held.id, held.attempts), (a, 1));
+    assert!(store.release_document(a).await.expect("release"));
+    let released = store.find_document(a).await.expect("a").expect("a");
+    assert_eq!((released.status.as_str(), released.attempts), ("queued", 0));
+    assert!(!store.release_document(a).await.expect("not held"));
+
     let requeued = store
         .requeue_document(c)
         .await

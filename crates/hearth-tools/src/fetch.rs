@@ -125,14 +125,20 @@ impl FetchUrl {
             let body = self.read_limited(response).await?;
             let text = String::from_utf8_lossy(&body);
             let markdown = if content_type.contains("html") {
-                htmd::HtmlToMarkdown::builder()
-                    .skip_tags(vec![
-                        "script", "style", "noscript", "nav", "footer", "header", "iframe", "svg",
-                        "form", "head",
-                    ])
-                    .build()
-                    .convert(&text)
-                    .map_err(|e| ToolError::Failed(format!("cannot read the page: {e}")))?
+                // The same bounded conversion as knowledge uploads (a page nested 100,000 deep
+                // fails instead of overflowing a stack), on a blocking thread.
+                let html = text.into_owned();
+                tokio::task::spawn_blocking(move || {
+                    let limits = hearth_rag::ParseLimits::default();
+                    hearth_rag::parse::html_to_markdown(
+                        &html,
+                        &["footer", "header", "form"],
+                        &limits,
+                    )
+                })
+                .await
+                .map_err(|_| ToolError::Failed("cannot read the page".into()))?
+                .map_err(|e| ToolError::Failed(format!("cannot read the page: {e}")))?
             } else if content_type.starts_with("text/")
                 || content_type.contains("json")
                 || content_type.contains("xml")

@@ -24,6 +24,8 @@ fn site() -> Router {
               <h1>Otters</h1><p>Otters hold <b>hands</b>.</p><a href=\"/x\">more</a></body></html>")
         }))
         .route("/big", get(|| async { ([(header::CONTENT_TYPE, "text/plain")], "a".repeat(100_000)) }))
+        // 100,000 nested elements: converting them recursively would overflow a stack.
+        .route("/deep", get(|| async { ([(header::CONTENT_TYPE, "text/html")], "<div>".repeat(100_000)) }))
         // Never answers: the fetch must give up on its own time limit.
         .route("/slow", get(std::future::pending::<&'static str>))
         .route("/bin", get(|| async { ([(header::CONTENT_TYPE, "application/octet-stream")], vec![0u8; 10]) }))
@@ -98,6 +100,15 @@ async fn fetch_refuses_private_addresses_unless_allowlisted() {
         !page.contains("alert") && !page.contains("menu"),
         "scripts and navigation dropped: {page}"
     );
+
+    let msg = failed(
+        open.call(
+            "fetch_url",
+            &json!({"url": format!("{base}/deep")}).to_string(),
+        )
+        .await,
+    );
+    assert!(msg.contains("more than 256 levels deep"), "{msg}");
 
     // A redirect to a private address is checked like the first hop.
     let msg = failed(

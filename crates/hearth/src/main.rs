@@ -77,6 +77,10 @@ enum Command {
     /// Measure search quality on your own corpus.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Internal: read one file into chunks for the server (request on stdin, answer on stdout),
+    /// under the memory and CPU limits the request names. The server starts these itself.
+    #[command(hide = true)]
+    ParseWorker,
 }
 
 #[derive(Subcommand)]
@@ -170,6 +174,19 @@ enum CliRole {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::ParseWorker = cli.command {
+        // Before any runtime: the child stays one thread, inside its address-space limit.
+        return match hearth_rag::isolate::serve_child(
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("hearth parse-worker: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // A busy worker looks at the network and at tasks woken from other threads (the database
     // and model threads) every 4 polls instead of 61 and 31: with 63 streams saturating a core,
     // the time a new request's first token waits in Hearth fell from 0.6-1.1 ms to 0.1-0.4 ms
@@ -218,6 +235,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Ingest(args) => knowledge::ingest(args).await,
         Command::Search(args) => knowledge::search(args).await,
         Command::Eval(EvalCommand::Retrieval(args)) => eval::retrieval(args).await,
+        Command::ParseWorker => Err("parse-worker runs before the runtime starts".into()),
         Command::Admin(AdminCommand::DefaultConfig) => {
             say!(
                 "{}",

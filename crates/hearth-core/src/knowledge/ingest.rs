@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use hearth_rag::{ParseLimits, ParsedDocument};
 use hearth_store::{Document, NewChunk, Timestamp};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -94,8 +93,13 @@ impl Knowledge {
                                 let _ = self.finish_failed(id, "internal error while ingesting; try again").await;
                             }
                         }
-                        // Left in progress: the next start's recovery queues it again.
-                        () = shutdown.cancelled() => return,
+                        // Back to the queue, so the next start does not take it for a crash.
+                        () = shutdown.cancelled() => {
+                            if let Err(e) = self.0.store.release_document(id).await {
+                                tracing::warn!(document = %id, error = %e, "could not release a document at shutdown");
+                            }
+                            return;
+                        }
                     }
                 }
                 Ok(None) => {
@@ -158,31 +162,15 @@ impl Knowledge {
                 )))
             }
         };
-        let limits = ParseLimits::default();
-        let parsed =
-            tokio::task::spawn_blocking(move || hearth_rag::parse(format, &bytes, &limits)).await;
-        let parsed: ParsedDocument = match parsed {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return Ok(Outcome::Failed(e.to_string())),
-            Err(_) => {
-                return Ok(Outcome::Failed(
-                    "the file could not be read (its parser failed)".into(),
-                ))
-            }
+        let extracted = match self.0.parser.extract(format, bytes).await {
+            Ok(extracted) => extracted,
+            Err(reason) => return Ok(Outcome::Failed(reason)),
         };
-        let settings = self.0.settings.chunking();
-        let chunks = tokio::task::spawn_blocking(move || {
-            hearth_rag::chunk(&parsed, &settings, &hearth_rag::approx_tokens)
-                .into_iter()
-                .map(|c| (c, parsed.pages))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| CoreError::Other(Box::new(e)))?;
-        if chunks.is_empty() {
+        if extracted.chunks.is_empty() {
             return Ok(Outcome::Failed("no text found in the file".into()));
         }
-        let pages = chunks.first().map(|(_, p)| i64::from(*p));
+        let pages = Some(i64::from(extracted.pages));
+        let chunks = extracted.chunks;
         if !self
             .0
             .store
@@ -204,7 +192,7 @@ impl Knowledge {
         let mut rows = Vec::with_capacity(total);
         let mut vectors = Vec::with_capacity(total);
         for batch in chunks.chunks(self.0.settings.embed_batch) {
-            let texts: Vec<String> = batch.iter().map(|(c, _)| c.indexed_text()).collect();
+            let texts: Vec<String> = batch.iter().map(|c| c.indexed_text()).collect();
             let embedded = match self
                 .0
                 .embeddings
@@ -236,7 +224,7 @@ impl Knowledge {
                     kb.dimensions
                 )));
             }
-            for ((chunk, _), vector) in batch.iter().zip(embedded.vectors) {
+            for (chunk, vector) in batch.iter().zip(embedded.vectors) {
                 rows.push(NewChunk {
                     position: i64::from(chunk.position),
                     headings: chunk.headings.join(" > "),

@@ -4,6 +4,7 @@
 //! the store, and the vector index is derived from the store's embeddings.
 
 mod ingest;
+mod parser;
 mod search;
 mod staging;
 
@@ -25,6 +26,7 @@ use crate::embeddings::Embeddings;
 use crate::error::{CoreError, Result};
 
 pub use ingest::Worker;
+pub use parser::ParserMode;
 pub use search::{Hit, SearchMode, SearchRequest, SearchResults};
 pub use staging::{StagedFile, Stager};
 
@@ -59,6 +61,26 @@ pub struct KnowledgeSettings {
     /// Where chunk vectors are searched: `auto` (pgvector when the PostgreSQL store has it,
     /// else embedded), `embedded` (HNSW files in the data dir) or `pgvector` (required).
     pub vector_index: VectorIndexMode,
+    /// Where files are read: `process` (a child process per document, under the memory and
+    /// CPU limits below) or `in_process` (the server's own threads; budgets only).
+    pub parser: ParserMode,
+    /// The program run as `PROGRAM parse-worker` for `parser = "process"`; empty = the running
+    /// `hearth` binary itself.
+    pub parser_program: PathBuf,
+    /// Address space a parser process may use, in MiB.
+    pub parser_memory_mib: u64,
+    /// CPU time a parser process may use, in seconds.
+    pub parser_cpu_secs: u64,
+    /// Most bytes of text extracted from one file.
+    pub max_text_bytes: usize,
+    /// Most blocks (paragraphs, rows, records, list items) in one file.
+    pub max_blocks: usize,
+    /// Deepest element nesting read (HTML, DOCX).
+    pub max_depth: usize,
+    /// Most bytes inflated out of one file's compressed parts (DOCX entries, PDF streams).
+    pub max_unpacked_bytes: u64,
+    /// Most pages read from a PDF.
+    pub max_pages: u32,
 }
 
 /// See [`KnowledgeSettings::fusion`].
@@ -113,6 +135,15 @@ impl Default for KnowledgeSettings {
             rrf_k: 60.0,
             chat_top_k: 5,
             vector_index: VectorIndexMode::Auto,
+            parser: ParserMode::Process,
+            parser_program: PathBuf::new(),
+            parser_memory_mib: 1024,
+            parser_cpu_secs: 60,
+            max_text_bytes: hearth_rag::ParseLimits::default().max_text_bytes,
+            max_blocks: hearth_rag::ParseLimits::default().max_blocks,
+            max_depth: hearth_rag::ParseLimits::default().max_depth,
+            max_unpacked_bytes: hearth_rag::ParseLimits::default().max_unpacked_bytes,
+            max_pages: hearth_rag::ParseLimits::default().max_pages,
         }
     }
 }
@@ -133,6 +164,16 @@ impl KnowledgeSettings {
         positive("embed_batch", self.embed_batch > 0)?;
         positive("workers", self.workers > 0)?;
         positive("rrf_k", self.rrf_k > 0.0)?;
+        positive("max_text_bytes", self.max_text_bytes > 0)?;
+        positive("max_blocks", self.max_blocks > 0)?;
+        positive("max_depth", self.max_depth > 0)?;
+        positive("max_unpacked_bytes", self.max_unpacked_bytes > 0)?;
+        positive("max_pages", self.max_pages > 0)?;
+        positive("parser_cpu_secs", self.parser_cpu_secs > 0)?;
+        // The child maps the whole binary before it reads a byte.
+        if self.parser_memory_mib < 128 {
+            return Err("knowledge.parser_memory_mib must be at least 128".into());
+        }
         if !(1..=search::MAX_TOP_K).contains(&self.chat_top_k) {
             return Err(format!(
                 "knowledge.chat_top_k must be between 1 and {}",
@@ -156,6 +197,16 @@ impl KnowledgeSettings {
             );
         }
         Ok(())
+    }
+
+    fn parse_limits(&self) -> hearth_rag::ParseLimits {
+        hearth_rag::ParseLimits {
+            max_unpacked_bytes: self.max_unpacked_bytes,
+            max_pages: self.max_pages,
+            max_text_bytes: self.max_text_bytes,
+            max_blocks: self.max_blocks,
+            max_depth: self.max_depth,
+        }
     }
 
     fn chunking(&self) -> hearth_rag::ChunkSettings {
@@ -381,6 +432,8 @@ pub struct Knowledge(Arc<Inner>);
 
 struct Inner {
     store: Store,
+    /// Reads uploaded files into chunks (in a child process by default).
+    parser: parser::Parser,
     embeddings: Embeddings,
     settings: KnowledgeSettings,
     /// Originals, one file per document, named by its id.
@@ -418,8 +471,22 @@ impl Knowledge {
         let (events, _) = broadcast::channel(1024);
         let texts = (store.backend() == hearth_store::Backend::Sqlite)
             .then(|| TextIndexes::new(dir.join("text")));
+        let program = match settings.parser_program.as_os_str().is_empty() {
+            // The running binary serves `parse-worker` (hearth's main does).
+            true => std::env::current_exe().unwrap_or_else(|_| PathBuf::from("hearth")),
+            false => settings.parser_program.clone(),
+        };
+        let parser = parser::Parser {
+            mode: settings.parser,
+            program,
+            limits: settings.parse_limits(),
+            chunking: settings.chunking(),
+            memory_bytes: settings.parser_memory_mib.saturating_mul(1024 * 1024),
+            cpu_secs: settings.parser_cpu_secs,
+        };
         Self(Arc::new(Inner {
             texts,
+            parser,
             text_caught_up: tokio::sync::Mutex::new(HashSet::new()),
             store,
             embeddings,

@@ -1,9 +1,14 @@
 //! CSV through the `csv` crate: the first row is the header, every other row one record of
 //! `header: value` lines. The delimiter (comma, semicolon or tab) is guessed from the header.
+//! Every record repeats the column names, so names are cut to [`MAX_NAME_CHARS`] and each
+//! record is measured against the text budget before it is written.
 
-use super::{BlockKind, BlockSink, ParseError, ParsedDocument};
+use super::{cut_chars, BlockKind, BlockSink, ParseError, ParseLimits, ParsedDocument};
 
-pub(super) fn parse(text: &str) -> Result<ParsedDocument, ParseError> {
+/// Longest column name repeated in records.
+const MAX_NAME_CHARS: usize = 100;
+
+pub(super) fn parse(text: &str, limits: &ParseLimits) -> Result<ParsedDocument, ParseError> {
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -16,25 +21,38 @@ pub(super) fn parse(text: &str) -> Result<ParsedDocument, ParseError> {
         .enumerate()
         .map(|(i, name)| match name.trim() {
             "" => format!("column {}", i + 1),
-            name => name.to_string(),
+            name => cut_chars(name, MAX_NAME_CHARS).to_string(),
         })
         .collect();
-    let mut sink = BlockSink::default();
-    for record in reader.records() {
-        let record = record.map_err(|e| row_error(&e))?;
-        let lines: Vec<String> = headers
-            .iter()
-            .zip(record.iter())
-            .filter(|(_, value)| !value.trim().is_empty())
-            .map(|(name, value)| format!("{name}: {}", value.trim()))
-            .collect();
-        sink.push(BlockKind::Record, &lines.join("\n"));
+    let mut sink = BlockSink::new(limits);
+    let mut record = ::csv::StringRecord::new();
+    let mut text = String::new();
+    while reader.read_record(&mut record).map_err(|e| row_error(&e))? {
+        let fields = || {
+            headers
+                .iter()
+                .zip(record.iter())
+                .map(|(name, value)| (name, value.trim()))
+                .filter(|(_, value)| !value.is_empty())
+        };
+        let size: usize = fields()
+            .map(|(name, value)| name.len() + value.len() + 3)
+            .sum();
+        if !sink.fits(size) {
+            break;
+        }
+        text.clear();
+        for (name, value) in fields() {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(name);
+            text.push_str(": ");
+            text.push_str(value);
+        }
+        sink.push(BlockKind::Record, &text);
     }
-    Ok(ParsedDocument {
-        title: None,
-        blocks: sink.blocks,
-        pages: 1,
-    })
+    sink.finish(None, 1)
 }
 
 fn guess_delimiter(text: &str) -> u8 {
@@ -64,6 +82,26 @@ fn row_error(error: &::csv::Error) -> ParseError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(text: &str) -> Result<ParsedDocument, ParseError> {
+        super::parse(text, &ParseLimits::default())
+    }
+
+    #[test]
+    fn a_huge_header_is_not_repeated_into_every_row() {
+        // One 500 KB column name, then 250,000 rows: 125 GB if the name were copied per row.
+        let mut csv = "n".repeat(500_000);
+        csv.push('\n');
+        csv.push_str(&"1\n".repeat(250_000));
+        assert_eq!(
+            parse(&csv),
+            Err(ParseError::TooManyBlocks { limit: 200_000 })
+        );
+        let rows = csv.len() - 100_000 * 2;
+        let doc = parse(&csv[..rows]).expect("150,000 rows fit the budgets");
+        assert_eq!(doc.blocks.len(), 150_000);
+        assert_eq!(doc.blocks[0].text.len(), MAX_NAME_CHARS + 3);
+    }
 
     #[test]
     fn semicolons_and_tabs_are_recognised() {

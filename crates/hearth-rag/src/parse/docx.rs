@@ -40,10 +40,13 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocument
         Some(body) => body,
         None => return Err(damaged("word/document.xml is missing")),
     };
-    let mut walker = Walker::default();
+    let mut walker = Walker::new(limits);
     walker
         .read(&body)
         .map_err(|e| damaged(&format!("word/document.xml is not valid XML ({e})")))?;
+    if let Some(error) = walker.too_deep.take() {
+        return Err(error);
+    }
     // The title is a nicety: a missing or odd core.xml never fails the document, a bomb does.
     let core_title = match read_entry(&mut archive, "docProps/core.xml", &mut budget, limits) {
         Ok(Some(core)) => core_title(&core),
@@ -63,9 +66,12 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocument
             Err(ParseError::TooLarge { limit }) => return Err(ParseError::TooLarge { limit }),
             Ok(None) | Err(_) => continue,
         };
-        let mut notes = Walker::default();
+        let mut notes = Walker::new(limits);
         if notes.read(&xml).is_err() || notes.sink.blocks.is_empty() {
             continue;
+        }
+        if let Some(error) = notes.too_deep.take().or(notes.sink.error.take()) {
+            return Err(error);
         }
         walker.sink.heading(1, heading);
         for block in notes.sink.blocks {
@@ -76,11 +82,7 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocument
             walker.sink.push(kind, &block.text);
         }
     }
-    Ok(ParsedDocument {
-        title,
-        blocks: walker.sink.blocks,
-        pages: 1,
-    })
+    walker.sink.finish(title, 1)
 }
 
 /// Read one entry as UTF-8, charging it to `budget`; `None` when the entry does not exist.
@@ -137,6 +139,10 @@ struct Walker {
     /// Inside `mc:Fallback`, which repeats what `mc:Choice` already said.
     fallback_depth: usize,
     title: Option<String>,
+    /// Open elements, checked against `max_depth`.
+    depth: usize,
+    max_depth: usize,
+    too_deep: Option<ParseError>,
 }
 
 #[derive(Debug, Default)]
@@ -147,13 +153,38 @@ struct Paragraph {
 }
 
 impl Walker {
+    fn new(limits: &ParseLimits) -> Self {
+        Walker {
+            sink: BlockSink::new(limits),
+            max_depth: limits.max_depth,
+            ..Walker::default()
+        }
+    }
+
+    /// Reads the XML; stops early (without an error here) when too deep or over a budget,
+    /// which `too_deep` and the sink then report.
     fn read(&mut self, xml: &str) -> Result<(), quick_xml::Error> {
         let mut reader = Reader::from_str(xml);
         loop {
+            if self.sink.exhausted() {
+                return Ok(());
+            }
             match reader.read_event()? {
-                Event::Start(element) => self.start(&element, false),
+                Event::Start(element) => {
+                    self.depth += 1;
+                    if self.depth > self.max_depth {
+                        self.too_deep = Some(ParseError::TooDeep {
+                            limit: self.max_depth,
+                        });
+                        return Ok(());
+                    }
+                    self.start(&element, false);
+                }
                 Event::Empty(element) => self.start(&element, true),
-                Event::End(element) => self.end(element.local_name().as_ref()),
+                Event::End(element) => {
+                    self.depth = self.depth.saturating_sub(1);
+                    self.end(element.local_name().as_ref());
+                }
                 Event::Text(text) if self.in_text => self.append(&text.xml10_content()),
                 Event::CData(text) if self.in_text => self.append(&text.into_inner()),
                 Event::GeneralRef(reference) if self.in_text => {

@@ -3,8 +3,26 @@
 //! also the blocks sites mark as navigation by role, class or id (`role="navigation"`,
 //! `class="navheader"`, `id="breadcrumbs"`…): page chrome repeated on every page would otherwise
 //! make each page match its neighbours' titles.
+//!
+//! Deep nesting is checked twice. html5ever's tree builder looks through the stack of open
+//! elements for every tag, so a page of 100,000 nested `<div>`s costs it minutes of CPU: a
+//! linear pass over html5ever's own tokenizer ([`nesting_exceeds`]) estimates the depth first
+//! and refuses the page past twice the limit. `htmd` then walks the built tree recursively, so
+//! the tree's real depth is checked (iteratively) against `ParseLimits::max_depth` before it
+//! does: such a page fails with a reason instead of overflowing the stack. `fetch_url` uses the
+//! same conversion.
 
-use super::{markdown, squash_whitespace, ParseError, ParsedDocument};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::states::RawKind;
+use html5ever::tokenizer::{
+    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
+use html5ever::TokenizerResult;
+
+use super::{markdown, squash_whitespace, ParseError, ParseLimits, ParsedDocument};
 
 /// Elements whose content is never document text.
 const SKIPPED_TAGS: [&str; 11] = [
@@ -51,9 +69,32 @@ fn is_navigation(element: &htmd::Element) -> bool {
     })
 }
 
-pub(super) fn parse(html: &str) -> Result<ParsedDocument, ParseError> {
+pub(super) fn parse(html: &str, limits: &ParseLimits) -> Result<ParsedDocument, ParseError> {
+    let markdown = html_to_markdown(html, &[], limits)?;
+    let mut document = markdown::parse(&markdown, limits)?;
+    if let Some(title) = title_element(html) {
+        document.title = Some(title);
+    }
+    Ok(document)
+}
+
+/// HTML to Markdown (scripts, styles, navigation and the `also_skip` elements dropped),
+/// refusing trees nested deeper than `limits.max_depth` before anything walks them recursively.
+/// Takes time in proportion to the page: call it off the async threads.
+pub fn html_to_markdown(
+    html: &str,
+    also_skip: &[&str],
+    limits: &ParseLimits,
+) -> Result<String, ParseError> {
+    if nesting_exceeds(html, limits.max_depth.saturating_mul(2)) {
+        return Err(ParseError::TooDeep {
+            limit: limits.max_depth,
+        });
+    }
+    let mut skipped = SKIPPED_TAGS.to_vec();
+    skipped.extend_from_slice(also_skip);
     let converter = htmd::HtmlToMarkdown::builder()
-        .skip_tags(SKIPPED_TAGS.to_vec())
+        .skip_tags(skipped)
         .add_handler(
             CHROME_CANDIDATES.to_vec(),
             |handlers: &dyn htmd::element_handler::Handlers, element: htmd::Element| {
@@ -65,14 +106,117 @@ pub(super) fn parse(html: &str) -> Result<ParsedDocument, ParseError> {
             },
         )
         .build();
-    let markdown = converter
-        .convert(html)
+    let tree = converter
+        .html_to_tree(html)
         .map_err(|e| ParseError::Corrupt(format!("the HTML could not be read: {e}")))?;
-    let mut document = markdown::parse(&markdown);
-    if let Some(title) = title_element(html) {
-        document.title = Some(title);
+    if depth_exceeds(&tree, limits.max_depth) {
+        return Err(ParseError::TooDeep {
+            limit: limits.max_depth,
+        });
     }
-    Ok(document)
+    Ok(converter.tree_to_markdown(&tree))
+}
+
+/// Whether the page's tags nest more than `max` deep, estimated in one pass of the tokenizer:
+/// elements stay open until their end tag (which also closes what it encloses), except those
+/// that never hold content (void, self-closed, raw text) or that the next sibling closes
+/// (`p`, `li`, `td`...). It reads no further than `max` open elements, so it stays linear.
+fn nesting_exceeds(html: &str, max: usize) -> bool {
+    let probe = DepthProbe {
+        open: RefCell::new(Vec::new()),
+        max,
+        exceeded: Cell::new(false),
+    };
+    let tokenizer = Tokenizer::new(probe, TokenizerOpts::default());
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(html));
+    while let TokenizerResult::Script(_) = tokenizer.feed(&input) {}
+    tokenizer.end();
+    tokenizer.sink.exceeded.get()
+}
+
+struct DepthProbe {
+    /// Names of the open elements, outermost first.
+    open: RefCell<Vec<String>>,
+    max: usize,
+    exceeded: Cell<bool>,
+}
+
+/// Elements with no content of their own.
+const VOID: [&str; 16] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "param", "keygen", "frame",
+];
+
+/// Elements the parser closes when a sibling (or the document's structure) starts.
+const CLOSED_BY_SIBLINGS: [&str; 21] = [
+    "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot", "rb",
+    "rt", "rp", "rtc", "caption", "colgroup", "html", "head", "body",
+];
+
+impl TokenSink for DepthProbe {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let Token::TagToken(tag) = token else {
+            return TokenSinkResult::Continue;
+        };
+        if self.exceeded.get() {
+            return TokenSinkResult::Continue;
+        }
+        let name: &str = &tag.name;
+        match tag.kind {
+            TagKind::StartTag => {
+                // The tokenizer needs to know where raw text starts, as the tree builder would
+                // tell it.
+                let raw = match name {
+                    "script" => Some(TokenSinkResult::RawData(RawKind::ScriptData)),
+                    "style" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript" => {
+                        Some(TokenSinkResult::RawData(RawKind::Rawtext))
+                    }
+                    "title" | "textarea" => Some(TokenSinkResult::RawData(RawKind::Rcdata)),
+                    "plaintext" => Some(TokenSinkResult::Plaintext),
+                    _ => None,
+                };
+                if let Some(raw) = raw {
+                    return if tag.self_closing {
+                        TokenSinkResult::Continue
+                    } else {
+                        raw
+                    };
+                }
+                if tag.self_closing || VOID.contains(&name) || CLOSED_BY_SIBLINGS.contains(&name) {
+                    return TokenSinkResult::Continue;
+                }
+                let mut open = self.open.borrow_mut();
+                open.push(name.to_owned());
+                if open.len() > self.max {
+                    self.exceeded.set(true);
+                }
+            }
+            TagKind::EndTag => {
+                let mut open = self.open.borrow_mut();
+                if let Some(at) = open.iter().rposition(|o| o == name) {
+                    open.truncate(at);
+                }
+            }
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+/// Whether any node of the tree sits more than `max` levels below the root (without recursion).
+fn depth_exceeds(root: &Rc<htmd::Node>, max: usize) -> bool {
+    let mut stack = vec![(Rc::clone(root), 0usize)];
+    while let Some((node, depth)) = stack.pop() {
+        if depth > max {
+            return true;
+        }
+        for child in node.children.borrow().iter() {
+            stack.push((Rc::clone(child), depth + 1));
+        }
+    }
+    false
 }
 
 /// The text of the first `<title>` element; a plain search is enough for this one element.
@@ -95,6 +239,36 @@ fn title_element(html: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::parse::BlockKind;
+
+    fn parse(html: &str) -> Result<ParsedDocument, ParseError> {
+        super::parse(html, &ParseLimits::default())
+    }
+
+    #[test]
+    fn the_depth_estimate_follows_implied_and_enclosing_closes() {
+        // Closed by an enclosing end tag, by a sibling, or never opened: all shallow.
+        let shallow = "<div><span>x</div>".repeat(5_000)
+            + &"<p>para".repeat(5_000)
+            + &"<li>item".repeat(5_000)
+            + &"<br><img src=x><hr/>".repeat(5_000)
+            + "<script>"
+            + &"<div>".repeat(5_000)
+            + "</script>";
+        assert!(!nesting_exceeds(&shallow, 512));
+        assert!(parse(&shallow).is_ok());
+        assert!(nesting_exceeds(&"<span><b><i>".repeat(200), 512));
+        assert!(!nesting_exceeds(&"<span><b><i>".repeat(100), 512));
+    }
+
+    #[test]
+    fn deep_nesting_fails_with_the_limit_instead_of_overflowing() {
+        let deep = format!("{}x{}", "<div>".repeat(100_000), "</div>".repeat(100_000));
+        assert_eq!(parse(&deep), Err(ParseError::TooDeep { limit: 256 }));
+        // Within the limit it converts, on a test thread's ordinary stack.
+        let fine = format!("{}deep text{}", "<div>".repeat(200), "</div>".repeat(200));
+        let doc = parse(&fine).expect("200 levels are fine");
+        assert_eq!(doc.blocks[0].text, "deep text");
+    }
 
     const PAGE: &str = r#"<!DOCTYPE html>
 <html>
@@ -157,7 +331,7 @@ mod tests {
             .find(|b| b.kind == BlockKind::Paragraph)
             .expect("paragraph block");
         assert_eq!(paragraph.text, "First bold paragraph with a link.");
-        assert_eq!(paragraph.headings, vec!["Welcome".to_string()]);
+        assert_eq!(paragraph.headings[..], ["Welcome"]);
         let items: Vec<_> = doc
             .blocks
             .iter()

@@ -2,28 +2,30 @@
 
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
-use super::{squash_whitespace, BlockKind, BlockSink, ParsedDocument};
+use super::{squash_whitespace, BlockKind, BlockSink, ParseError, ParseLimits, ParsedDocument};
 
-pub(super) fn parse(text: &str) -> ParsedDocument {
+pub(super) fn parse(text: &str, limits: &ParseLimits) -> Result<ParsedDocument, ParseError> {
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_YAML_STYLE_METADATA_BLOCKS;
-    let mut walker = Walker::default();
+    let mut walker = Walker {
+        sink: BlockSink::new(limits),
+        ..Walker::default()
+    };
     for event in Parser::new_ext(text, options) {
         walker.event(event);
+        if walker.sink.exhausted() {
+            break;
+        }
     }
     walker.flush_paragraph();
     let title = walker
         .front_matter_title
         .clone()
         .or_else(|| walker.sink.first_heading(1));
-    ParsedDocument {
-        title,
-        blocks: walker.sink.blocks,
-        pages: 1,
-    }
+    walker.sink.finish(title, 1)
 }
 
 #[derive(Debug, Default)]
@@ -257,6 +259,10 @@ fn front_matter_title(metadata: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::parse::Block;
+
+    fn parse(text: &str) -> ParsedDocument {
+        super::parse(text, &ParseLimits::default()).expect("parses")
+    }
 
     fn kinds(blocks: &[Block]) -> Vec<(BlockKind, &str, String)> {
         blocks

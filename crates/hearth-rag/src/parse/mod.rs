@@ -5,6 +5,14 @@
 //! Every format goes through a real parser crate; this module only maps their output onto blocks
 //! and their failures onto [`ParseError`], whose messages are shown to the user as the reason a
 //! document failed.
+//!
+//! Every upload may be hostile, so parsing is bounded by [`ParseLimits`]: bytes inflated out of
+//! compressed streams, text extracted, blocks, and nesting depth. Budgets are charged before the
+//! text is built (a CSV row or JSON record is measured, then written), and context that repeats
+//! (the heading path every block sits under) is shared, not copied, so no input grows the
+//! output much beyond its own size before a limit stops it. Nothing here recurses on the input's
+//! nesting, except `htmd`'s walk over HTML, which runs only on trees checked against
+//! `max_depth` first.
 
 mod csv;
 mod docx;
@@ -14,7 +22,10 @@ mod markdown;
 mod pdf;
 mod text;
 
+pub use html::html_to_markdown;
+
 use std::fmt;
+use std::sync::Arc;
 
 /// A file format Hearth can read into blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,19 +93,29 @@ impl fmt::Display for Format {
 }
 
 /// Bounds that protect the parser from hostile files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParseLimits {
-    /// Most bytes read out of a compressed container (DOCX zip entries); more is a zip bomb.
+    /// Most bytes inflated out of compressed data (DOCX zip entries, PDF streams other than
+    /// images); more is a compression bomb.
     pub max_unpacked_bytes: u64,
     /// Most pages read from a PDF.
     pub max_pages: u32,
+    /// Most bytes of text extracted from one file (all blocks together).
+    pub max_text_bytes: usize,
+    /// Most blocks (paragraphs, rows, records, list items...) in one file.
+    pub max_blocks: usize,
+    /// Deepest nesting of elements (HTML, DOCX XML) read.
+    pub max_depth: usize,
 }
 
 impl Default for ParseLimits {
     fn default() -> Self {
         ParseLimits {
-            max_unpacked_bytes: 64 * 1024 * 1024,
+            max_unpacked_bytes: 128 * 1024 * 1024,
             max_pages: 2000,
+            max_text_bytes: 32 * 1024 * 1024,
+            max_blocks: 200_000,
+            max_depth: 256,
         }
     }
 }
@@ -117,8 +138,9 @@ pub struct Block {
     /// The text, trimmed; tables have one row per line with cells joined by `" | "`.
     pub text: String,
     /// The heading path this block sits under, outermost first. A heading's own path holds its
-    /// parents only, not itself.
-    pub headings: Vec<String>,
+    /// parents only, not itself. Shared by every block under the same path; each entry is cut
+    /// to [`MAX_HEADING_CHARS`].
+    pub headings: Arc<[String]>,
     /// 1-based page number for paginated formats (PDF).
     pub page: Option<u32>,
 }
@@ -138,8 +160,13 @@ pub enum BlockKind {
     Record,
 }
 
+/// Longest heading kept in the heading path of the blocks under it (the heading's own block keeps
+/// it whole): a path is context for search, and a huge "heading" would be repeated into every
+/// chunk under it.
+pub const MAX_HEADING_CHARS: usize = 200;
+
 /// Why a file could not be read. The `Display` text is shown to the user.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ParseError {
     #[error("the file is empty")]
     Empty,
@@ -153,6 +180,12 @@ pub enum ParseError {
     TooLarge { limit: u64 },
     #[error("the PDF has {pages} pages, more than the limit of {limit}")]
     TooManyPages { pages: u32, limit: u32 },
+    #[error("the file holds more than {} of text (the limit)", human_bytes(*limit as u64))]
+    TooMuchText { limit: usize },
+    #[error("the file has more than {limit} paragraphs, rows or records (the limit)")]
+    TooManyBlocks { limit: usize },
+    #[error("the file nests elements more than {limit} levels deep (the limit)")]
+    TooDeep { limit: usize },
     #[error("{0}")]
     Corrupt(String),
 }
@@ -167,13 +200,13 @@ pub fn parse(
         return Err(ParseError::Empty);
     }
     let document = match format {
-        Format::Text => text::parse(bytes)?,
-        Format::Markdown => markdown::parse(&decode_text(bytes)?),
-        Format::Html => html::parse(&decode_text(bytes)?)?,
+        Format::Text => text::parse(bytes, limits)?,
+        Format::Markdown => markdown::parse(&decode_text(bytes)?, limits)?,
+        Format::Html => html::parse(&decode_text(bytes)?, limits)?,
         Format::Pdf => pdf::parse(bytes, limits)?,
         Format::Docx => docx::parse(bytes, limits)?,
-        Format::Csv => csv::parse(&decode_text(bytes)?)?,
-        Format::Json => json::parse(&decode_text(bytes)?)?,
+        Format::Csv => csv::parse(&decode_text(bytes)?, limits)?,
+        Format::Json => json::parse(&decode_text(bytes)?, limits)?,
     };
     if document.blocks.is_empty() {
         // Markup with nothing but tags, a CSV with only a header, an empty JSON array...
@@ -271,51 +304,109 @@ fn paragraphs(text: &str) -> Vec<String> {
     out
 }
 
-/// Builds blocks while tracking the heading path they sit under.
-#[derive(Debug, Default)]
+/// Builds blocks while tracking the heading path they sit under, within the text and block
+/// budgets of [`ParseLimits`]. Over a budget it records the error, ignores what follows and
+/// [`BlockSink::finish`] reports it; [`BlockSink::exhausted`] lets a format stop reading early.
+#[derive(Debug)]
 struct BlockSink {
     blocks: Vec<Block>,
-    /// Open headings, outermost first: (level, text).
+    /// Open headings, outermost first: (level, text cut to [`MAX_HEADING_CHARS`]).
     path: Vec<(u8, String)>,
+    /// `path`'s texts, shared by every block pushed under it.
+    shared_path: Arc<[String]>,
     page: Option<u32>,
+    text_left: usize,
+    limits: ParseLimits,
+    error: Option<ParseError>,
+}
+
+impl Default for BlockSink {
+    fn default() -> Self {
+        BlockSink::new(&ParseLimits::default())
+    }
 }
 
 impl BlockSink {
-    fn headings(&self) -> Vec<String> {
-        self.path.iter().map(|(_, text)| text.clone()).collect()
+    fn new(limits: &ParseLimits) -> Self {
+        BlockSink {
+            blocks: Vec::new(),
+            path: Vec::new(),
+            shared_path: Arc::from(Vec::new()),
+            page: None,
+            text_left: limits.max_text_bytes,
+            limits: limits.clone(),
+            error: None,
+        }
+    }
+
+    /// Whether a budget ran out: nothing more will be kept.
+    fn exhausted(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// Whether `bytes` more of text fit the budget; records the error when they do not.
+    fn fits(&mut self, bytes: usize) -> bool {
+        if self.error.is_some() {
+            return false;
+        }
+        if bytes > self.text_left {
+            self.error = Some(ParseError::TooMuchText {
+                limit: self.limits.max_text_bytes,
+            });
+            return false;
+        }
+        if self.blocks.len() >= self.limits.max_blocks {
+            self.error = Some(ParseError::TooManyBlocks {
+                limit: self.limits.max_blocks,
+            });
+            return false;
+        }
+        true
+    }
+
+    fn set_path(&mut self, path: Vec<(u8, String)>) {
+        self.path = path;
+        self.shared_path = self.path.iter().map(|(_, text)| text.clone()).collect();
     }
 
     /// A heading closes every open heading of the same or a deeper level.
     fn heading(&mut self, level: u8, text: &str) {
         let text = squash_whitespace(text);
-        if text.is_empty() {
+        if text.is_empty() || !self.fits(text.len()) {
             return;
         }
-        while self.path.last().is_some_and(|(open, _)| *open >= level) {
-            self.path.pop();
+        let mut path = std::mem::take(&mut self.path);
+        while path.last().is_some_and(|(open, _)| *open >= level) {
+            path.pop();
         }
+        self.set_path(path);
+        let entry = cut_chars(&text, MAX_HEADING_CHARS).to_string();
+        self.text_left -= text.len();
         self.blocks.push(Block {
             kind: BlockKind::Heading(level),
-            text: text.clone(),
-            headings: self.headings(),
+            text,
+            headings: Arc::clone(&self.shared_path),
             page: self.page,
         });
-        self.path.push((level, text));
+        let mut path = std::mem::take(&mut self.path);
+        path.push((level, entry));
+        self.set_path(path);
     }
 
     fn push(&mut self, kind: BlockKind, text: &str) {
         let text = if kind == BlockKind::Code {
-            text.trim_matches('\n').to_string()
+            text.trim_matches('\n')
         } else {
-            text.trim().to_string()
+            text.trim()
         };
-        if text.trim().is_empty() {
+        if text.trim().is_empty() || !self.fits(text.len()) {
             return;
         }
+        self.text_left -= text.len();
         self.blocks.push(Block {
             kind,
-            text,
-            headings: self.headings(),
+            text: text.to_string(),
+            headings: Arc::clone(&self.shared_path),
             page: self.page,
         });
     }
@@ -325,6 +416,26 @@ impl BlockSink {
             .iter()
             .find(|block| block.kind == BlockKind::Heading(level))
             .map(|block| block.text.clone())
+    }
+
+    /// The document, or the budget that ran out.
+    fn finish(self, title: Option<String>, pages: u32) -> Result<ParsedDocument, ParseError> {
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(ParsedDocument {
+                title,
+                blocks: self.blocks,
+                pages,
+            }),
+        }
+    }
+}
+
+/// The first `max` characters of `text`.
+pub(crate) fn cut_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
     }
 }
 
@@ -415,6 +526,59 @@ mod tests {
                 ("D", String::new()),
                 ("under d", "D".to_string()),
             ]
+        );
+    }
+
+    #[test]
+    fn blocks_under_one_path_share_it_and_long_headings_are_cut_in_it() {
+        let mut sink = BlockSink::default();
+        let long = "h".repeat(MAX_HEADING_CHARS * 3);
+        sink.heading(1, &long);
+        sink.push(BlockKind::Paragraph, "one");
+        sink.push(BlockKind::Paragraph, "two");
+        assert_eq!(
+            sink.blocks[0].text.len(),
+            long.len(),
+            "the heading block is whole"
+        );
+        assert!(Arc::ptr_eq(
+            &sink.blocks[1].headings,
+            &sink.blocks[2].headings
+        ));
+        assert_eq!(
+            sink.blocks[1].headings[0].chars().count(),
+            MAX_HEADING_CHARS
+        );
+    }
+
+    #[test]
+    fn text_and_block_budgets_stop_the_sink() {
+        let limits = ParseLimits {
+            max_text_bytes: 10,
+            ..ParseLimits::default()
+        };
+        let mut sink = BlockSink::new(&limits);
+        sink.push(BlockKind::Paragraph, "12345");
+        sink.push(BlockKind::Paragraph, "123456");
+        assert!(sink.exhausted());
+        sink.push(BlockKind::Paragraph, "1");
+        assert_eq!(sink.blocks.len(), 1);
+        assert_eq!(
+            sink.finish(None, 1),
+            Err(ParseError::TooMuchText { limit: 10 })
+        );
+
+        let limits = ParseLimits {
+            max_blocks: 2,
+            ..ParseLimits::default()
+        };
+        let mut sink = BlockSink::new(&limits);
+        for text in ["a", "b", "c"] {
+            sink.push(BlockKind::Paragraph, text);
+        }
+        assert_eq!(
+            sink.finish(None, 1),
+            Err(ParseError::TooManyBlocks { limit: 2 })
         );
     }
 }

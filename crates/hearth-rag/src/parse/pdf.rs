@@ -3,8 +3,17 @@
 //! `pdf-extract` panics on some malformed input (it unwraps inside), so every call into it runs
 //! under `catch_unwind`: a damaged page is skipped, and a document none of whose pages can be
 //! read is reported as damaged rather than taking the process down.
+//!
+//! Neither crate bounds what it inflates, and a stream compressed twice (`[/FlateDecode
+//! /FlateDecode]`) turns kilobytes into gigabytes. So before `lopdf` sees the file, every
+//! Flate stream that is not an image (images are never decoded for text) is inflated once here,
+//! through its whole filter chain, into a counter charged to `max_unpacked_bytes`.
 
+use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use flate2::read::ZlibDecoder;
+use memchr::memmem;
 
 use lopdf::Document;
 
@@ -16,6 +25,7 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocument
     if !head.windows(5).any(|w| w == b"%PDF-") {
         return Err(damaged("this is not a PDF file (no %PDF header)"));
     }
+    check_inflated_size(bytes, limits.max_unpacked_bytes)?;
     let document = match catch_unwind(|| Document::load_mem(bytes)) {
         Ok(Ok(document)) => document,
         Ok(Err(lopdf::Error::Decryption(_) | lopdf::Error::InvalidPassword)) => {
@@ -97,6 +107,81 @@ fn info_title(document: &Document) -> Option<String> {
     let title = lopdf::decode_text_string(info.get(b"Title").ok()?).ok()?;
     let title = super::squash_whitespace(&title);
     (!title.is_empty()).then_some(title)
+}
+
+/// Most Flate layers decoded on one stream; real files use one.
+const MAX_LAYERS: usize = 4;
+/// How far before a `stream` keyword its dictionary is looked for.
+const DICTIONARY_WINDOW: usize = 64 * 1024;
+
+/// Fails with `TooLarge` when the file's non-image Flate streams inflate to more than `limit`
+/// bytes in all. Streams that do not inflate (encrypted, damaged) count what they gave.
+fn check_inflated_size(bytes: &[u8], limit: u64) -> Result<(), ParseError> {
+    let mut left = limit;
+    let mut from = 0;
+    let keyword = memmem::Finder::new(b"stream");
+    while let Some(found) = keyword.find(&bytes[from..]) {
+        let at = from + found;
+        from = at + 6;
+        // `endstream` ends a stream; only `stream` followed by an end of line starts one.
+        if at >= 3 && &bytes[at - 3..at] == b"end" {
+            continue;
+        }
+        let data_start = match bytes.get(from..from + 2) {
+            Some([b'\r', b'\n']) => from + 2,
+            Some([b'\n', _]) | Some([b'\r', _]) => from + 1,
+            _ => continue,
+        };
+        let dictionary = &bytes[at.saturating_sub(DICTIONARY_WINDOW)..at];
+        let dictionary = match memmem::rfind(dictionary, b"obj") {
+            Some(start) => &dictionary[start..],
+            None => dictionary,
+        };
+        let layers = memmem::find_iter(dictionary, b"/FlateDecode").count();
+        let image = memmem::find(dictionary, b"/Image").is_some();
+        if layers == 0 || image {
+            continue;
+        }
+        let data = &bytes[data_start..];
+        let used = inflated_size(data, layers.min(MAX_LAYERS), left);
+        if used > left {
+            return Err(ParseError::TooLarge { limit });
+        }
+        left -= used;
+    }
+    Ok(())
+}
+
+/// Bytes `data` gives after `layers` rounds of zlib inflation, counting at most `budget + 1`.
+/// A damaged stream counts what it gave before the damage.
+fn inflated_size(data: &[u8], layers: usize, budget: u64) -> u64 {
+    let cap = budget.saturating_add(1);
+    let mut inner: Option<Vec<u8>> = None;
+    for layer in 1..=layers {
+        let input = inner.as_deref().unwrap_or(data);
+        let mut decoder = ZlibDecoder::new(input).take(cap);
+        if layer == layers {
+            return count_bytes(&mut decoder);
+        }
+        let mut output = Vec::new();
+        let _ = decoder.read_to_end(&mut output);
+        if u64::try_from(output.len()).unwrap_or(u64::MAX) > budget {
+            return cap;
+        }
+        inner = Some(output);
+    }
+    0
+}
+
+fn count_bytes(reader: &mut impl Read) -> u64 {
+    let mut buffer = [0u8; 16 * 1024];
+    let mut total = 0u64;
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) | Err(_) => return total,
+            Ok(n) => total += n as u64,
+        }
+    }
 }
 
 fn damaged(cause: &str) -> ParseError {

@@ -68,13 +68,13 @@ fn markdown_heading_paths_reach_blocks() {
         .iter()
         .find(|b| b.text == "Deep text.")
         .expect("deep block");
-    assert_eq!(deep.headings, vec!["Title", "Part", "Detail"]);
+    assert_eq!(deep.headings[..], ["Title", "Part", "Detail"]);
     let shallow = doc
         .blocks
         .iter()
         .find(|b| b.text == "Shallow.")
         .expect("shallow block");
-    assert_eq!(shallow.headings, vec!["Title", "Other"]);
+    assert_eq!(shallow.headings[..], ["Title", "Other"]);
 }
 
 #[test]

@@ -233,15 +233,21 @@ async fn answer(
     sse: bool,
 ) -> Result<Response, ApiError> {
     if sse {
-        return Ok(sse_response(live.subscribe(0)));
+        return Ok(sse_response(state, principal, live.subscribe(0)));
     }
     let message = state.chat.wait(principal, run_id).await?;
     Ok(axum::Json(message).into_response())
 }
 
 /// Run events as SSE: `id` is the sequence number, `event` the type, `data` the JSON event.
-pub fn sse_response(events: impl Stream<Item = Arc<Published>> + Send + 'static) -> Response {
-    crate::sse::response(events.map(|p| {
+/// The stream ends with an `error` event (code `unauthorized`) when the caller's credential
+/// stops being valid.
+pub fn sse_response(
+    state: &AppState,
+    principal: &hearth_core::access::Principal,
+    events: impl Stream<Item = Arc<Published>> + Send + 'static,
+) -> Response {
+    let events = events.map(|p| {
         let mut out = String::with_capacity(p.json.len() + 48);
         crate::sse::encode(
             &mut out,
@@ -250,7 +256,17 @@ pub fn sse_response(events: impl Stream<Item = Arc<Published>> + Send + 'static)
             &p.json,
         );
         out
-    }))
+    });
+    crate::sse::response(crate::sse::until_ended(
+        events,
+        state.accounts.credential_ended(principal),
+        |reason| {
+            let mut out = String::new();
+            let data = serde_json::json!({"code": "unauthorized", "message": reason});
+            crate::sse::encode(&mut out, None, Some("error"), &data.to_string());
+            out
+        },
+    ))
 }
 
 /// Events of a run after `after` (or `Last-Event-ID`): the rest of a live run as it happens,
@@ -276,7 +292,7 @@ pub async fn events(
         .chat
         .events(&principal, Some(id), run_id, after)
         .await?;
-    Ok(sse_response(events))
+    Ok(sse_response(&state, &principal, events))
 }
 
 /// The outcome of a stop request.

@@ -314,7 +314,15 @@ pub async fn chat_completions(
     let id = completion_id();
     let created = now_secs();
     if stream {
-        return Ok(stream_response(id, created, model, events, include_usage));
+        let ended = state.accounts.credential_ended(&principal);
+        return Ok(stream_response(
+            id,
+            created,
+            model,
+            events,
+            include_usage,
+            ended,
+        ));
     }
     let done = hearth_llm::collect(events)
         .await
@@ -345,6 +353,7 @@ fn stream_response(
     model: String,
     events: hearth_llm::EventStream,
     include_usage: bool,
+    ended: impl std::future::Future<Output = String> + Send + 'static,
 ) -> Response {
     // Every chunk shares its envelope; it is written once and each token only fills the delta.
     // Chunks are whole SSE events (compact JSON has no line breaks).
@@ -419,7 +428,13 @@ fn stream_response(
         .chain(futures_util::stream::once(async {
             crate::sse::data_event("[DONE]")
         }));
-    crate::sse::response(body)
+    // A revoked key or session stops the stream (and, by dropping it, the upstream call).
+    crate::sse::response(crate::sse::until_ended(body, ended, |reason| {
+        crate::sse::data_event(
+            &json!({"error": {"message": reason, "type": "authentication_error", "code": "unauthorized"}})
+                .to_string(),
+        )
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,7 +7,9 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::error::ApiError;
 use crate::state::AppState;
+use hearth_core::tokens::hash_secret;
 
 /// Liveness and readiness answers.
 #[derive(Serialize, ToSchema)]
@@ -57,14 +59,33 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+/// Prometheus text format; with `server.metrics_token` set, only for that bearer token.
+#[utoipa::path(get, path = "/metrics", tag = "system", responses(
+    (status = 200, content_type = "text/plain"),
+    (status = 401, description = "`server.metrics_token` is set and the request does not carry it"),
+))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(token) = &state.settings.server.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Digests compared, so the time taken says nothing about the token.
+        if hash_secret(given.trim()) != hash_secret(token.expose()) {
+            return Err(ApiError::from(hearth_core::CoreError::Unauthorized(
+                "/metrics needs the metrics token (server.metrics_token)".into(),
+            )));
+        }
+    }
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.metrics.render(),
-    )
+    ))
 }

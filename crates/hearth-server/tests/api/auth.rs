@@ -397,6 +397,66 @@ async fn login_lockout_and_per_ip_limit() {
     assert!(response.headers().get("retry-after").is_some());
 }
 
+/// A sign-in attempt as if relayed by a proxy for `client`.
+async fn login_from(app: &crate::helpers::TestApp, client: &str, password: &str) -> StatusCode {
+    app.client
+        .request(hearth_client::Method::POST, "/api/v1/auth/login")
+        .header("x-forwarded-for", client)
+        .json(&serde_json::json!({"email": "ada@example.com", "password": password}))
+        .send()
+        .await
+        .expect("send")
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_a_stranger_locks_out_only_themselves() {
+    let app = spawn_with(|s| {
+        s.auth.registration = Registration::Open;
+        s.auth.login.max_failures = 3;
+        s.server.trusted_proxies =
+            vec![
+                hearth_server::settings::ProxyRange::try_from("127.0.0.1".to_string())
+                    .expect("range"),
+            ];
+    })
+    .await;
+    app.register("ada@example.com").await;
+    let stranger = "203.0.113.9";
+    for _ in 0..3 {
+        assert_eq!(
+            login_from(&app, stranger, "wrong-password").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_from(&app, stranger, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the stranger's address is locked out"
+    );
+    assert_eq!(
+        login_from(&app, "198.51.100.7", PASSWORD).await,
+        StatusCode::OK,
+        "the owner signs in from their own address"
+    );
+
+    // Without the proxy trusted, the header is the client's own claim and is ignored: every
+    // attempt comes from the TCP peer, which the failures lock out.
+    let app = spawn_with(|s| {
+        s.auth.registration = Registration::Open;
+        s.auth.login.max_failures = 3;
+    })
+    .await;
+    app.register("ada@example.com").await;
+    for _ in 0..3 {
+        login_from(&app, stranger, "wrong-password").await;
+    }
+    assert_eq!(
+        login_from(&app, "198.51.100.7", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 #[tokio::test]
 async fn browser_refresh_keeps_the_token_in_the_cookie_only() {
     let app = spawn_open().await;

@@ -30,6 +30,9 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
         parallelism: 1,
     };
     settings.auth.login.per_ip_per_minute = 10_000;
+    // This test binary is not `hearth`, so it cannot be the parser process: files are read on
+    // the server's threads here (the CLI tests drive the real binary's parser processes).
+    settings.knowledge.parser = hearth_core::knowledge::ParserMode::InProcess;
     settings
 }
 

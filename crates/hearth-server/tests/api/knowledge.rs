@@ -126,6 +126,75 @@ const CITIES_CSV: &str = "city,country,population\nParis,France,2100000\nTokyo,J
 
 const CONFIG_JSON: &str = r#"{"server": {"port": 8080, "host": "localhost"}, "replicas": 3}"#;
 
+/// The knowledge budgets the adversarial corpus is built for (`hearth_rag::corpus::limits`).
+pub(crate) fn corpus_limits(settings: &mut Settings) {
+    let limits = hearth_rag::corpus::limits();
+    settings.knowledge.max_text_bytes = limits.max_text_bytes;
+    settings.knowledge.max_blocks = limits.max_blocks;
+    settings.knowledge.max_depth = limits.max_depth;
+    settings.knowledge.max_unpacked_bytes = limits.max_unpacked_bytes;
+    settings.knowledge.max_pages = limits.max_pages;
+}
+
+#[tokio::test]
+async fn every_bomb_of_the_corpus_fails_with_its_reason_and_the_rest_of_the_upload_is_indexed() {
+    let app = spawn_with(|settings| {
+        embedder_only(settings);
+        corpus_limits(settings);
+    })
+    .await;
+    let (auth, user) = app.register("bombs@example.com").await;
+    let kb = new_kb(&user, "Hostile").await;
+    let mut ws = watch(&app, &auth.access_token).await;
+    let bombs = hearth_rag::corpus::bombs();
+    let ordinary = hearth_rag::corpus::ordinary();
+    let mut files: Vec<Upload> = bombs
+        .iter()
+        .map(|b| Upload::bytes(b.name.clone(), b.bytes.clone()))
+        .collect();
+    files.push(Upload::bytes(ordinary.name.clone(), ordinary.bytes.clone()));
+    let uploaded = user
+        .upload_documents(kb, files, None)
+        .await
+        .expect("upload");
+    assert_eq!(uploaded.documents.len(), bombs.len() + 1);
+    assert!(uploaded.rejected.is_empty(), "{:?}", uploaded.rejected);
+    let ids: Vec<DocumentId> = uploaded.documents.iter().map(|d| d.id).collect();
+    settle(&mut ws, &ids).await;
+
+    let docs = user.documents(kb).await.expect("documents");
+    for bomb in &bombs {
+        let doc = docs
+            .iter()
+            .find(|d| d.name == bomb.name)
+            .expect("bomb listed");
+        let reason = doc.error.clone().unwrap_or_default();
+        assert_eq!(
+            doc.status,
+            DocumentStatus::Failed,
+            "{}: {reason}",
+            bomb.name
+        );
+        assert!(
+            reason.contains(bomb.reason),
+            "{}: {reason:?} does not say {:?}",
+            bomb.name,
+            bomb.reason
+        );
+    }
+    let fine = docs
+        .iter()
+        .find(|d| d.name == ordinary.name)
+        .expect("listed");
+    assert_eq!(fine.status, DocumentStatus::Indexed, "{:?}", fine.error);
+    // The server is up and the ordinary document is found.
+    let found = user
+        .search(kb, &search("when is the lamp lit", "bm25"))
+        .await
+        .expect("search");
+    assert_eq!(names(&found), vec![ordinary.name.as_str()]);
+}
+
 #[tokio::test]
 async fn documents_are_ingested_searched_and_deleted_everywhere() {
     let app = kb_app().await;
@@ -660,8 +729,9 @@ async fn documents_a_stopped_server_left_in_progress_end_indexed_or_failed() {
     running.await.expect("join").expect("clean shutdown");
 
     // What a kill in the middle of ingesting leaves: documents claimed (leased) and never
-    // finished, one of them claimed so often that it is given up, and a vector index that was
-    // never saved (its files gone).
+    // finished: one cut off while embedding, one cut off while embedding for the third time,
+    // and one cut off while being parsed (perhaps by its own parser), and a vector index that
+    // was never saved (its files gone).
     let store = hearth_store::Store::open(
         &format!("sqlite://{}", settings.data_dir.join("hearth.db").display()),
         &hearth_store::StoreOptions::default(),
@@ -671,11 +741,11 @@ async fn documents_a_stopped_server_left_in_progress_end_indexed_or_failed() {
     let files = settings.data_dir.join("knowledge").join("files");
     let lease = hearth_store::Timestamp::now().plus_secs(3600);
     let mut stuck = Vec::new();
-    // The last document first: claimed three times over (three crashes while ingesting it).
+    // Each is claimed before the next is queued, so the claims take them in this order.
     for (name, body) in [
         ("cities.csv", CITIES_CSV),
-        ("cats.html", CATS_HTML),
         ("postgres.md", POSTGRES_MD),
+        ("cats.html", CATS_HTML),
     ] {
         let id = DocumentId::new();
         std::fs::write(files.join(id.to_string()), body).expect("original");
@@ -693,34 +763,28 @@ async fn documents_a_stopped_server_left_in_progress_end_indexed_or_failed() {
             .expect("insert");
         assert!(matches!(inserted, hearth_store::Inserted::New(_)));
         stuck.push(id);
-        if stuck.len() == 1 {
-            for round in 0..3 {
-                if round > 0 {
-                    store.recover_documents(true, 10).await.expect("requeue");
-                }
+        let rounds = if name == "cities.csv" { 3 } else { 1 };
+        for round in 0..rounds {
+            if round > 0 {
+                store.recover_documents(true, 10).await.expect("requeue");
+            }
+            let claimed = store
+                .claim_document(lease)
+                .await
+                .expect("claim")
+                .expect("queued");
+            assert_eq!(claimed.id, id);
+            if name != "cats.html" {
                 store
-                    .claim_document(lease)
+                    .advance_document(id, "embedding", lease)
                     .await
-                    .expect("claim")
-                    .expect("queued");
+                    .expect("advance");
             }
         }
     }
-    stuck.rotate_left(1);
-    for _ in 0..2 {
-        store
-            .claim_document(lease)
-            .await
-            .expect("claim")
-            .expect("queued");
-    }
-    store
-        .advance_document(stuck[1], "embedding", lease)
-        .await
-        .expect("advance");
     assert_eq!(
         store
-            .find_document(stuck[2])
+            .find_document(stuck[0])
             .await
             .expect("find")
             .expect("doc")
@@ -754,11 +818,19 @@ async fn documents_a_stopped_server_left_in_progress_end_indexed_or_failed() {
             .map(|d| (d.status, d.error.clone().unwrap_or_default()))
             .expect("listed")
     };
-    assert_eq!(status(stuck[0]).0, DocumentStatus::Indexed);
-    assert_eq!(status(stuck[1]).0, DocumentStatus::Indexed);
-    let (given_up, reason) = status(stuck[2]);
+    let (given_up, reason) = status(stuck[0]);
     assert_eq!(given_up, DocumentStatus::Failed);
     assert!(reason.contains("interrupted"), "{reason}");
+    assert_eq!(status(stuck[1]).0, DocumentStatus::Indexed);
+    // The one being parsed is not run again by itself (it may be what stopped the server)...
+    let (crashed, reason) = status(stuck[2]);
+    assert_eq!(crashed, DocumentStatus::Failed);
+    assert!(reason.contains("crashed the parser"), "{reason}");
+    // ...until its owner asks.
+    user.retry_document(kb, stuck[2]).await.expect("retry");
+    let events = settle(&mut ws, &[stuck[2]]).await;
+    let last = events[&stuck[2]].last().expect("event");
+    assert_eq!(last["document"]["status"], "indexed", "{last}");
     // The vector index was rebuilt from the stored embeddings: the document indexed before
     // the crash is found by meaning, and so are the recovered ones.
     let meaning = user

@@ -204,3 +204,36 @@ async fn no_cors_headers_without_an_allowlist() {
         .get("access-control-allow-origin")
         .is_none());
 }
+
+#[tokio::test]
+async fn metrics_can_require_a_token() {
+    let app = crate::helpers::spawn_with(|s| {
+        s.server.metrics_token = Some(hearth_core::Secret::new("scrape-me-please"));
+    })
+    .await;
+    let refused = app
+        .client
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let wrong = app
+        .client
+        .request(Method::GET, "/metrics")
+        .bearer_auth("scrape-me-pleasf")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let scraped = app
+        .client
+        .request(Method::GET, "/metrics")
+        .bearer_auth("scrape-me-please")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(scraped.status(), StatusCode::OK);
+    let text = scraped.text().await.expect("body");
+    assert!(text.contains("hearth_http_requests_total"), "{text}");
+}

@@ -231,3 +231,164 @@ async fn stop_over_the_socket_ends_the_run() {
     }
     assert_eq!(status.as_deref(), Some("stopped"));
 }
+
+/// A WebSocket of `token`'s user, authenticated.
+async fn ready_socket(base: &str, token: &str) -> Socket {
+    let mut ws = connect(base).await;
+    send(&mut ws, json!({"type": "auth", "token": token})).await;
+    assert_eq!(next(&mut ws).await["type"], "ready");
+    ws
+}
+
+/// The socket's last words: an `unauthorized` error frame naming why, then a close with code
+/// 4401. Returns the reason.
+async fn ended(ws: &mut Socket) -> String {
+    let frame = next(ws).await;
+    assert_eq!(frame["type"], "error", "{frame}");
+    assert_eq!(frame["code"], "unauthorized", "{frame}");
+    let closed = tokio::time::timeout(Duration::from_secs(20), ws.next())
+        .await
+        .expect("closed in time");
+    match closed {
+        Some(Ok(Message::Close(Some(close)))) => assert_eq!(u16::from(close.code), 4401),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    frame["message"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn revoking_a_credential_closes_its_open_sockets() {
+    let app = spawn_open().await;
+    let base = app.client.base_url().to_owned();
+    let (admin, user, _, user_auth) = app.admin_and_user().await;
+
+    // Logout ends the socket opened with that session.
+    let mut ws = ready_socket(&base, &user_auth.access_token).await;
+    user.logout(None).await.expect("logout");
+    assert!(ended(&mut ws).await.contains("session has ended"));
+
+    // A password change from another session ends this one's socket, not the changer's.
+    let first = app
+        .client
+        .login("user@example.com", crate::helpers::PASSWORD)
+        .await
+        .expect("login");
+    let second = app
+        .client
+        .login("user@example.com", crate::helpers::PASSWORD)
+        .await
+        .expect("login");
+    let mut other = ready_socket(&base, &first.access_token).await;
+    let mut own = ready_socket(&base, &second.access_token).await;
+    app.client
+        .with_token(&second.access_token)
+        .change_password(crate::helpers::PASSWORD, "a new password 2")
+        .await
+        .expect("change password");
+    assert!(ended(&mut other).await.contains("session has ended"));
+    send(&mut own, json!({"type": "ping"})).await;
+    assert_eq!(
+        next(&mut own).await["type"],
+        "pong",
+        "the changer's socket stays"
+    );
+
+    // An API key's socket ends when the key is deleted.
+    let key = app
+        .client
+        .with_token(&second.access_token)
+        .create_api_key("socket", None)
+        .await
+        .expect("key");
+    let mut keyed = ready_socket(&base, &key.key).await;
+    app.client
+        .with_token(&second.access_token)
+        .delete_api_key(key.api_key.id)
+        .await
+        .expect("delete key");
+    assert!(ended(&mut keyed).await.contains("revoked"));
+
+    // A role change or disabling by an admin ends every socket of the user.
+    let me = app
+        .client
+        .with_token(&second.access_token)
+        .me()
+        .await
+        .expect("me");
+    admin
+        .update_user(
+            me.id,
+            &hearth_core::api::UpdateUserRequest {
+                role: Some(hearth_core::access::Role::Admin),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("promote");
+    assert!(ended(&mut own).await.contains("role changed"));
+    let third = app
+        .client
+        .login("user@example.com", "a new password 2")
+        .await
+        .expect("login");
+    let mut last = ready_socket(&base, &third.access_token).await;
+    admin
+        .update_user(
+            me.id,
+            &hearth_core::api::UpdateUserRequest {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("disable");
+    let reason = ended(&mut last).await;
+    assert!(
+        reason.contains("disabled") || reason.contains("session has ended"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_key_ends_its_streams() {
+    let app = spawn_open().await;
+    let (admin, user, _, _) = app.admin_and_user().await;
+    let fake = fake_provider(&admin).await;
+    let key = user.create_api_key("stream", None).await.expect("key");
+    fake.push(Script::new(vec![Step::Text("started".into()), Step::Hang]));
+    let response = app
+        .client
+        .request(hearth_client::Method::POST, "/v1/chat/completions")
+        .bearer_auth(&key.key)
+        .json(&json!({"model": "fake-chat", "stream": true,
+                      "messages": [{"role": "user", "content": "go"}]}))
+        .send()
+        .await
+        .expect("stream starts");
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("started") {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), body.next())
+            .await
+            .expect("a chunk in time")
+            .expect("open")
+            .expect("bytes");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    user.delete_api_key(key.api_key.id).await.expect("delete");
+    // The stream says why and ends, although the upstream still hangs.
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), body.next())
+            .await
+            .expect("the stream ends in time");
+        match chunk {
+            Some(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk.expect("bytes"))),
+            None => break,
+        }
+    }
+    assert!(seen.contains(r#""code":"unauthorized""#), "{seen}");
+    assert!(!seen.contains("[DONE]"), "{seen}");
+    // Dropping the stream closed the upstream call.
+    fake.wait_idle().await;
+}
