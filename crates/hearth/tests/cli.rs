@@ -925,3 +925,108 @@ fn output_into_a_pipe_whose_reader_left_ends_quietly() {
     assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+#[test]
+fn hostile_files_fail_in_their_parser_process_and_the_server_stays_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = dir.path().join("models");
+    std::fs::create_dir(&models).expect("models");
+    let embedder = hearth_local::reference::EMBEDDING_MODEL;
+    std::os::unix::fs::symlink(
+        hearth_local::reference::dir().join(embedder),
+        models.join(embedder),
+    )
+    .expect("link embedder");
+    let limits = hearth_rag::corpus::limits();
+    let budgets = [
+        ("HEARTH_KNOWLEDGE__MAX_TEXT_BYTES", limits.max_text_bytes.to_string()),
+        ("HEARTH_KNOWLEDGE__MAX_BLOCKS", limits.max_blocks.to_string()),
+        ("HEARTH_KNOWLEDGE__MAX_DEPTH", limits.max_depth.to_string()),
+        (
+            "HEARTH_KNOWLEDGE__MAX_UNPACKED_BYTES",
+            limits.max_unpacked_bytes.to_string(),
+        ),
+        ("HEARTH_KNOWLEDGE__MAX_PAGES", limits.max_pages.to_string()),
+        // A parser process gets 128 MiB of address space: the binary maps ~60 MiB of it.
+        ("HEARTH_KNOWLEDGE__PARSER_MEMORY_MIB", "128".to_string()),
+        ("HEARTH_KNOWLEDGE__MAX_FILE_BYTES", (100 << 20).to_string()),
+    ];
+    let mut env: Vec<(&str, &str)> = budgets.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(("HEARTH_LOCAL__MODELS_DIR", models.to_str().expect("utf-8")));
+    env.push(("HEARTH_AUTH__REGISTRATION", "open"));
+    let server = serve_with(&dir.path().join("data"), &env);
+    let base = server.url.trim_end_matches('/').to_owned();
+    let auth = post_json(
+        &format!("{base}/api/v1/auth/register"),
+        None,
+        serde_json::json!({"email": "bombs@example.com", "password": "correct-horse-battery"}),
+    );
+    let token = auth["access_token"].as_str().expect("token").to_owned();
+
+    // The corpus, an ordinary file, and a file within every budget that needs more memory to
+    // read than its parser process has: only the process limit stops that one.
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).expect("mkdir");
+    let bombs = hearth_rag::corpus::bombs();
+    for bomb in &bombs {
+        std::fs::write(docs.join(&bomb.name), &bomb.bytes).expect("write bomb");
+    }
+    let ordinary = hearth_rag::corpus::ordinary();
+    std::fs::write(docs.join(&ordinary.name), &ordinary.bytes).expect("write");
+    std::fs::write(docs.join("memory.txt"), "a\n".repeat(32 << 20)).expect("write");
+    let mut watch = DocumentWatch::new(&base, &token);
+    let out = run(hearth()
+        .args(["ingest", "--no-wait", "--kb", "Hostile"])
+        .arg(&docs)
+        .args(["--server", base.as_str(), "--api-key", token.as_str()]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kbs = get_json(&format!("{base}/api/v1/knowledge-bases"), &token);
+    let kb = kbs[0]["id"].as_str().expect("kb id").to_owned();
+    let documents_url = format!("{base}/api/v1/knowledge-bases/{kb}/documents");
+    let terminal = |d: &serde_json::Value| d["status"] == "indexed" || d["status"] == "failed";
+    let mut pending: Vec<serde_json::Value> = get_json(&documents_url, &token)
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|d| !terminal(d))
+        .map(|d| d["id"].clone())
+        .collect();
+    if !pending.is_empty() {
+        watch.until(|d| {
+            if terminal(d) {
+                pending.retain(|id| *id != d["id"]);
+            }
+            pending.is_empty()
+        });
+    }
+    let documents = get_json(&documents_url, &token)
+        .as_array()
+        .expect("list")
+        .clone();
+    assert_eq!(documents.len(), bombs.len() + 2);
+    let find = |name: &str| {
+        documents
+            .iter()
+            .find(|d| d["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed"))
+            .clone()
+    };
+    for bomb in &bombs {
+        let doc = find(&bomb.name);
+        assert_eq!(doc["status"], "failed", "{doc}");
+        let reason = doc["error"].as_str().unwrap_or_default();
+        assert!(reason.contains(bomb.reason), "{}: {reason}", bomb.name);
+    }
+    let memory = find("memory.txt");
+    assert_eq!(memory["status"], "failed", "{memory}");
+    assert!(
+        memory["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("more than 128 MiB of memory"),
+        "{memory}"
+    );
+    assert_eq!(find(&ordinary.name)["status"], "indexed");
+    // The server stayed up throughout.
+    assert_eq!(get(&format!("{base}/health")).0, 200);
+}
