@@ -443,11 +443,14 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// The system message listing what the assistant remembers about the user.
-pub fn context_message(memories: &[String]) -> String {
-    let mut out = String::from(
-        "What you remember about the user from earlier conversations (use it when relevant):\n",
-    );
+/// How the model is told to read memories: the instruction only; the memories themselves go
+/// into the user's turn as quoted data.
+pub const MEMORIES_INSTRUCTION: &str = "What you remember about the user from earlier \
+    conversations may come with the user's message, inside <memories>: use it when relevant.";
+
+/// The memories as one quoted list.
+pub fn render(memories: &[String]) -> String {
+    let mut out = String::new();
     for m in memories {
         out.push_str("- ");
         out.push_str(m);

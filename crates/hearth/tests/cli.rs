@@ -939,8 +939,14 @@ fn hostile_files_fail_in_their_parser_process_and_the_server_stays_up() {
     .expect("link embedder");
     let limits = hearth_rag::corpus::limits();
     let budgets = [
-        ("HEARTH_KNOWLEDGE__MAX_TEXT_BYTES", limits.max_text_bytes.to_string()),
-        ("HEARTH_KNOWLEDGE__MAX_BLOCKS", limits.max_blocks.to_string()),
+        (
+            "HEARTH_KNOWLEDGE__MAX_TEXT_BYTES",
+            limits.max_text_bytes.to_string(),
+        ),
+        (
+            "HEARTH_KNOWLEDGE__MAX_BLOCKS",
+            limits.max_blocks.to_string(),
+        ),
         ("HEARTH_KNOWLEDGE__MAX_DEPTH", limits.max_depth.to_string()),
         (
             "HEARTH_KNOWLEDGE__MAX_UNPACKED_BYTES",

@@ -36,6 +36,10 @@ pub struct ChatConfig {
     pub tool_policy: BTreeMap<String, ToolPolicy>,
     /// Policy of tools not listed in `tool_policy`.
     pub default_tool_policy: ToolPolicy,
+    /// Tools that act beyond the answer (keep a memory, send data out): once a run has read
+    /// untrusted content (retrieved passages, any tool's output), those whose policy is `auto`
+    /// ask the user first, so a poisoned document cannot make them run unseen.
+    pub ask_after_untrusted: Vec<String>,
     /// Seconds to open a connection to a provider.
     pub connect_timeout_secs: u64,
     /// Seconds from request to first token.
@@ -57,6 +61,11 @@ impl Default for ChatConfig {
             system_prompt: String::new(),
             tool_policy: BTreeMap::new(),
             default_tool_policy: ToolPolicy::Auto,
+            ask_after_untrusted: vec![
+                "memory_save".into(),
+                "fetch_url".into(),
+                "web_search".into(),
+            ],
             connect_timeout_secs: 10,
             first_token_timeout_secs: 120,
             idle_timeout_secs: 60,

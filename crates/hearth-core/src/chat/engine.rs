@@ -49,6 +49,12 @@ pub(super) struct Job {
     pub principal: crate::access::Principal,
     /// The run's sources: retrieved before the answer, and appended by `kb_search`.
     pub sources: Arc<std::sync::Mutex<Vec<Source>>>,
+    /// Whether the model has read content nobody vouched for: retrieved passages, or any tool's
+    /// output. From then on the tools of `chat.ask_after_untrusted` ask before they run, and no
+    /// memories are extracted from the answer.
+    pub read_untrusted: bool,
+    /// The user's message as they wrote it (without the quoted context).
+    pub question: String,
 }
 
 /// The characters of a history, for estimating its tokens.
@@ -222,6 +228,8 @@ impl Job {
                     status,
                     output: output.clone(),
                 });
+                // Whatever a tool returned came from outside the conversation.
+                self.read_untrusted = true;
                 let for_model = match status {
                     ToolCallStatus::Ok => output,
                     _ => format!("error: {output}"),
@@ -297,7 +305,16 @@ impl Job {
                 ),
             )));
         }
-        match config.policy(&call.name) {
+        let policy = match config.policy(&call.name) {
+            ToolPolicy::Auto
+                if self.read_untrusted
+                    && config.ask_after_untrusted.iter().any(|t| t == &call.name) =>
+            {
+                ToolPolicy::Ask
+            }
+            policy => policy,
+        };
+        match policy {
             ToolPolicy::Deny => Some(Some((
                 ToolCallStatus::Denied,
                 "this tool is disabled by policy".into(),
@@ -439,14 +456,9 @@ impl Job {
         });
         self.chat.close_run(&self.run, status).await;
         if let (RunStatus::Complete, Some(memories)) = (status, &self.chat.memories) {
-            if memories.settings().extract {
-                let question = self
-                    .history
-                    .iter()
-                    .rev()
-                    .find(|m| m.role == hearth_llm::Role::User)
-                    .map(|m| m.content.clone())
-                    .unwrap_or_default();
+            // An answer shaped by untrusted content could carry a planted "fact".
+            if memories.settings().extract && !self.read_untrusted {
+                let question = self.question.clone();
                 tokio::spawn(super::remember::extract(
                     memories.clone(),
                     self.chat.recorder.clone(),

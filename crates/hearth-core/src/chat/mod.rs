@@ -5,6 +5,7 @@
 pub mod api;
 pub mod config;
 pub mod content;
+mod context;
 mod direct;
 mod engine;
 mod remember;
@@ -677,23 +678,16 @@ impl Chat {
             self.retrieve_for(principal, &knowledge_base_ids, &history),
             self.remembered_for(conv.user_id, &history)
         );
-        let mut at = usize::from(!self.config.system_prompt.trim().is_empty());
-        if !remembered.is_empty() {
-            history.insert(
-                at,
-                hearth_llm::Message::text(
-                    Role::System,
-                    crate::memory::context_message(&remembered),
-                ),
-            );
-            at += 1;
-        }
-        if !sources.is_empty() {
-            history.insert(
-                at,
-                hearth_llm::Message::text(Role::System, retrieval::context_message(&sources)),
-            );
-        }
+        // Memories and passages are quoted data in the user's turn, never system text.
+        let question = history
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
+        let at = usize::from(!self.config.system_prompt.trim().is_empty());
+        context::attach(&mut history, at, &remembered, &sources);
+        let read_untrusted = !sources.is_empty();
         if let Some(window) = resolved.model.context_length {
             fit_context(&mut history, window);
         }
@@ -764,6 +758,8 @@ impl Chat {
             tools,
             principal: principal.clone(),
             sources,
+            read_untrusted,
+            question,
         };
         let (chat, run, conversation_id) = (self.clone(), live.clone(), conv.id);
         tokio::spawn(async move {

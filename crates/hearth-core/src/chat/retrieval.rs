@@ -76,15 +76,11 @@ pub fn render(sources: &[Source]) -> String {
     out
 }
 
-/// The system message that hands retrieved passages to the model.
-pub fn context_message(sources: &[Source]) -> String {
-    format!(
-        "Passages from the user's documents follow, numbered. Use them to answer, and cite each \
-         passage you use by its number in square brackets, like [1]. If they do not hold the \
-         answer, say so.\n\n{}",
-        render(sources)
-    )
-}
+/// How the model is told to read passages: the instruction only; the passages themselves go
+/// into the user's turn as quoted data ([`super::context::attach`]).
+pub const PASSAGES_INSTRUCTION: &str = "Numbered passages from the user's documents may come \
+    with the user's message, inside <passages>. Use them to answer, and cite each passage you use \
+    by its number in square brackets, like [1]. If they do not hold the answer, say so.";
 
 /// Searches `kbs` (all of the owner's knowledge bases when empty) for `query`.
 pub async fn retrieve(

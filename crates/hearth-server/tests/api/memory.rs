@@ -139,7 +139,8 @@ async fn the_model_saves_memories_and_relevant_ones_reach_later_prompts() {
     assert_eq!(lyon["source"], "saved");
     assert_eq!(lyon["conversation_id"], json!(conv));
 
-    // A new conversation: the relevant memory is in the system prompt, the unrelated one not.
+    // A new conversation: the relevant memory is quoted in the user's turn (the system prompt
+    // only says how to read it), the unrelated one is not there at all.
     let later = conversation(&user, "fake-chat").await;
     fake.push(hearth_fake_llm::Script::text("It is in France."));
     let mut events = user
@@ -148,18 +149,29 @@ async fn the_model_saves_memories_and_relevant_ones_reach_later_prompts() {
         .expect("send");
     until_done_within(&mut events, LIMIT).await;
     let request = fake.requests().pop().expect("request");
-    let system: String = request["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .filter(|m| m["role"] == "system")
-        .filter_map(|m| m["content"].as_str())
-        .collect();
+    let messages = request["messages"].as_array().expect("messages");
+    let of_role = |role: &str| -> String {
+        messages
+            .iter()
+            .filter(|m| m["role"] == role)
+            .filter_map(|m| m["content"].as_str())
+            .collect()
+    };
+    let (system, user_turn) = (of_role("system"), of_role("user"));
+    assert!(system.contains("<memories>"), "{system}");
+    assert!(!system.contains("Lyon"), "{system}");
     assert!(
-        system.contains("The user lives in Lyon, France."),
-        "{system}"
+        user_turn.contains("<memories>\n- The user lives in Lyon, France.\n</memories>"),
+        "{user_turn}"
     );
-    assert!(!system.contains("Rex"), "{system}");
+    assert!(
+        user_turn.ends_with("Which city do I live in?"),
+        "{user_turn}"
+    );
+    assert!(
+        !user_turn.contains("Rex") && !system.contains("Rex"),
+        "{user_turn}"
+    );
 }
 
 #[tokio::test]
