@@ -97,6 +97,14 @@ enum ClientFrame {
     Ping,
 }
 
+/// Reads one client frame as the connection does, saying only whether it is valid (for the
+/// fuzz target `ws_frame`: no input may panic the reader).
+pub fn check_frame(text: &str) -> Result<(), String> {
+    serde_json::from_str::<ClientFrame>(text)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// What one connection is subscribed to.
 #[derive(Default)]
 struct Subscriptions {

@@ -33,6 +33,14 @@ pub struct NewKnowledgeBase {
     pub dimensions: i64,
 }
 
+/// See [`Store::user_document_totals`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct DocumentTotals {
+    pub documents: i64,
+    pub bytes: i64,
+    pub queued: i64,
+}
+
 /// A document as stored.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Document {
@@ -292,36 +300,64 @@ impl Store {
         })
     }
 
-    /// Claims the oldest queued document for a worker until `lease_until`: its status becomes
-    /// `parsing` and its attempts grow by one. Two workers never claim the same document.
+    /// A user's documents across their knowledge bases: how many, their bytes, and how many
+    /// wait in the ingest queue.
+    pub async fn user_document_totals(&self, user: UserId) -> Result<DocumentTotals> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, DocumentTotals>(
+                "SELECT COUNT(*) AS documents, COALESCE(SUM(d.size_bytes), 0) AS bytes, \
+                 COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued \
+                 FROM kb_documents d JOIN knowledge_bases k ON k.id = d.kb_id WHERE k.user_id = $1",
+            )
+            .bind(user)
+            .fetch_one(pool)
+            .await
+        })?)
+    }
+
+    /// Claims a queued document for a worker until `lease_until`: its status becomes `parsing`
+    /// and its attempts grow by one. Owners take turns (`ingest_turns`): the claim goes to the
+    /// oldest queued document of the owner served longest ago (or never), so queues of different
+    /// users interleave. Two workers never claim the same document.
     pub async fn claim_document(&self, lease_until: Timestamp) -> Result<Option<Document>> {
         let now = Timestamp::now();
+        const NEXT: &str = "SELECT d.id, k.user_id FROM kb_documents d \
+             JOIN knowledge_bases k ON k.id = d.kb_id \
+             LEFT JOIN ingest_turns t ON t.user_id = k.user_id \
+             WHERE d.status = 'queued' \
+             ORDER BY COALESCE(t.served_at, 0), d.created_at, d.id LIMIT 1";
+        const CLAIM: &str = "UPDATE kb_documents SET status = 'parsing', attempts = attempts + 1, \
+             lease_until = $1, error = NULL, updated_at = $2 WHERE id = $3 RETURNING *";
+        const TURN: &str = "INSERT INTO ingest_turns (user_id, served_at) VALUES ($1, $2) \
+             ON CONFLICT (user_id) DO UPDATE SET served_at = excluded.served_at";
+        macro_rules! claim {
+            ($pool:expr, $next:expr) => {{
+                let mut tx = $pool.begin().await?;
+                let next: Option<(DocumentId, UserId)> =
+                    sqlx::query_as($next).fetch_optional(&mut *tx).await?;
+                let Some((id, owner)) = next else {
+                    return Ok(None);
+                };
+                let doc = sqlx::query_as::<_, Document>(CLAIM)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query(TURN)
+                    .bind(owner)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Some(doc)
+            }};
+        }
         Ok(match &self.pool {
-            Pool::Sqlite(readers) => {
-                let pool = self.writer.as_ref().unwrap_or(readers);
-                // SQLite has one writer at a time, so the sub-select and update are atomic.
-                sqlx::query_as::<_, Document>(
-                    "UPDATE kb_documents SET status = 'parsing', attempts = attempts + 1, \
-                     lease_until = $1, error = NULL, updated_at = $2 \
-                     WHERE id = (SELECT id FROM kb_documents WHERE status = 'queued' \
-                                 ORDER BY created_at, id LIMIT 1) RETURNING *",
-                )
-                .bind(lease_until)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
-            }
+            // SQLite has one writer at a time, so the pick and the update are atomic.
+            Pool::Sqlite(readers) => claim!(self.writer.as_ref().unwrap_or(readers), NEXT),
             Pool::Postgres(pool) => {
-                sqlx::query_as::<_, Document>(
-                    "UPDATE kb_documents SET status = 'parsing', attempts = attempts + 1, \
-                     lease_until = $1, error = NULL, updated_at = $2 \
-                     WHERE id = (SELECT id FROM kb_documents WHERE status = 'queued' \
-                                 ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *",
-                )
-                .bind(lease_until)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
+                claim!(pool, &format!("{NEXT} FOR UPDATE OF d SKIP LOCKED"))
             }
         })
     }

@@ -108,6 +108,7 @@ conformance!(
     sealed_columns_page_and_compare_and_set,
     knowledge_bases_documents_and_duplicates,
     ingest_queue_claims_once_and_recovers,
+    ingest_owners_take_turns,
     chunks_commit_atomically_and_search_by_text,
     pgvector_backfills_indexes_and_searches,
 );
@@ -1343,6 +1344,57 @@ async fn ingest_queue_claims_once_and_recovers(store: &Store) {
         store.find_document(c).await.expect("c").expect("c").status,
         "queued"
     );
+}
+
+async fn ingest_owners_take_turns(store: &Store) {
+    let a = knowledge_owner(store, "many@x.io").await;
+    let b = knowledge_owner(store, "one@x.io").await;
+    let kb_a = store
+        .create_knowledge_base(new_kb(a, "A"))
+        .await
+        .expect("kb")
+        .id;
+    let kb_b = store
+        .create_knowledge_base(new_kb(b, "B"))
+        .await
+        .expect("kb")
+        .id;
+    let mut a_docs = Vec::new();
+    for i in 0..3 {
+        a_docs.push(
+            store
+                .insert_document(new_doc(kb_a, &format!("a{i}.txt"), &format!("a{i}")))
+                .await
+                .expect("doc"),
+        );
+    }
+    // B queues after all of A's documents, and is served second, not fourth.
+    store
+        .insert_document(new_doc(kb_b, "b.txt", "b"))
+        .await
+        .expect("doc");
+    let lease = Timestamp::now().plus_secs(600);
+    let mut order = Vec::new();
+    while let Some(doc) = store.claim_document(lease).await.expect("claim") {
+        order.push(doc.name);
+    }
+    assert_eq!(order, vec!["a0.txt", "b.txt", "a1.txt", "a2.txt"]);
+    // A new document of B's goes before A's next, A having been served last.
+    store
+        .insert_document(new_doc(kb_a, "a3.txt", "a3"))
+        .await
+        .expect("doc");
+    store
+        .insert_document(new_doc(kb_b, "b2.txt", "b2"))
+        .await
+        .expect("doc");
+    let next = store
+        .claim_document(lease)
+        .await
+        .expect("claim")
+        .expect("doc");
+    assert_eq!(next.name, "b2.txt");
+    drop(a_docs);
 }
 
 async fn futures_claims(

@@ -81,6 +81,13 @@ pub struct KnowledgeSettings {
     pub max_unpacked_bytes: u64,
     /// Most pages read from a PDF.
     pub max_pages: u32,
+    /// Most documents one user keeps across their knowledge bases (413 past it).
+    pub max_documents_per_user: u64,
+    /// Most bytes of uploaded files one user keeps (413 past it).
+    pub max_bytes_per_user: u64,
+    /// Most documents of one user waiting to be ingested (429 past it): the queue is shared,
+    /// and turns between users keep it fair, but not free.
+    pub max_queued_per_user: u64,
 }
 
 /// See [`KnowledgeSettings::fusion`].
@@ -144,6 +151,9 @@ impl Default for KnowledgeSettings {
             max_depth: hearth_rag::ParseLimits::default().max_depth,
             max_unpacked_bytes: hearth_rag::ParseLimits::default().max_unpacked_bytes,
             max_pages: hearth_rag::ParseLimits::default().max_pages,
+            max_documents_per_user: 10_000,
+            max_bytes_per_user: 10 * 1024 * 1024 * 1024,
+            max_queued_per_user: 1_000,
         }
     }
 }
@@ -169,6 +179,9 @@ impl KnowledgeSettings {
         positive("max_depth", self.max_depth > 0)?;
         positive("max_unpacked_bytes", self.max_unpacked_bytes > 0)?;
         positive("max_pages", self.max_pages > 0)?;
+        positive("max_documents_per_user", self.max_documents_per_user > 0)?;
+        positive("max_bytes_per_user", self.max_bytes_per_user > 0)?;
+        positive("max_queued_per_user", self.max_queued_per_user > 0)?;
         positive("parser_cpu_secs", self.parser_cpu_secs > 0)?;
         // The child maps the whole binary before it reads a byte.
         if self.parser_memory_mib < 128 {
@@ -762,6 +775,50 @@ impl Knowledge {
         Stager::create(&self.0.files, name, self.0.settings.max_file_bytes).await
     }
 
+    /// Refuses an upload that would take `user` past their share: documents and bytes kept
+    /// (413), or documents waiting in the ingest queue (429). Counted before the upload, so a
+    /// burst of concurrent uploads can pass a limit by at most those uploads.
+    async fn check_room(
+        &self,
+        user: hearth_store::ids::UserId,
+        files: &[StagedFile],
+    ) -> Result<()> {
+        let settings = &self.0.settings;
+        let totals = self.0.store.user_document_totals(user).await?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let adding = files.len() as u64;
+        let bytes: u64 = files.iter().map(StagedFile::size).sum();
+        if count(totals.documents) + adding > settings.max_documents_per_user {
+            return Err(CoreError::TooLarge {
+                field: "files".into(),
+                message: format!(
+                    "would take you past {} documents (knowledge.max_documents_per_user); delete some first",
+                    settings.max_documents_per_user
+                ),
+            });
+        }
+        if count(totals.bytes) + bytes > settings.max_bytes_per_user {
+            return Err(CoreError::TooLarge {
+                field: "files".into(),
+                message: format!(
+                    "would take you past {} bytes of documents (knowledge.max_bytes_per_user); delete some first",
+                    settings.max_bytes_per_user
+                ),
+            });
+        }
+        if count(totals.queued) + adding > settings.max_queued_per_user {
+            return Err(CoreError::QuotaExceeded {
+                message: format!(
+                    "you have {} documents waiting to be read, and at most {} may wait \
+                     (knowledge.max_queued_per_user); upload more when they are done",
+                    totals.queued, settings.max_queued_per_user
+                ),
+                retry_after_secs: 60,
+            });
+        }
+        Ok(())
+    }
+
     /// Queues uploaded files as documents of a knowledge base. Files of a type no parser reads
     /// are rejected; content the knowledge base already holds returns the existing document.
     pub async fn add_documents(
@@ -799,6 +856,7 @@ impl Knowledge {
             }
             Some(_) => return Err(CoreError::invalid("metadata", "must be a JSON object")),
         };
+        self.check_room(kb.user_id, &files).await?;
         let mut result = UploadResult {
             documents: Vec::new(),
             rejected: Vec::new(),

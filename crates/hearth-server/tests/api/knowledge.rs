@@ -1352,3 +1352,66 @@ async fn a_poisoned_document_cannot_save_a_memory_or_fetch_without_the_user() {
         .iter()
         .any(|e| matches!(e.kind, RunEventKind::ToolApprovalRequired { .. })));
 }
+
+#[tokio::test]
+async fn each_user_has_a_share_of_documents_bytes_and_queue() {
+    let app = spawn_with(|s| {
+        embedder_only(s);
+        s.knowledge.max_documents_per_user = 3;
+        s.knowledge.max_bytes_per_user = 1_000;
+        s.knowledge.max_queued_per_user = 2;
+    })
+    .await;
+    let (auth, user) = app.register("share@example.com").await;
+    let kb = new_kb(&user, "Share").await;
+    let mut ws = watch(&app, &auth.access_token).await;
+    let files = |names: &[&str]| -> Vec<Upload> {
+        names
+            .iter()
+            .map(|n| Upload::bytes(n.to_string(), format!("The note called {n}.")))
+            .collect()
+    };
+    // Three at once would all wait in the queue: past its share of 2.
+    let err = user
+        .upload_documents(kb, files(&["a.txt", "b.txt", "c.txt"]), None)
+        .await
+        .expect_err("queue share");
+    assert_eq!(err.status(), Some(StatusCode::TOO_MANY_REQUESTS));
+    assert!(
+        err.to_string().contains("knowledge.max_queued_per_user"),
+        "{err}"
+    );
+    let up = user
+        .upload_documents(kb, files(&["a.txt", "b.txt"]), None)
+        .await
+        .expect("two fit");
+    let ids: Vec<DocumentId> = up.documents.iter().map(|d| d.id).collect();
+    settle(&mut ws, &ids).await;
+    // Two kept, one more fits, two more do not; nothing of a refused upload is kept.
+    let err = user
+        .upload_documents(kb, files(&["c.txt", "d.txt"]), None)
+        .await
+        .expect_err("document share");
+    assert_eq!(err.status(), Some(StatusCode::PAYLOAD_TOO_LARGE));
+    assert!(
+        err.to_string().contains("knowledge.max_documents_per_user"),
+        "{err}"
+    );
+    assert_eq!(user.documents(kb).await.expect("list").len(), 2);
+    let err = user
+        .upload_documents(kb, vec![Upload::bytes("big.txt", "x ".repeat(600))], None)
+        .await
+        .expect_err("byte share");
+    assert_eq!(err.status(), Some(StatusCode::PAYLOAD_TOO_LARGE));
+    assert!(
+        err.to_string().contains("knowledge.max_bytes_per_user"),
+        "{err}"
+    );
+    // Another user's share is their own.
+    let (_, other) = app.register("other-share@example.com").await;
+    let theirs = new_kb(&other, "Theirs").await;
+    other
+        .upload_documents(theirs, files(&["a.txt", "b.txt"]), None)
+        .await
+        .expect("their own share");
+}
