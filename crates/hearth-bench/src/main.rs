@@ -63,6 +63,9 @@ async fn main() -> Result<(), Error> {
         .env_remove("HEARTH_BENCH_DB_ACQUIRE_SECS")
         .env("HEARTH_AUTH__REGISTRATION", "open")
         .env("HEARTH_LOG__LEVEL", "error")
+        // One bench user holds every socket and run: lift the per-user shares.
+        .env("HEARTH_CHAT__MAX_RUNS_PER_USER", "1000000")
+        .env("HEARTH_SERVER__MAX_WEBSOCKETS_PER_USER", "1000000")
         .env(
             "HEARTH_DATABASE__MAX_CONNECTIONS",
             std::env::var("HEARTH_BENCH_DB_CONNECTIONS").unwrap_or_else(|_| "16".into()),

@@ -307,6 +307,7 @@ impl Application {
             memories,
             usage: hearth_core::usage::Usage::new(store.clone()),
             metrics: Arc::new(Metrics::new()),
+            sockets: crate::ws::Sockets::default(),
         });
         let router = router(state);
         let listener = tokio::net::TcpListener::bind(listen)

@@ -59,6 +59,11 @@ pub struct ServerSettings {
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client;
     /// from any other peer the header is ignored and the TCP peer is the client.
     pub trusted_proxies: Vec<ProxyRange>,
+    /// WebSockets one user may hold open on this instance.
+    pub max_websockets_per_user: usize,
+    /// WebSockets not yet authenticated that this instance holds at once (each gets 10 s to
+    /// authenticate); past it, upgrades get 429.
+    pub max_pending_websockets: usize,
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_token: Option<Secret>,
@@ -136,6 +141,8 @@ impl Default for Settings {
                 body_limit_bytes: 2 * 1024 * 1024,
                 secure_cookies: false,
                 trusted_proxies: Vec::new(),
+                max_websockets_per_user: 32,
+                max_pending_websockets: 1024,
                 metrics_token: None,
             },
             database: DatabaseSettings {
@@ -405,6 +412,15 @@ impl Settings {
         }
         if c.max_retries > 10 {
             return bad("chat.max_retries", "must be at most 10");
+        }
+        if c.max_runs_per_user == 0 {
+            return bad("chat.max_runs_per_user", "must be at least 1");
+        }
+        if self.server.max_websockets_per_user == 0 {
+            return bad("server.max_websockets_per_user", "must be at least 1");
+        }
+        if self.server.max_pending_websockets == 0 {
+            return bad("server.max_pending_websockets", "must be at least 1");
         }
         if let Err((key, why)) = self.tools.validate() {
             return bad(&key, &why);

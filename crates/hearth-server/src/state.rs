@@ -27,6 +27,8 @@ pub struct Services {
     pub memories: hearth_core::memory::Memories,
     pub usage: Usage,
     pub metrics: Arc<Metrics>,
+    /// Open WebSockets: per user, and those still to authenticate.
+    pub sockets: crate::ws::Sockets,
 }
 
 impl AppState {

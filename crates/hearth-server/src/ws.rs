@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::request::Parts;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use futures_util::{SinkExt as _, StreamExt as _};
 use hearth_core::access::Principal;
 use hearth_core::chat::api::{RegenerateRequest, SendMessageRequest};
@@ -33,6 +33,8 @@ const MAX_FRAME: usize = 1024 * 1024;
 /// Close code when the connection's credential stops being valid (4000-4999 are the
 /// application's; 4401 reads as "unauthorized").
 const CLOSE_CREDENTIAL_ENDED: u16 = 4401;
+/// Close code when the user holds as many sockets as they may.
+const CLOSE_TOO_MANY: u16 = 4429;
 
 /// A frame from the client.
 #[derive(Debug, Deserialize)]
@@ -97,6 +99,73 @@ enum ClientFrame {
     Ping,
 }
 
+/// Open WebSockets of this instance, for the shares `server.max_websockets_per_user` and
+/// `server.max_pending_websockets`. A slot is held by a guard and given back when it drops.
+#[derive(Clone, Default)]
+pub struct Sockets(std::sync::Arc<std::sync::Mutex<SocketCounts>>);
+
+#[derive(Default)]
+struct SocketCounts {
+    pending: usize,
+    per_user: HashMap<hearth_core::ids::UserId, usize>,
+}
+
+/// A slot of [`Sockets`]; dropping it frees the slot.
+pub struct SocketSlot {
+    sockets: Sockets,
+    user: Option<hearth_core::ids::UserId>,
+}
+
+impl Sockets {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SocketCounts> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A slot for a connection yet to authenticate, unless `max` are waiting already.
+    fn pending(&self, max: usize) -> Option<SocketSlot> {
+        let mut counts = self.lock();
+        (counts.pending < max).then(|| {
+            counts.pending += 1;
+            SocketSlot {
+                sockets: self.clone(),
+                user: None,
+            }
+        })
+    }
+
+    /// A slot for `user`'s connection, unless they hold `max` already.
+    fn for_user(&self, user: hearth_core::ids::UserId, max: usize) -> Option<SocketSlot> {
+        let mut counts = self.lock();
+        let held = counts.per_user.entry(user).or_insert(0);
+        (*held < max).then(|| {
+            *held += 1;
+            SocketSlot {
+                sockets: self.clone(),
+                user: Some(user),
+            }
+        })
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut counts = self.sockets.lock();
+        match self.user {
+            None => counts.pending = counts.pending.saturating_sub(1),
+            Some(user) => {
+                if let Some(held) = counts.per_user.get_mut(&user) {
+                    *held = held.saturating_sub(1);
+                    if *held == 0 {
+                        counts.per_user.remove(&user);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Reads one client frame as the connection does, saying only whether it is valid (for the
 /// fuzz target `ws_frame`: no input may panic the reader).
 pub fn check_frame(text: &str) -> Result<(), String> {
@@ -132,10 +201,22 @@ pub async fn upgrade(
     parts: Parts,
 ) -> Response {
     let token = crate::extract::bearer(&parts);
+    let Some(pending) = state
+        .sockets
+        .pending(state.settings.server.max_pending_websockets)
+    else {
+        return crate::error::ApiError::from(CoreError::QuotaExceeded {
+            message: "too many connections are waiting to authenticate \
+                      (server.max_pending_websockets); try again shortly"
+                .into(),
+            retry_after_secs: 5,
+        })
+        .into_response();
+    };
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
         .max_message_size(MAX_FRAME)
-        .on_upgrade(move |socket| serve(state, socket, token))
+        .on_upgrade(move |socket| serve(state, socket, token, pending))
 }
 
 fn error_frame(id: Option<&str>, code: &str, message: &str) -> String {
@@ -163,7 +244,7 @@ fn core_error_frame(id: Option<&str>, err: &CoreError) -> String {
     error_frame(id, code, &err.to_string())
 }
 
-async fn serve(state: AppState, socket: WebSocket, token: Option<String>) {
+async fn serve(state: AppState, socket: WebSocket, token: Option<String>, pending: SocketSlot) {
     let (mut sink, mut stream) = socket.split();
     let principal = match authenticate(&state, &mut stream, token).await {
         Ok(p) => p,
@@ -176,6 +257,25 @@ async fn serve(state: AppState, socket: WebSocket, token: Option<String>) {
             let _ = sink.close().await;
             return;
         }
+    };
+    drop(pending);
+    let max = state.settings.server.max_websockets_per_user;
+    let Some(_slot) = state.sockets.for_user(principal.user_id(), max) else {
+        let message = format!(
+            "you have {max} connections open, the most one user may (server.max_websockets_per_user)"
+        );
+        let _ = sink
+            .send(Message::Text(
+                error_frame(None, "too_many_connections", &message).into(),
+            ))
+            .await;
+        let _ = sink
+            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                code: CLOSE_TOO_MANY,
+                reason: "too many connections".into(),
+            })))
+            .await;
+        return;
     };
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOUND);
     let ready = json!({"type": "ready", "user_id": principal.user_id()}).to_string();

@@ -48,6 +48,9 @@ pub struct ChatConfig {
     pub idle_timeout_secs: u64,
     /// Retries of a provider call on 429 and 5xx (before the first token only).
     pub max_retries: u32,
+    /// Answers one user may have in progress at once on this instance (429 past it), so one
+    /// user cannot hold every model slot.
+    pub max_runs_per_user: usize,
 }
 
 impl Default for ChatConfig {
@@ -70,6 +73,7 @@ impl Default for ChatConfig {
             first_token_timeout_secs: 120,
             idle_timeout_secs: 60,
             max_retries: 2,
+            max_runs_per_user: 8,
         }
     }
 }

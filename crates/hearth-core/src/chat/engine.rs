@@ -450,6 +450,8 @@ impl Job {
             }
         };
         let answer = message.content.clone();
+        // Whoever sees `done` may ask again at once.
+        self.chat.hub.release_share(&self.run);
         self.run.publish(RunEventKind::Done {
             status,
             message: Box::new(message),

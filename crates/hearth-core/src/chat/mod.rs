@@ -715,7 +715,19 @@ impl Chat {
             model: resolved.model.name.clone(),
         };
         let live = Arc::new(LiveRun::new(run_id, conv.user_id, conv.id));
-        self.hub.insert(live.clone());
+        if !self
+            .hub
+            .insert_within(live.clone(), self.config.max_runs_per_user)
+        {
+            return Err(CoreError::QuotaExceeded {
+                message: format!(
+                    "you have {} answers in progress, the most one user may have at once \
+                     (chat.max_runs_per_user); wait for one to finish or stop one",
+                    self.config.max_runs_per_user
+                ),
+                retry_after_secs: 5,
+            });
+        }
         live.publish(api::RunEventKind::RunStarted {
             run_id,
             conversation_id: conv.id,

@@ -35,6 +35,8 @@ pub struct LiveRun {
     notify: watch::Sender<u64>,
     pub(crate) cancel: CancellationToken,
     approvals: Mutex<HashMap<String, oneshot::Sender<bool>>>,
+    /// Whether the run still counts toward its owner's share (until it has answered).
+    counted: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for LiveRun {
@@ -59,6 +61,7 @@ impl LiveRun {
             notify: watch::channel(0).0,
             cancel: CancellationToken::new(),
             approvals: Mutex::default(),
+            counted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -147,12 +150,55 @@ impl LiveRun {
 /// The runs in progress on this instance.
 #[derive(Clone, Default)]
 pub struct RunHub {
-    runs: Arc<Mutex<HashMap<RunId, Arc<LiveRun>>>>,
+    runs: Arc<Mutex<Runs>>,
+}
+
+#[derive(Default)]
+struct Runs {
+    by_id: HashMap<RunId, Arc<LiveRun>>,
+    /// Live runs per owner, for the per-user share.
+    per_owner: HashMap<UserId, usize>,
+}
+
+impl std::ops::Deref for Runs {
+    type Target = HashMap<RunId, Arc<LiveRun>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.by_id
+    }
 }
 
 impl RunHub {
-    pub(crate) fn insert(&self, run: Arc<LiveRun>) {
-        lock(&self.runs).insert(run.id, run);
+    /// Adds `run` unless its owner already has `max_per_owner` runs in progress here.
+    pub(crate) fn insert_within(&self, run: Arc<LiveRun>, max_per_owner: usize) -> bool {
+        let mut runs = lock(&self.runs);
+        let owned = runs.per_owner.get(&run.owner).copied().unwrap_or(0);
+        if owned >= max_per_owner {
+            return false;
+        }
+        runs.per_owner.insert(run.owner, owned + 1);
+        run.counted.store(true, std::sync::atomic::Ordering::SeqCst);
+        runs.by_id.insert(run.id, run);
+        true
+    }
+
+    /// The run has answered: it stops counting toward its owner's share, although it stays
+    /// in the hub until its log is stored (so the next answer need not wait for that write).
+    pub(crate) fn release_share(&self, run: &LiveRun) {
+        let mut runs = lock(&self.runs);
+        Self::uncount(&mut runs, run);
+    }
+
+    fn uncount(runs: &mut Runs, run: &LiveRun) {
+        if !run.counted.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if let Some(owned) = runs.per_owner.get_mut(&run.owner) {
+            *owned = owned.saturating_sub(1);
+            if *owned == 0 {
+                runs.per_owner.remove(&run.owner);
+            }
+        }
     }
 
     /// The live run, whoever owns it (callers check ownership).
@@ -161,7 +207,10 @@ impl RunHub {
     }
 
     pub(crate) fn remove(&self, id: RunId) {
-        lock(&self.runs).remove(&id);
+        let mut runs = lock(&self.runs);
+        if let Some(run) = runs.by_id.remove(&id) {
+            Self::uncount(&mut runs, &run);
+        }
     }
 
     /// How many runs are in progress.

@@ -392,3 +392,118 @@ async fn deleting_a_key_ends_its_streams() {
     // Dropping the stream closed the upstream call.
     fake.wait_idle().await;
 }
+
+#[tokio::test]
+async fn sockets_are_shared_out_per_user_and_while_authenticating() {
+    let app = crate::helpers::spawn_with(|s| {
+        s.auth.registration = hearth_core::api::Registration::Open;
+        s.server.max_websockets_per_user = 2;
+        s.server.max_pending_websockets = 1;
+    })
+    .await;
+    let base = app.client.base_url().to_owned();
+    let (auth, _) = app.register("sockets@example.com").await;
+
+    // One connection may wait to authenticate; the next upgrade is refused until it has.
+    let mut waiting = connect(&base).await;
+    let url = format!("{}/api/v1/ws", base.replacen("http://", "ws://", 1));
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+        }
+        other => panic!("expected 429, got {:?}", other.map(|_| ())),
+    }
+    send(
+        &mut waiting,
+        json!({"type": "auth", "token": auth.access_token}),
+    )
+    .await;
+    assert_eq!(next(&mut waiting).await["type"], "ready");
+
+    // Two sockets per user: the third is told why and closed.
+    let _second = ready_socket(&base, &auth.access_token).await;
+    let mut third = connect(&base).await;
+    send(
+        &mut third,
+        json!({"type": "auth", "token": auth.access_token}),
+    )
+    .await;
+    let refused = next(&mut third).await;
+    assert_eq!(refused["code"], "too_many_connections", "{refused}");
+    assert!(refused["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("server.max_websockets_per_user")));
+
+    // A socket that closes gives its slot back.
+    waiting.close(None).await.expect("close");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut again = connect(&base).await;
+        send(
+            &mut again,
+            json!({"type": "auth", "token": auth.access_token}),
+        )
+        .await;
+        if next(&mut again).await["type"] == "ready" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot was never freed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn answers_in_progress_are_shared_out_per_user() {
+    let app = crate::helpers::spawn_with(|s| {
+        s.auth.registration = hearth_core::api::Registration::Open;
+        s.chat.max_runs_per_user = 1;
+    })
+    .await;
+    let (admin, user, _, user_auth) = app.admin_and_user().await;
+    let fake = fake_provider(&admin).await;
+    let first = crate::chat::conversation(&user, "fake-chat").await;
+    let second = crate::chat::conversation(&user, "fake-chat").await;
+    let mut ws = ready_socket(app.client.base_url(), &user_auth.access_token).await;
+    fake.push(Script::new(vec![Step::Text("thinking".into()), Step::Hang]));
+    send(
+        &mut ws,
+        json!({"type": "send", "id": "a", "conversation_id": first, "content": "one"}),
+    )
+    .await;
+    let run = loop {
+        let f = next(&mut ws).await;
+        if f["type"] == "ack" {
+            break f["run_id"].as_str().expect("run").to_owned();
+        }
+    };
+    let err = user
+        .send_message(second, &crate::chat::message("two"))
+        .await
+        .expect_err("one answer at a time");
+    assert_eq!(
+        err.status(),
+        Some(hearth_client::StatusCode::TOO_MANY_REQUESTS)
+    );
+    assert!(err.to_string().contains("chat.max_runs_per_user"), "{err}");
+    // The admin's share is their own.
+    let theirs = crate::chat::conversation(&admin, "fake-chat").await;
+    fake.push(Script::text("fine"));
+    admin
+        .send_message(theirs, &crate::chat::message("hello"))
+        .await
+        .expect("another user's run");
+    // Once the first answer stops, the user may ask again.
+    send(&mut ws, json!({"type": "stop", "id": "s", "run_id": run})).await;
+    loop {
+        let f = next(&mut ws).await;
+        if f["event"]["type"] == "done" {
+            break;
+        }
+    }
+    fake.push(Script::text("second answer"));
+    user.send_message(second, &crate::chat::message("two"))
+        .await
+        .expect("room again");
+}
