@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use hearth_store::ids::{LlmCallId, ProviderId, RunId, UserId};
+use std::sync::Arc;
+
 use hearth_store::{LlmCallFilter, Store, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -167,6 +169,107 @@ impl Recorder {
         if self.tx.send((call, ack)).await.is_ok() {
             let _ = done.await;
         }
+    }
+}
+
+/// The daily token quota (`chat.daily_token_quota`), enforced by reservation: before a model
+/// call, what it may spend (its prompt, estimated, plus its capped `max_tokens`) is reserved
+/// against what the user spent today plus what their calls in progress reserved; the
+/// reservation is given back once the call's real usage is committed. Concurrent calls at the
+/// boundary therefore cannot pass together: the quota is overshot at most by how much one call
+/// spends beyond its estimate. Reservations are per instance (in memory).
+#[derive(Clone)]
+pub struct Quota {
+    store: Store,
+    daily: u64,
+    reserved: Arc<std::sync::Mutex<std::collections::HashMap<UserId, u64>>>,
+}
+
+/// Tokens reserved for a call in progress; dropping it gives them back.
+#[must_use = "the reservation is given back when it is dropped"]
+pub struct Reservation {
+    quota: Option<Quota>,
+    user: UserId,
+    tokens: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(quota) = &self.quota {
+            let mut reserved = quota.lock();
+            if let Some(held) = reserved.get_mut(&self.user) {
+                *held = held.saturating_sub(self.tokens);
+                if *held == 0 {
+                    reserved.remove(&self.user);
+                }
+            }
+        }
+    }
+}
+
+impl Quota {
+    /// `daily` tokens per user per UTC day; 0 for no limit.
+    pub fn new(store: Store, daily: u64) -> Self {
+        Self {
+            store,
+            daily,
+            reserved: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<UserId, u64>> {
+        self.reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reserves `tokens` for a call of `user`, or refuses it (429) when today's usage, the
+    /// user's reservations in progress and this one together pass the quota.
+    pub async fn reserve(&self, user: UserId, tokens: u64) -> Result<Reservation> {
+        if self.daily == 0 {
+            return Ok(Reservation {
+                quota: None,
+                user,
+                tokens: 0,
+            });
+        }
+        let now = chrono::Utc::now();
+        let day_start = now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc())
+            .unwrap_or(now);
+        let used = self
+            .store
+            .tokens_used_since(user, Timestamp::from_millis(day_start.timestamp_millis()))
+            .await?;
+        let used = u64::try_from(used).unwrap_or(0);
+        let mut reserved = self.lock();
+        let held = reserved.get(&user).copied().unwrap_or(0);
+        if used.saturating_add(held).saturating_add(tokens) > self.daily {
+            let renews = (day_start + chrono::Duration::days(1) - now)
+                .num_seconds()
+                .max(1) as u64;
+            let quota = self.daily;
+            let message = if used >= quota {
+                format!("daily token quota of {quota} tokens is used up ({used} used); it renews at 00:00 UTC")
+            } else {
+                format!(
+                    "daily token quota of {quota} tokens: {used} used and {held} held by calls in \
+                     progress leave too little for this call (up to {tokens}); it renews at 00:00 UTC"
+                )
+            };
+            return Err(CoreError::QuotaExceeded {
+                message,
+                retry_after_secs: renews,
+            });
+        }
+        reserved.insert(user, held + tokens);
+        Ok(Reservation {
+            quota: Some(self.clone()),
+            user,
+            tokens,
+        })
     }
 }
 

@@ -416,6 +416,9 @@ impl Settings {
         if c.max_runs_per_user == 0 {
             return bad("chat.max_runs_per_user", "must be at least 1");
         }
+        if c.max_output_tokens == 0 {
+            return bad("chat.max_output_tokens", "must be at least 1");
+        }
         if self.server.max_websockets_per_user == 0 {
             return bad("server.max_websockets_per_user", "must be at least 1");
         }

@@ -51,6 +51,9 @@ pub struct ChatConfig {
     /// Answers one user may have in progress at once on this instance (429 past it), so one
     /// user cannot hold every model slot.
     pub max_runs_per_user: usize,
+    /// Most tokens a model call may write (its `max_tokens`, capped): bounds what one call
+    /// spends, and what it reserves against the daily quota.
+    pub max_output_tokens: u32,
 }
 
 impl Default for ChatConfig {
@@ -74,6 +77,7 @@ impl Default for ChatConfig {
             idle_timeout_secs: 60,
             max_retries: 2,
             max_runs_per_user: 8,
+            max_output_tokens: 4096,
         }
     }
 }

@@ -25,7 +25,20 @@ impl Chat {
     ) -> Result<(String, EventStream)> {
         let resolved = self.providers.resolve(principal, &request.model).await?;
         let owner = access::list_scope(principal);
-        self.check_quota(owner).await?;
+        // The caller's max_tokens, capped: what the call may spend is reserved up front.
+        let cap = self.config.max_output_tokens;
+        request.max_tokens = Some(request.max_tokens.map_or(cap, |m| m.min(cap)));
+        request.max_completion_tokens = request.max_completion_tokens.map(|m| m.min(cap));
+        let reservation = self
+            .quota
+            .reserve(
+                owner,
+                self.call_estimate(
+                    &request.messages,
+                    request.max_completion_tokens.or(request.max_tokens),
+                ),
+            )
+            .await?;
         let name = resolved.model.name.clone();
         request.model = resolved.model.upstream_id.clone();
         // A model that cannot stream answers whole; the caller still gets a stream.
@@ -43,6 +56,7 @@ impl Chat {
             error: None,
             input_chars,
             output_chars: 0,
+            reservation,
         };
         Ok((
             name,
@@ -66,6 +80,8 @@ struct Meter {
     error: Option<String>,
     input_chars: usize,
     output_chars: usize,
+    /// Given back once the record is committed.
+    reservation: crate::usage::Reservation,
 }
 
 impl Meter {
@@ -102,9 +118,12 @@ impl Meter {
             error: self.error,
         }
         .record_for(&self.resolved);
-        let recorder = self.recorder;
+        let (recorder, reservation) = (self.recorder, self.reservation);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { recorder.record(call).await });
+            runtime.spawn(async move {
+                recorder.record(call).await;
+                drop(reservation);
+            });
         }
     }
 }

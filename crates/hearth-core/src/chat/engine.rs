@@ -55,6 +55,9 @@ pub(super) struct Job {
     pub read_untrusted: bool,
     /// The user's message as they wrote it (without the quoted context).
     pub question: String,
+    /// Tokens reserved against the daily quota; given back when the run ends (its calls are
+    /// recorded by then).
+    pub reservation: crate::usage::Reservation,
 }
 
 /// The characters of a history, for estimating its tokens.
@@ -119,6 +122,7 @@ impl Job {
             // On the last round the model may not call tools, so it has to answer in words. The
             // tools stay defined: some providers refuse a history with tool calls and no tools.
             request.stream = self.resolved.model.supports_streaming;
+            request.max_tokens = Some(self.chat.config.max_output_tokens);
             request.tools = specs.clone();
             if round == max_rounds && !specs.is_empty() {
                 request.tool_choice = Some(hearth_llm::ToolChoice::None);

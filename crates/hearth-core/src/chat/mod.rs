@@ -80,6 +80,8 @@ pub struct Chat {
     config: Arc<ChatConfig>,
     hub: RunHub,
     recorder: crate::usage::Recorder,
+    /// The daily token quota, by reservation.
+    quota: crate::usage::Quota,
     /// This process among the instances sharing the store; runs carry it.
     instance: Arc<str>,
     /// Knowledge bases to retrieve from, when the server has them.
@@ -115,6 +117,7 @@ impl Chat {
     ) -> Self {
         Self {
             recorder,
+            quota: crate::usage::Quota::new(store.clone(), config.daily_token_quota),
             instance: uuid::Uuid::now_v7().to_string().into(),
             store,
             crypto,
@@ -610,7 +613,6 @@ impl Chat {
                 CoreError::invalid("model", "is required (the conversation has none)")
             })?;
         let resolved = self.providers.resolve(principal, &model_name).await?;
-        self.check_quota(conv.user_id).await?;
         let tools = match &plan.tools {
             Some(names) => {
                 let known = self.tool_names();
@@ -714,6 +716,11 @@ impl Chat {
             user_message_id: plan.user_message.as_ref().map(|m| m.id),
             model: resolved.model.name.clone(),
         };
+        // The first call's spending is reserved against the daily quota for the whole run.
+        let reservation = self
+            .quota
+            .reserve(conv.user_id, self.call_estimate(&history, None))
+            .await?;
         let live = Arc::new(LiveRun::new(run_id, conv.user_id, conv.id));
         if !self
             .hub
@@ -772,6 +779,7 @@ impl Chat {
             sources,
             read_untrusted,
             question,
+            reservation,
         };
         let (chat, run, conversation_id) = (self.clone(), live.clone(), conv.id);
         tokio::spawn(async move {
@@ -908,33 +916,23 @@ impl Chat {
         run.finish();
     }
 
-    async fn check_quota(&self, user: UserId) -> Result<()> {
-        let quota = self.config.daily_token_quota;
-        if quota == 0 {
-            return Ok(());
-        }
-        let now = chrono::Utc::now();
-        let day_start = now
-            .date_naive()
-            .and_hms_opt(0, 0, 0)
-            .map(|d| d.and_utc())
-            .unwrap_or(now);
-        let used = self
-            .store
-            .tokens_used_since(user, Timestamp::from_millis(day_start.timestamp_millis()))
-            .await?;
-        if used >= 0 && used as u64 >= quota {
-            let renews = (day_start + chrono::Duration::days(1) - now)
-                .num_seconds()
-                .max(1) as u64;
-            return Err(CoreError::QuotaExceeded {
-                message: format!(
-                    "daily token quota of {quota} tokens is used up ({used} used); it renews at 00:00 UTC"
-                ),
-                retry_after_secs: renews,
-            });
-        }
-        Ok(())
+    /// What one model call may spend: its prompt (estimated from its characters) and its
+    /// output, capped at `chat.max_output_tokens`.
+    fn call_estimate(&self, history: &[hearth_llm::Message], max_tokens: Option<u32>) -> u64 {
+        let chars: usize = history
+            .iter()
+            .map(|m| {
+                m.content.len()
+                    + m.tool_calls
+                        .iter()
+                        .map(|c| c.arguments.len())
+                        .sum::<usize>()
+            })
+            .sum();
+        let output = max_tokens.map_or(self.config.max_output_tokens, |m| {
+            m.min(self.config.max_output_tokens)
+        });
+        crate::usage::estimate(chars, 0).input_tokens + u64::from(output)
     }
 
     /// Events of a run after `after`: live ones as they come, or the stored log of a finished

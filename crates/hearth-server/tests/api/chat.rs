@@ -719,7 +719,11 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn daily_quota_is_enforced_with_429() {
-    let (_app, _admin, user, _fake) = setup(|s| s.chat.daily_token_quota = 5).await;
+    let (_app, _admin, user, _fake) = setup(|s| {
+        s.chat.daily_token_quota = 5;
+        s.chat.max_output_tokens = 1;
+    })
+    .await;
     let conv = conversation(&user, "fake-chat").await;
     user.send_message(conv, &message("hello"))
         .await
@@ -733,6 +737,54 @@ async fn daily_quota_is_enforced_with_429() {
         Some(hearth_client::StatusCode::TOO_MANY_REQUESTS)
     );
     assert_eq!(err.code(), Some("quota_exceeded"));
+}
+
+#[tokio::test]
+async fn concurrent_calls_at_the_quota_boundary_cannot_all_pass() {
+    // 500 tokens a day; each call may write 100, so each reserves ~101 before it starts.
+    let (_app, _admin, user, fake) = setup(|s| {
+        s.chat.daily_token_quota = 500;
+        s.chat.max_output_tokens = 100;
+    })
+    .await;
+    for _ in 0..10 {
+        fake.push(Script {
+            steps: vec![Step::Delay { ms: 1500 }, Step::Text("ok".into())],
+            chunk_delay_ms: 0,
+            usage: Some((10, 90)),
+        });
+    }
+    let call = || {
+        let user = user.clone();
+        async move {
+            user.request(hearth_client::Method::POST, "/v1/chat/completions")
+                .json(
+                    &serde_json::json!({"model": "fake-chat", "max_tokens": 5000,
+                    "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .send()
+                .await
+                .expect("send")
+                .status()
+        }
+    };
+    let statuses = futures_util::future::join_all((0..10).map(|_| call())).await;
+    let passed = statuses
+        .iter()
+        .filter(|s| **s == hearth_client::StatusCode::OK)
+        .count();
+    assert!(
+        statuses.iter().all(|s| *s == hearth_client::StatusCode::OK
+            || *s == hearth_client::StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    // Checked against usage alone, all ten would pass (none had finished): 1,000 tokens.
+    assert!((1..=4).contains(&passed), "{passed} passed: {statuses:?}");
+    // The caller's max_tokens went upstream capped.
+    let sent = fake.requests();
+    assert!(sent.iter().all(|r| r["max_tokens"] == 100), "{sent:?}");
+    // What passed is recorded; with it, the next call does not fit.
+    assert_eq!(call().await, hearth_client::StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
@@ -953,7 +1005,11 @@ async fn the_last_round_keeps_tools_defined_but_forbids_calls() {
 
 #[tokio::test]
 async fn stopped_answers_still_count_against_the_quota() {
-    let (_app, _admin, user, fake) = setup(|s| s.chat.daily_token_quota = 10).await;
+    let (_app, _admin, user, fake) = setup(|s| {
+        s.chat.daily_token_quota = 10;
+        s.chat.max_output_tokens = 2;
+    })
+    .await;
     let conv = conversation(&user, "fake-chat").await;
     // No usage arrives from an upstream that is cut off: what was produced is estimated.
     fake.push(Script::new(vec![
