@@ -439,6 +439,24 @@ impl Providers {
             },
             enabled: req.enabled,
         };
+        // A stored key goes only where it was given for: moving the provider to another
+        // address needs the key again (or an explicit "" to drop it), so nobody can redirect
+        // it to a host of their choosing and read it there.
+        if let Some(Some(new_url)) = &patch.base_url {
+            let current = self
+                .store
+                .find_provider(id)
+                .await?
+                .ok_or(CoreError::NotFound("provider"))?;
+            let moved = current.base_url.as_deref() != Some(new_url.as_str());
+            if moved && current.api_key_enc.is_some() && req.api_key.is_none() {
+                return Err(CoreError::invalid(
+                    "api_key",
+                    "is required when base_url changes (the stored key is not sent to a new \
+                     address); give the key again, or \"\" to remove it",
+                ));
+            }
+        }
         let row = self
             .store
             .update_provider(id, patch)

@@ -1095,3 +1095,55 @@ async fn a_model_marked_as_not_streaming_is_asked_for_a_whole_answer() {
     assert_eq!(done_of(&events).0, RunStatus::Complete);
     assert_eq!(fake.requests().last().expect("request")["stream"], false);
 }
+
+#[tokio::test]
+async fn a_provider_moved_to_another_address_needs_its_key_again() {
+    let (_app, admin, _user, fake) = setup(|_| {}).await;
+    let provider = admin
+        .create_provider(&CreateProviderRequest {
+            kind: ProviderKind::Openai,
+            name: "keyed".into(),
+            base_url: Some(fake.openai_url()),
+            api_key: Some("sk-keep-me-home".into()),
+        })
+        .await
+        .expect("create");
+    let elsewhere = "https://collector.example/v1";
+    let err = admin
+        .update_provider(
+            provider.id,
+            &hearth_core::providers::UpdateProviderRequest {
+                base_url: Some(elsewhere.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("the key does not follow the address");
+    assert_eq!(err.status(), Some(hearth_client::StatusCode::BAD_REQUEST));
+    assert_eq!(err.field(), Some("api_key"));
+    // Renaming keeps the address, and the key with it.
+    admin
+        .update_provider(
+            provider.id,
+            &hearth_core::providers::UpdateProviderRequest {
+                name: Some("renamed".into()),
+                base_url: Some(fake.openai_url()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("same address");
+    // With the key given again (or removed) the move is allowed.
+    let moved = admin
+        .update_provider(
+            provider.id,
+            &hearth_core::providers::UpdateProviderRequest {
+                base_url: Some(elsewhere.into()),
+                api_key: Some("sk-for-the-new-host".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("moved with a key");
+    assert_eq!(moved.base_url.as_deref(), Some(elsewhere));
+}
