@@ -260,11 +260,17 @@ impl Client {
 
     /// `POST /api/v1/me/password`.
     pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
-        let req = ChangePasswordRequest {
+        self.change_password_with(&ChangePasswordRequest {
             current_password: current.into(),
             new_password: new.into(),
-        };
-        self.send_empty(Method::POST, "/api/v1/me/password", Some(&req))
+            revoke_api_keys: false,
+        })
+        .await
+    }
+
+    /// `POST /api/v1/me/password` with every option.
+    pub async fn change_password_with(&self, req: &ChangePasswordRequest) -> Result<()> {
+        self.send_empty(Method::POST, "/api/v1/me/password", Some(req))
             .await
     }
 
@@ -330,6 +336,7 @@ impl Client {
     pub async fn reset_password(&self, id: UserId, new_password: &str) -> Result<()> {
         let req = ResetPasswordRequest {
             new_password: new_password.into(),
+            revoke_api_keys: false,
         };
         self.send_empty(
             Method::POST,

@@ -556,6 +556,10 @@ impl Accounts {
         self.store
             .revoke_user_sessions(user.id, principal.session())
             .await?;
+        if req.revoke_api_keys {
+            let keys = self.store.delete_user_api_keys(user.id).await?;
+            tracing::info!(user.id = %user.id, api_keys = keys, "api keys revoked with a password change");
+        }
         self.forget_credentials(user.id);
         Ok(())
     }
@@ -712,8 +716,11 @@ impl Accounts {
             .set_password_hash(id, &self.hasher.hash(password.expose()).await?)
             .await?;
         self.store.revoke_user_sessions(id, None).await?;
+        if req.revoke_api_keys {
+            self.store.delete_user_api_keys(id).await?;
+        }
         self.forget_credentials(id);
-        tracing::info!(admin.id = ?admin.acting_user(), user.id = %id, "password reset by admin");
+        tracing::info!(admin.id = ?admin.acting_user(), user.id = %id, revoke_api_keys = req.revoke_api_keys, "password reset by admin");
         Ok(())
     }
 
@@ -735,6 +742,7 @@ impl Accounts {
             user.id,
             api::ResetPasswordRequest {
                 new_password: new_password.into(),
+                revoke_api_keys: false,
             },
         )
         .await

@@ -107,6 +107,9 @@ pub struct AuthResponse {
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
+    /// Also delete every API key of the account (a leaked key outlives a password otherwise).
+    #[serde(default)]
+    pub revoke_api_keys: bool,
 }
 
 /// An API key as listed (never the secret).
@@ -168,6 +171,9 @@ pub struct UpdateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     pub new_password: String,
+    /// Also delete every API key of the account.
+    #[serde(default)]
+    pub revoke_api_keys: bool,
 }
 
 /// `POST /api/v1/admin/invites`.
@@ -216,13 +222,13 @@ redacted_debug!(RefreshRequest { ; refresh_token });
 
 redacted_debug!(AuthResponse { expires_in, token_type, user; access_token, refresh_token });
 
-redacted_debug!(ChangePasswordRequest { ; current_password, new_password });
+redacted_debug!(ChangePasswordRequest { revoke_api_keys; current_password, new_password });
 
 redacted_debug!(CreatedApiKey { api_key; key });
 
 redacted_debug!(CreateUserRequest { email, name, role; password });
 
-redacted_debug!(ResetPasswordRequest { ; new_password });
+redacted_debug!(ResetPasswordRequest { revoke_api_keys; new_password });
 
 redacted_debug!(CreatedInvite { email, expires_at; token });
 

@@ -414,6 +414,17 @@ impl Store {
     }
 
     /// Deletes an API key.
+    /// Deletes every API key of `user`; returns how many there were.
+    pub async fn delete_user_api_keys(&self, user: UserId) -> Result<u64> {
+        Ok(on_writer!(self, |pool| {
+            sqlx::query("DELETE FROM api_keys WHERE user_id = $1")
+                .bind(user)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?)
+    }
+
     pub async fn delete_api_key(&self, id: ApiKeyId) -> Result<()> {
         let done = on_writer!(self, |pool| {
             sqlx::query("DELETE FROM api_keys WHERE id = $1")

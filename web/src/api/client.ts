@@ -469,8 +469,8 @@ export class ApiClient {
     return this.request<User>('GET', '/api/v1/me');
   }
 
-  changePassword(current_password: string, new_password: string): Promise<void> {
-    return this.request<void>('POST', '/api/v1/me/password', { current_password, new_password });
+  changePassword(current_password: string, new_password: string, revoke_api_keys = false): Promise<void> {
+    return this.request<void>('POST', '/api/v1/me/password', { current_password, new_password, revoke_api_keys });
   }
 
   listApiKeys(): Promise<ApiKey[]> {

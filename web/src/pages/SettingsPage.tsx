@@ -165,6 +165,7 @@ function ApiKeysSection() {
 function ChangePasswordSection() {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
+  const [revokeKeys, setRevokeKeys] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const [done, setDone] = useState(false);
@@ -175,9 +176,10 @@ function ChangePasswordSection() {
     setError(null);
     setDone(false);
     try {
-      await api.changePassword(current, next);
+      await api.changePassword(current, next, revokeKeys);
       setCurrent('');
       setNext('');
+      setRevokeKeys(false);
       setDone(true);
     } catch (err) {
       setError(toApiError(err));
@@ -219,6 +221,16 @@ function ChangePasswordSection() {
           hint="At least 8 characters; avoid common passwords."
           required
         />
+        <div className="check">
+          <input
+            id="revoke-api-keys"
+            type="checkbox"
+            name="revoke_api_keys"
+            checked={revokeKeys}
+            onChange={(e) => setRevokeKeys(e.target.checked)}
+          />
+          <label htmlFor="revoke-api-keys">Also revoke all my API keys</label>
+        </div>
         <div>
           <button type="submit" className="btn btn-primary" disabled={busy}>
             {busy ? 'Saving…' : 'Change password'}

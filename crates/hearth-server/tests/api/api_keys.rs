@@ -107,3 +107,35 @@ async fn bad_key_requests() {
         .expect("send");
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_password_change_can_revoke_every_key_too() {
+    let app = crate::helpers::spawn_open().await;
+    let (_, user) = app.register("keys-and-password@example.com").await;
+    let kept = user.create_api_key("kept", None).await.expect("key");
+    user.change_password(crate::helpers::PASSWORD, "second password 2")
+        .await
+        .expect("change");
+    // By default keys survive a password change...
+    app.client
+        .with_token(&kept.key)
+        .me()
+        .await
+        .expect("key still works");
+    user.change_password_with(&hearth_core::api::ChangePasswordRequest {
+        current_password: "second password 2".into(),
+        new_password: "third password 3".into(),
+        revoke_api_keys: true,
+    })
+    .await
+    .expect("change and revoke");
+    // ...and are gone when asked.
+    let err = app
+        .client
+        .with_token(&kept.key)
+        .me()
+        .await
+        .expect_err("key revoked");
+    assert_eq!(err.status(), Some(hearth_client::StatusCode::UNAUTHORIZED));
+    assert!(user.list_api_keys().await.expect("list").is_empty());
+}
