@@ -137,9 +137,11 @@ impl CredentialCache {
             .insert(key, (std::time::Instant::now(), owner));
     }
 
-    fn clear(&self) {
+    /// Drops `user`'s cached credentials only (a revocation of theirs must not make every
+    /// other user's next request read the store).
+    fn forget_user(&self, user: UserId) {
         let mut inner = self.lock();
-        inner.entries.clear();
+        inner.entries.retain(|_, (_, owner)| owner.user_id != user);
         inner.generation += 1;
     }
 }
@@ -504,7 +506,7 @@ impl Accounts {
     /// Drops every cached credential and tells `user`'s open connections to re-check theirs:
     /// called after any change that can end one.
     fn forget_credentials(&self, user: UserId) {
-        self.credentials.clear();
+        self.credentials.forget_user(user);
         // No receiver means no open connection: nothing to tell.
         let _ = self.revocations.send(user);
     }
@@ -952,18 +954,23 @@ mod tests {
     }
 
     #[test]
-    fn a_read_from_before_a_clear_is_not_cached_after_it() {
+    fn a_read_from_before_a_revocation_is_not_cached_after_it() {
         let cache = CredentialCache::default();
         let before = cache.generation();
         // A revocation lands while the read is in flight.
-        cache.clear();
+        cache.forget_user(UserId::new());
         cache.put(before, "k:1".into(), owner("admin"));
         assert!(cache.get("k:1").is_none());
         let now = cache.generation();
-        cache.put(now, "k:1".into(), owner("user"));
+        let user = owner("user");
+        let other = owner("user");
+        cache.put(now, "k:1".into(), user.clone());
+        cache.put(now, "k:2".into(), other.clone());
         assert_eq!(cache.get("k:1").map(|o| o.role), Some("user".into()));
-        cache.clear();
+        // Forgetting one user keeps the others' credentials.
+        cache.forget_user(user.user_id);
         assert!(cache.get("k:1").is_none());
+        assert!(cache.get("k:2").is_some());
     }
 
     proptest! {

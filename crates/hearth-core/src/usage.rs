@@ -182,7 +182,16 @@ impl Recorder {
 pub struct Quota {
     store: Store,
     daily: u64,
-    reserved: Arc<std::sync::Mutex<std::collections::HashMap<UserId, u64>>>,
+    reserved: Arc<std::sync::Mutex<std::collections::HashMap<UserId, Held>>>,
+}
+
+/// One user's reservations: held now, and given back so far (a count that only grows). A
+/// reservation given back while another call reads today's usage may or may not be in that
+/// read, so the reader counts it as spent: at worst a call is refused a little early.
+#[derive(Default)]
+struct Held {
+    now: u64,
+    given_back: u64,
 }
 
 /// Tokens reserved for a call in progress; dropping it gives them back.
@@ -198,10 +207,8 @@ impl Drop for Reservation {
         if let Some(quota) = &self.quota {
             let mut reserved = quota.lock();
             if let Some(held) = reserved.get_mut(&self.user) {
-                *held = held.saturating_sub(self.tokens);
-                if *held == 0 {
-                    reserved.remove(&self.user);
-                }
+                held.now = held.now.saturating_sub(self.tokens);
+                held.given_back = held.given_back.saturating_add(self.tokens);
             }
         }
     }
@@ -217,7 +224,7 @@ impl Quota {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<UserId, u64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<UserId, Held>> {
         self.reserved
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -239,13 +246,18 @@ impl Quota {
             .and_hms_opt(0, 0, 0)
             .map(|d| d.and_utc())
             .unwrap_or(now);
+        let given_back_before = self.lock().get(&user).map_or(0, |h| h.given_back);
         let used = self
             .store
             .tokens_used_since(user, Timestamp::from_millis(day_start.timestamp_millis()))
             .await?;
-        let used = u64::try_from(used).unwrap_or(0);
         let mut reserved = self.lock();
-        let held = reserved.get(&user).copied().unwrap_or(0);
+        let entry = reserved.entry(user).or_default();
+        // Given back during the read: perhaps not in `used` yet, so counted as spent.
+        let used = u64::try_from(used)
+            .unwrap_or(0)
+            .saturating_add(entry.given_back.saturating_sub(given_back_before));
+        let held = entry.now;
         if used.saturating_add(held).saturating_add(tokens) > self.daily {
             let renews = (day_start + chrono::Duration::days(1) - now)
                 .num_seconds()
@@ -264,7 +276,7 @@ impl Quota {
                 retry_after_secs: renews,
             });
         }
-        reserved.insert(user, held + tokens);
+        entry.now = held + tokens;
         Ok(Reservation {
             quota: Some(self.clone()),
             user,

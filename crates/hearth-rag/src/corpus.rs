@@ -78,6 +78,12 @@ pub fn bombs() -> Vec<Bomb> {
             "<span><b><i>".repeat(40_000).into_bytes(),
             DEEP,
         ),
+        bomb(
+            // An end tag that cannot close past a `div` leaves both open.
+            "misnested.html",
+            "<span><div></span>".repeat(40_000).into_bytes(),
+            DEEP,
+        ),
         bomb("size.html", format!("<p>{big_text}</p>").into_bytes(), TEXT),
         bomb(
             "paragraphs.html",

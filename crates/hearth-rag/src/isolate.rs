@@ -98,8 +98,10 @@ pub fn serve_child(input: impl Read, mut output: impl Write) -> Result<(), Strin
 }
 
 /// Sets this process's address-space and CPU-time limits (soft and hard, so they cannot be
-/// raised again).
+/// raised again), and no core dumps (a crash would otherwise write the document to disk).
 fn limit_self(memory_bytes: u64, cpu_secs: u64) -> Result<(), String> {
+    rlimit::setrlimit(rlimit::Resource::CORE, 0, 0)
+        .map_err(|e| format!("turning core dumps off: {e}"))?;
     rlimit::setrlimit(rlimit::Resource::AS, memory_bytes, memory_bytes)
         .map_err(|e| format!("setting the memory limit: {e}"))?;
     // The soft limit sends SIGXCPU, the hard one a second later SIGKILL.

@@ -182,29 +182,30 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip())
-            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let state = AppState::from_ref(state);
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        Ok(ClientIp(client_ip(
-            peer,
-            forwarded,
-            &state.settings.server.trusted_proxies,
-        )))
+        Ok(ClientIp(client_of(parts, &state)))
     }
+}
+
+/// The client of a request (see [`ClientIp`]).
+pub(crate) fn client_of(parts: &Parts, state: &AppState) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    client_ip(peer, forwarded, &state.settings.server.trusted_proxies)
 }
 
 /// Walks `X-Forwarded-For` from the nearest hop while the hop is a trusted proxy: the first
 /// address that is not one is the client (addresses further left were written by the client
 /// itself and prove nothing). A malformed entry stops the walk at the proxy that passed it.
-fn client_ip<'a>(
+pub(crate) fn client_ip<'a>(
     peer: IpAddr,
     forwarded: impl Iterator<Item = &'a str>,
     trusted: &[crate::settings::ProxyRange],
@@ -216,17 +217,25 @@ fn client_ip<'a>(
     let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).collect();
     let mut client = peer;
     for hop in hops.iter().rev() {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(ip) => {
+        match hop_address(hop.trim()) {
+            Some(ip) => {
                 client = ip;
                 if !is_trusted(ip) {
                     break;
                 }
             }
-            Err(_) => break,
+            None => break,
         }
     }
     client
+}
+
+/// One `X-Forwarded-For` entry: an address, or one with a port (`1.2.3.4:80`, `[::1]:80`), as
+/// some proxies write it.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
 #[cfg(test)]
@@ -263,6 +272,19 @@ mod client_ip_tests {
                 &proxies
             ),
             ip("198.51.100.7")
+        );
+        // Proxies that write ports.
+        assert_eq!(
+            client_ip(
+                ip("127.0.0.1"),
+                ["198.51.100.7:51234"].into_iter(),
+                &proxies
+            ),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), ["[2001:db8::7]:443"].into_iter(), &proxies),
+            ip("2001:db8::7")
         );
         // Garbage stops at the proxy that passed it; no header means the proxy itself.
         assert_eq!(

@@ -64,6 +64,8 @@ pub struct ServerSettings {
     /// WebSockets not yet authenticated that this instance holds at once (each gets 10 s to
     /// authenticate); past it, upgrades get 429.
     pub max_pending_websockets: usize,
+    /// Of those, how many one client (IP, or IPv6 /64) may hold.
+    pub max_pending_websockets_per_client: usize,
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_token: Option<Secret>,
@@ -143,6 +145,7 @@ impl Default for Settings {
                 trusted_proxies: Vec::new(),
                 max_websockets_per_user: 32,
                 max_pending_websockets: 1024,
+                max_pending_websockets_per_client: 16,
                 metrics_token: None,
             },
             database: DatabaseSettings {
@@ -421,6 +424,23 @@ impl Settings {
         }
         if self.server.max_websockets_per_user == 0 {
             return bad("server.max_websockets_per_user", "must be at least 1");
+        }
+        if self
+            .server
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().len() < 16)
+        {
+            return bad(
+                "server.metrics_token",
+                "must be at least 16 characters when set",
+            );
+        }
+        if self.server.max_pending_websockets_per_client == 0 {
+            return bad(
+                "server.max_pending_websockets_per_client",
+                "must be at least 1",
+            );
         }
         if self.server.max_pending_websockets == 0 {
             return bad("server.max_pending_websockets", "must be at least 1");

@@ -107,13 +107,30 @@ pub struct Sockets(std::sync::Arc<std::sync::Mutex<SocketCounts>>);
 #[derive(Default)]
 struct SocketCounts {
     pending: usize,
+    /// Connections still to authenticate, per client (IPv6: per /64).
+    pending_per_client: HashMap<std::net::IpAddr, usize>,
     per_user: HashMap<hearth_core::ids::UserId, usize>,
 }
 
 /// A slot of [`Sockets`]; dropping it frees the slot.
 pub struct SocketSlot {
     sockets: Sockets,
-    user: Option<hearth_core::ids::UserId>,
+    holder: Holder,
+}
+
+enum Holder {
+    Pending(std::net::IpAddr),
+    User(hearth_core::ids::UserId),
+}
+
+/// IPv6 clients usually hold a whole /64, so that is the unit counted.
+fn client_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(_) => ip,
+        std::net::IpAddr::V6(v6) => std::net::IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 64) - 1),
+        )),
+    }
 }
 
 impl Sockets {
@@ -123,15 +140,25 @@ impl Sockets {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A slot for a connection yet to authenticate, unless `max` are waiting already.
-    fn pending(&self, max: usize) -> Option<SocketSlot> {
+    /// A slot for a connection of `client` yet to authenticate, unless `max` are waiting
+    /// already, or `per_client` of that client's.
+    fn pending(
+        &self,
+        client: std::net::IpAddr,
+        max: usize,
+        per_client: usize,
+    ) -> Option<SocketSlot> {
+        let client = client_key(client);
         let mut counts = self.lock();
-        (counts.pending < max).then(|| {
-            counts.pending += 1;
-            SocketSlot {
-                sockets: self.clone(),
-                user: None,
-            }
+        let theirs = counts.pending_per_client.get(&client).copied().unwrap_or(0);
+        if counts.pending >= max || theirs >= per_client {
+            return None;
+        }
+        counts.pending += 1;
+        counts.pending_per_client.insert(client, theirs + 1);
+        Some(SocketSlot {
+            sockets: self.clone(),
+            holder: Holder::Pending(client),
         })
     }
 
@@ -143,7 +170,7 @@ impl Sockets {
             *held += 1;
             SocketSlot {
                 sockets: self.clone(),
-                user: Some(user),
+                holder: Holder::User(user),
             }
         })
     }
@@ -152,9 +179,17 @@ impl Sockets {
 impl Drop for SocketSlot {
     fn drop(&mut self) {
         let mut counts = self.sockets.lock();
-        match self.user {
-            None => counts.pending = counts.pending.saturating_sub(1),
-            Some(user) => {
+        match self.holder {
+            Holder::Pending(client) => {
+                counts.pending = counts.pending.saturating_sub(1);
+                if let Some(theirs) = counts.pending_per_client.get_mut(&client) {
+                    *theirs = theirs.saturating_sub(1);
+                    if *theirs == 0 {
+                        counts.pending_per_client.remove(&client);
+                    }
+                }
+            }
+            Holder::User(user) => {
                 if let Some(held) = counts.per_user.get_mut(&user) {
                     *held = held.saturating_sub(1);
                     if *held == 0 {
@@ -201,13 +236,17 @@ pub async fn upgrade(
     parts: Parts,
 ) -> Response {
     let token = crate::extract::bearer(&parts);
-    let Some(pending) = state
-        .sockets
-        .pending(state.settings.server.max_pending_websockets)
-    else {
+    let client = crate::extract::client_of(&parts, &state);
+    let server = &state.settings.server;
+    let Some(pending) = state.sockets.pending(
+        client,
+        server.max_pending_websockets,
+        server.max_pending_websockets_per_client,
+    ) else {
         return crate::error::ApiError::from(CoreError::QuotaExceeded {
             message: "too many connections are waiting to authenticate \
-                      (server.max_pending_websockets); try again shortly"
+                      (server.max_pending_websockets, server.max_pending_websockets_per_client); \
+                      try again shortly"
                 .into(),
             retry_after_secs: 5,
         })

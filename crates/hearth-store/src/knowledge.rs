@@ -305,8 +305,10 @@ impl Store {
     pub async fn user_document_totals(&self, user: UserId) -> Result<DocumentTotals> {
         Ok(on_pool!(self, |pool| {
             sqlx::query_as::<_, DocumentTotals>(
-                "SELECT COUNT(*) AS documents, COALESCE(SUM(d.size_bytes), 0) AS bytes, \
-                 COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued \
+                // PostgreSQL sums BIGINTs as NUMERIC: cast back.
+                "SELECT CAST(COUNT(*) AS BIGINT) AS documents, \
+                 CAST(COALESCE(SUM(d.size_bytes), 0) AS BIGINT) AS bytes, \
+                 CAST(COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS queued \
                  FROM kb_documents d JOIN knowledge_bases k ON k.id = d.kb_id WHERE k.user_id = $1",
             )
             .bind(user)
@@ -328,7 +330,9 @@ impl Store {
              ORDER BY COALESCE(t.served_at, 0), d.created_at, d.id LIMIT 1";
         const CLAIM: &str = "UPDATE kb_documents SET status = 'parsing', attempts = attempts + 1, \
              lease_until = $1, error = NULL, updated_at = $2 WHERE id = $3 RETURNING *";
-        const TURN: &str = "INSERT INTO ingest_turns (user_id, served_at) VALUES ($1, $2) \
+        // A counter, not a clock: claims within one millisecond still take turns.
+        const TURN: &str = "INSERT INTO ingest_turns (user_id, served_at) \
+             VALUES ($1, (SELECT COALESCE(MAX(served_at), 0) + 1 FROM ingest_turns)) \
              ON CONFLICT (user_id) DO UPDATE SET served_at = excluded.served_at";
         macro_rules! claim {
             ($pool:expr, $next:expr) => {{
@@ -344,11 +348,7 @@ impl Store {
                     .bind(id)
                     .fetch_one(&mut *tx)
                     .await?;
-                sqlx::query(TURN)
-                    .bind(owner)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(TURN).bind(owner).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Some(doc)
             }};
@@ -391,7 +391,7 @@ impl Store {
         let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE kb_documents SET status = 'failed', error = $2, lease_until = NULL, \
-                 updated_at = $3 WHERE id = $1",
+                 updated_at = $3 WHERE id = $1 AND status IN ('parsing', 'embedding')",
             )
             .bind(id)
             .bind(reason)

@@ -25,6 +25,18 @@ impl Chat {
     ) -> Result<(String, EventStream)> {
         let resolved = self.providers.resolve(principal, &request.model).await?;
         let owner = access::list_scope(principal);
+        // A completion holds one of the user's answer slots while it streams, like a run.
+        let slot = self
+            .hub
+            .hold(owner, self.config.max_runs_per_user)
+            .ok_or_else(|| crate::error::CoreError::QuotaExceeded {
+                message: format!(
+                    "you have {} answers in progress, the most one user may have at once \
+                     (chat.max_runs_per_user)",
+                    self.config.max_runs_per_user
+                ),
+                retry_after_secs: 5,
+            })?;
         // The caller's max_tokens, capped: what the call may spend is reserved up front.
         let cap = self.config.max_output_tokens;
         request.max_tokens = Some(request.max_tokens.map_or(cap, |m| m.min(cap)));
@@ -57,6 +69,7 @@ impl Chat {
             input_chars,
             output_chars: 0,
             reservation,
+            _slot: slot,
         };
         Ok((
             name,
@@ -82,6 +95,8 @@ struct Meter {
     output_chars: usize,
     /// Given back once the record is committed.
     reservation: crate::usage::Reservation,
+    /// The user's answer slot, held until the stream ends or is dropped.
+    _slot: super::runs::HubSlot,
 }
 
 impl Meter {

@@ -57,7 +57,7 @@ pub(super) struct Job {
     pub question: String,
     /// Tokens reserved against the daily quota; given back when the run ends (its calls are
     /// recorded by then).
-    pub reservation: crate::usage::Reservation,
+    pub _reservation: crate::usage::Reservation,
 }
 
 /// The characters of a history, for estimating its tokens.
@@ -115,6 +115,24 @@ impl Job {
         let mut last_checkpoint = Instant::now();
         let mut checkpoint_every = checkpoint_interval(self.chat.hub.len());
         for round in 0..=max_rounds {
+            // The run's reservation covers its first call; each later one (after tool
+            // results) reserves again, so a tool loop cannot run past the quota.
+            let _round = if round == 0 {
+                None
+            } else {
+                let estimate = self.chat.call_estimate(&self.history, None);
+                match self.chat.quota.reserve(self.owner, estimate).await {
+                    Ok(reservation) => Some(reservation),
+                    Err(e) => {
+                        let message = e.to_string();
+                        self.run.publish(RunEventKind::Error {
+                            code: "quota_exceeded".into(),
+                            message: message.clone(),
+                        });
+                        return (RunStatus::Error, Some(message));
+                    }
+                }
+            };
             let mut request = ChatRequest::new(
                 self.resolved.model.upstream_id.clone(),
                 self.history.clone(),

@@ -689,7 +689,11 @@ impl Chat {
             .unwrap_or_default();
         let at = usize::from(!self.config.system_prompt.trim().is_empty());
         context::attach(&mut history, at, &remembered, &sources);
-        let read_untrusted = !sources.is_empty();
+        // Untrusted: passages now, tool output replayed from earlier turns, or attached
+        // knowledge (earlier answers may repeat what its passages said).
+        let read_untrusted = !sources.is_empty()
+            || !knowledge_base_ids.is_empty()
+            || history.iter().any(|m| m.role == Role::Tool);
         if let Some(window) = resolved.model.context_length {
             fit_context(&mut history, window);
         }
@@ -779,7 +783,7 @@ impl Chat {
             sources,
             read_untrusted,
             question,
-            reservation,
+            _reservation: reservation,
         };
         let (chat, run, conversation_id) = (self.clone(), live.clone(), conv.id);
         tokio::spawn(async move {

@@ -147,6 +147,24 @@ impl LiveRun {
     }
 }
 
+/// A `/v1` completion's place in its owner's share (see [`RunHub::hold`]).
+pub(crate) struct HubSlot {
+    hub: RunHub,
+    owner: UserId,
+}
+
+impl Drop for HubSlot {
+    fn drop(&mut self) {
+        let mut runs = lock(&self.hub.runs);
+        if let Some(owned) = runs.per_owner.get_mut(&self.owner) {
+            *owned = owned.saturating_sub(1);
+            if *owned == 0 {
+                runs.per_owner.remove(&self.owner);
+            }
+        }
+    }
+}
+
 /// The runs in progress on this instance.
 #[derive(Clone, Default)]
 pub struct RunHub {
@@ -180,6 +198,21 @@ impl RunHub {
         run.counted.store(true, std::sync::atomic::Ordering::SeqCst);
         runs.by_id.insert(run.id, run);
         true
+    }
+
+    /// Counts a call that is not a run (a `/v1` completion) toward `owner`'s share, unless they
+    /// have `max_per_owner` answers in progress here; the slot is given back when dropped.
+    pub(crate) fn hold(&self, owner: UserId, max_per_owner: usize) -> Option<HubSlot> {
+        let mut runs = lock(&self.runs);
+        let owned = runs.per_owner.entry(owner).or_insert(0);
+        if *owned >= max_per_owner {
+            return None;
+        }
+        *owned += 1;
+        Some(HubSlot {
+            hub: self.clone(),
+            owner,
+        })
     }
 
     /// The run has answered: it stops counting toward its owner's share, although it stays

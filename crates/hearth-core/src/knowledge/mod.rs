@@ -182,7 +182,11 @@ impl KnowledgeSettings {
         positive("max_documents_per_user", self.max_documents_per_user > 0)?;
         positive("max_bytes_per_user", self.max_bytes_per_user > 0)?;
         positive("max_queued_per_user", self.max_queued_per_user > 0)?;
-        positive("parser_cpu_secs", self.parser_cpu_secs > 0)?;
+        // A parse may take 2 x cpu + 10 s of wall time, which must stay inside the claim's
+        // 300 s lease (it is not renewed while parsing), or recovery would take it back.
+        if !(1..=140).contains(&self.parser_cpu_secs) {
+            return Err("knowledge.parser_cpu_secs must be between 1 and 140".into());
+        }
         // The child maps the whole binary before it reads a byte.
         if self.parser_memory_mib < 128 {
             return Err("knowledge.parser_memory_mib must be at least 128".into());
@@ -806,12 +810,27 @@ impl Knowledge {
                 ),
             });
         }
-        if count(totals.queued) + adding > settings.max_queued_per_user {
+        Self::queue_room(settings, totals, adding)
+    }
+
+    /// Refuses `adding` more queued documents past `user`'s share of the queue (429).
+    async fn check_queue(&self, user: hearth_store::ids::UserId, adding: u64) -> Result<()> {
+        let totals = self.0.store.user_document_totals(user).await?;
+        Self::queue_room(&self.0.settings, totals, adding)
+    }
+
+    fn queue_room(
+        settings: &KnowledgeSettings,
+        totals: hearth_store::DocumentTotals,
+        adding: u64,
+    ) -> Result<()> {
+        let queued = u64::try_from(totals.queued).unwrap_or(0);
+        if queued + adding > settings.max_queued_per_user {
             return Err(CoreError::QuotaExceeded {
                 message: format!(
-                    "you have {} documents waiting to be read, and at most {} may wait \
-                     (knowledge.max_queued_per_user); upload more when they are done",
-                    totals.queued, settings.max_queued_per_user
+                    "you have {queued} documents waiting to be read, and at most {} may wait \
+                     (knowledge.max_queued_per_user); add more when they are done",
+                    settings.max_queued_per_user
                 ),
                 retry_after_secs: 60,
             });
@@ -982,7 +1001,10 @@ impl Knowledge {
         id: KnowledgeBaseId,
         doc: DocumentId,
     ) -> Result<DocumentView> {
+        let kb = self.owned_kb(principal, id).await?;
         self.owned_document(principal, id, doc).await?;
+        // A retry queues like an upload: within the owner's share of the queue.
+        self.check_queue(kb.user_id, 1).await?;
         let Some(queued) = self.0.store.requeue_document(doc).await? else {
             return Err(CoreError::Conflict {
                 field: None,

@@ -72,6 +72,8 @@ impl Parser {
         drop(bytes);
         let mut child = tokio::process::Command::new(&self.program)
             .arg("parse-worker")
+            // The child needs nothing of the server's environment (database URL, secrets).
+            .env_clear()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -86,9 +88,9 @@ impl Parser {
         else {
             return Err("the parser process could not be started; see the server log".into());
         };
-        // The answer is at most the text budget several times over (chunk overlap, headings,
-        // JSON escapes); a child writing more is broken and is cut off.
-        let answer_cap = (self.limits.max_text_bytes as u64).saturating_mul(8) + (1 << 20);
+        // The answer is at most the text budget a few times over (chunk overlap, headings, JSON
+        // escapes); a child writing more is broken and is cut off.
+        let answer_cap = (self.limits.max_text_bytes as u64).saturating_mul(4) + (1 << 20);
         let write = async move {
             // A child that died early closes its stdin: its exit status says why.
             let _ = stdin.write_all(&input).await;

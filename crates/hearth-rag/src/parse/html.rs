@@ -148,6 +148,52 @@ const VOID: [&str; 16] = [
     "wbr", "param", "keygen", "frame",
 ];
 
+/// Elements of HTML's "special" category that the probe may hold open: an ordinary element's end
+/// tag cannot close past them.
+const SPECIAL: [&str; 41] = [
+    "address",
+    "applet",
+    "article",
+    "aside",
+    "blockquote",
+    "button",
+    "center",
+    "details",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hgroup",
+    "listing",
+    "main",
+    "marquee",
+    "menu",
+    "nav",
+    "object",
+    "ol",
+    "pre",
+    "section",
+    "select",
+    "summary",
+    "table",
+    "template",
+    "ul",
+    "math",
+    "svg",
+];
+
 /// Elements the parser closes when a sibling (or the document's structure) starts.
 const CLOSED_BY_SIBLINGS: [&str; 21] = [
     "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot", "rb",
@@ -195,9 +241,16 @@ impl TokenSink for DepthProbe {
                 }
             }
             TagKind::EndTag => {
+                // As the tree builder does: an end tag closes its element and all inside it,
+                // but an ordinary element's end tag is ignored when a special element (a
+                // `div`, a table...) is open inside it (`<span><div></span>` nests).
                 let mut open = self.open.borrow_mut();
                 if let Some(at) = open.iter().rposition(|o| o == name) {
-                    open.truncate(at);
+                    let blocked = !SPECIAL.contains(&name)
+                        && open[at + 1..].iter().any(|o| SPECIAL.contains(&o.as_str()));
+                    if !blocked {
+                        open.truncate(at);
+                    }
                 }
             }
         }
@@ -257,6 +310,8 @@ mod tests {
         assert!(!nesting_exceeds(&shallow, 512));
         assert!(parse(&shallow).is_ok());
         assert!(nesting_exceeds(&"<span><b><i>".repeat(200), 512));
+        // `</span>` does not close past a `div` opened inside it: this nests.
+        assert!(nesting_exceeds(&"<span><div></span>".repeat(400), 512));
         assert!(!nesting_exceeds(&"<span><b><i>".repeat(100), 512));
     }
 

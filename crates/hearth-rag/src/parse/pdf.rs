@@ -7,7 +7,10 @@
 //! Neither crate bounds what it inflates, and a stream compressed twice (`[/FlateDecode
 //! /FlateDecode]`) turns kilobytes into gigabytes. So before `lopdf` sees the file, every
 //! Flate stream that is not an image (images are never decoded for text) is inflated once here,
-//! through its whole filter chain, into a counter charged to `max_unpacked_bytes`.
+//! through its whole filter chain (more than four layers is refused outright), into a counter
+//! charged to `max_unpacked_bytes`. The scan reads dictionaries as text, so a file crafted to
+//! hide its filters from it (a filter by reference, an LZW layer) gets past it; that is what the
+//! parser process's memory limit is for (`isolate.rs`).
 
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -138,12 +141,17 @@ fn check_inflated_size(bytes: &[u8], limit: u64) -> Result<(), ParseError> {
             None => dictionary,
         };
         let layers = memmem::find_iter(dictionary, b"/FlateDecode").count();
-        let image = memmem::find(dictionary, b"/Image").is_some();
+        let image = [b"/Subtype /Image".as_slice(), b"/Subtype/Image"]
+            .iter()
+            .any(|marker| memmem::find(dictionary, marker).is_some());
         if layers == 0 || image {
             continue;
         }
+        if layers > MAX_LAYERS {
+            return Err(ParseError::TooLarge { limit });
+        }
         let data = &bytes[data_start..];
-        let used = inflated_size(data, layers.min(MAX_LAYERS), left);
+        let used = inflated_size(data, layers, left);
         if used > left {
             return Err(ParseError::TooLarge { limit });
         }
@@ -157,17 +165,21 @@ fn check_inflated_size(bytes: &[u8], limit: u64) -> Result<(), ParseError> {
 fn inflated_size(data: &[u8], layers: usize, budget: u64) -> u64 {
     let cap = budget.saturating_add(1);
     let mut inner: Option<Vec<u8>> = None;
+    let mut charged = 0u64;
     for layer in 1..=layers {
         let input = inner.as_deref().unwrap_or(data);
         let mut decoder = ZlibDecoder::new(input).take(cap);
         if layer == layers {
-            return count_bytes(&mut decoder);
+            return charged.saturating_add(count_bytes(&mut decoder));
         }
         let mut output = Vec::new();
         let _ = decoder.read_to_end(&mut output);
-        if u64::try_from(output.len()).unwrap_or(u64::MAX) > budget {
+        // Every layer is memory spent, not only the last.
+        let spent = u64::try_from(output.len()).unwrap_or(u64::MAX);
+        if spent > budget {
             return cap;
         }
+        charged = charged.saturating_add(spent);
         inner = Some(output);
     }
     0
