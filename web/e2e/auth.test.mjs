@@ -129,6 +129,26 @@ describe('auth flow against the real server', { timeout: 180_000 }, () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-users.png') });
   });
 
+  it('a password change can revoke every API key', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
+    await page.waitForURL('**/settings');
+    const before = await fetch(new URL('api/v1/me', server.url), { headers: { Authorization: `Bearer ${apiKey}` } });
+    assert.equal(before.status, 200, 'the key works before');
+    await page.getByLabel('Current password', { exact: true }).fill(ADMIN.password);
+    await page.getByLabel('New password', { exact: true }).fill('another-horse-battery-10');
+    await page.getByLabel('Also revoke all my API keys').check();
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('Your password was changed.').waitFor();
+    // The key list follows: the revoked key is gone from it.
+    await page.getByText('No API keys yet', { exact: false }).waitFor();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-password-keys.png') });
+    const after = await fetch(new URL('api/v1/me', server.url), { headers: { Authorization: `Bearer ${apiKey}` } });
+    assert.equal(after.status, 401, 'the key was revoked');
+    // This session stays signed in.
+    await page.reload();
+    await expectSignedIn();
+  });
+
   it('raised no uncaught errors in the page', () => {
     assert.deepEqual(pageErrors, []);
   });

@@ -7,7 +7,8 @@ import { PageHeader } from '../components/Layout';
 import { SettingsNav } from '../components/SettingsNav';
 import { useSession } from '../session';
 
-function ApiKeysSection() {
+/** `version` changes when the keys changed elsewhere on the page (a password change revoked them). */
+function ApiKeysSection({ version }: { version: number }) {
   const [keys, setKeys] = useState<ApiKey[] | null>(null);
   const [loadError, setLoadError] = useState<ApiError | null>(null);
   const [name, setName] = useState('');
@@ -29,7 +30,7 @@ function ApiKeysSection() {
 
   useEffect(() => {
     void load();
-  }, [load]);
+  }, [load, version]);
 
   const create = async (event: FormEvent) => {
     event.preventDefault();
@@ -162,7 +163,7 @@ function ApiKeysSection() {
   );
 }
 
-function ChangePasswordSection() {
+function ChangePasswordSection({ onKeysRevoked }: { onKeysRevoked: () => void }) {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [revokeKeys, setRevokeKeys] = useState(false);
@@ -179,6 +180,7 @@ function ChangePasswordSection() {
       await api.changePassword(current, next, revokeKeys);
       setCurrent('');
       setNext('');
+      if (revokeKeys) onKeysRevoked();
       setRevokeKeys(false);
       setDone(true);
     } catch (err) {
@@ -243,12 +245,13 @@ function ChangePasswordSection() {
 
 export function SettingsPage() {
   const { user } = useSession();
+  const [keysVersion, setKeysVersion] = useState(0);
   return (
     <>
       <SettingsNav />
       <PageHeader title="Settings" description={user ? `Signed in as ${user.name} (${user.email}).` : undefined} />
-      <ApiKeysSection />
-      <ChangePasswordSection />
+      <ApiKeysSection version={keysVersion} />
+      <ChangePasswordSection onKeysRevoked={() => setKeysVersion((v) => v + 1)} />
     </>
   );
 }
