@@ -806,6 +806,37 @@ impl DocumentWatch {
     }
 }
 
+/// Waits until every document of knowledge base `kb` is indexed or failed (`watch` watches
+/// already, so a document not finished in the listing sends an event later); the final list.
+fn settled_documents(
+    base: &str,
+    key: &str,
+    kb: &str,
+    watch: &mut DocumentWatch,
+) -> Vec<serde_json::Value> {
+    let documents_url = format!("{base}/api/v1/knowledge-bases/{kb}/documents");
+    let terminal = |d: &serde_json::Value| d["status"] == "indexed" || d["status"] == "failed";
+    let mut pending: Vec<serde_json::Value> = get_json(&documents_url, key)
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|d| !terminal(d))
+        .map(|d| d["id"].clone())
+        .collect();
+    if !pending.is_empty() {
+        watch.until(|d| {
+            if terminal(d) {
+                pending.retain(|id| *id != d["id"]);
+            }
+            pending.is_empty()
+        });
+    }
+    get_json(&documents_url, key)
+        .as_array()
+        .expect("list")
+        .clone()
+}
+
 #[test]
 fn a_server_killed_mid_ingest_finishes_every_document_after_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -864,29 +895,9 @@ fn a_server_killed_mid_ingest_finishes_every_document_after_restart() {
     // Restarted on the same data dir, every document ends indexed, the long one whole.
     let server = serve_with(&data, &env);
     let base = server.url.trim_end_matches('/').to_owned();
-    let documents_url = format!("{base}/api/v1/knowledge-bases/{kb}/documents");
     // Watching first, then listing: a document not finished in the list sends an event later.
     let mut watch = DocumentWatch::new(&base, &key);
-    let terminal = |d: &serde_json::Value| d["status"] == "indexed" || d["status"] == "failed";
-    let mut pending: Vec<serde_json::Value> = get_json(&documents_url, &key)
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter(|d| !terminal(d))
-        .map(|d| d["id"].clone())
-        .collect();
-    if !pending.is_empty() {
-        watch.until(|d| {
-            if terminal(d) {
-                pending.retain(|id| *id != d["id"]);
-            }
-            pending.is_empty()
-        });
-    }
-    let finished = get_json(&documents_url, &key)
-        .as_array()
-        .expect("list")
-        .clone();
+    let finished = settled_documents(&base, &key, &kb, &mut watch);
     assert_eq!(finished.len(), 3);
     for d in &finished {
         assert_eq!(d["status"], "indexed", "{d}");
@@ -988,27 +999,7 @@ fn hostile_files_fail_in_their_parser_process_and_the_server_stays_up() {
     assert!(out.status.success(), "{}", stderr(&out));
     let kbs = get_json(&format!("{base}/api/v1/knowledge-bases"), &token);
     let kb = kbs[0]["id"].as_str().expect("kb id").to_owned();
-    let documents_url = format!("{base}/api/v1/knowledge-bases/{kb}/documents");
-    let terminal = |d: &serde_json::Value| d["status"] == "indexed" || d["status"] == "failed";
-    let mut pending: Vec<serde_json::Value> = get_json(&documents_url, &token)
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter(|d| !terminal(d))
-        .map(|d| d["id"].clone())
-        .collect();
-    if !pending.is_empty() {
-        watch.until(|d| {
-            if terminal(d) {
-                pending.retain(|id| *id != d["id"]);
-            }
-            pending.is_empty()
-        });
-    }
-    let documents = get_json(&documents_url, &token)
-        .as_array()
-        .expect("list")
-        .clone();
+    let documents = settled_documents(&base, &token, &kb, &mut watch);
     assert_eq!(documents.len(), bombs.len() + 2);
     let find = |name: &str| {
         documents

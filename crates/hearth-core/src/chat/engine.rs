@@ -61,7 +61,7 @@ pub(super) struct Job {
 }
 
 /// The characters of a history, for estimating its tokens.
-fn request_history_chars(history: &[LlmMessage]) -> usize {
+pub(super) fn request_history_chars(history: &[LlmMessage]) -> usize {
     history
         .iter()
         .map(|m| {

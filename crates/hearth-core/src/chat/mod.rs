@@ -923,16 +923,7 @@ impl Chat {
     /// What one model call may spend: its prompt (estimated from its characters) and its
     /// output, capped at `chat.max_output_tokens`.
     fn call_estimate(&self, history: &[hearth_llm::Message], max_tokens: Option<u32>) -> u64 {
-        let chars: usize = history
-            .iter()
-            .map(|m| {
-                m.content.len()
-                    + m.tool_calls
-                        .iter()
-                        .map(|c| c.arguments.len())
-                        .sum::<usize>()
-            })
-            .sum();
+        let chars = engine::request_history_chars(history);
         let output = max_tokens.map_or(self.config.max_output_tokens, |m| {
             m.min(self.config.max_output_tokens)
         });
