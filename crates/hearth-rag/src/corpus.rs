@@ -245,6 +245,21 @@ fn many_pages_pdf(pages: usize) -> Vec<u8> {
     finish_pdf(pdf, &offsets)
 }
 
+/// One page whose `/Parent` is itself.
+fn self_parent_pdf() -> Vec<u8> {
+    let mut pdf = b"%PDF-1.5\n".to_vec();
+    let mut offsets = Vec::new();
+    for body in [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 3 0 R /MediaBox [0 0 595 842] >>",
+    ] {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", offsets.len()).as_bytes());
+    }
+    finish_pdf(pdf, &offsets)
+}
+
 /// Appends the cross-reference table and trailer for objects 1.. at `offsets`.
 fn finish_pdf(mut pdf: Vec<u8>, offsets: &[usize]) -> Vec<u8> {
     let xref = pdf.len();

@@ -58,8 +58,15 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<ParsedDocument
     let mut sink = BlockSink::default();
     let mut failures = 0u32;
     let mut first_failure = None;
-    for &number in pages.keys() {
-        match page_text(&document, number) {
+    for (&number, &page) in &pages {
+        let text = if parents_loop(&document, page) {
+            Err(format!(
+                "page {number} could not be read (its page tree loops)"
+            ))
+        } else {
+            page_text(&document, number)
+        };
+        match text {
             Ok(text) => {
                 sink.page = Some(number);
                 for paragraph in paragraphs(&text) {
@@ -96,6 +103,26 @@ fn page_text(document: &Document, number: u32) -> Result<String, String> {
         Ok(Ok(text)) => Ok(text),
         Ok(Err(e)) => Err(format!("page {number} could not be read ({e})")),
         Err(_) => Err(format!("page {number} could not be read")),
+    }
+}
+
+/// Whether the page's chain of `/Parent`s loops (or is absurdly long): `pdf-extract` follows it
+/// to find inherited resources and would never return.
+fn parents_loop(document: &Document, page: lopdf::ObjectId) -> bool {
+    const MAX_DEPTH: usize = 64;
+    let mut seen = std::collections::HashSet::new();
+    let mut id = page;
+    loop {
+        if !seen.insert(id) || seen.len() > MAX_DEPTH {
+            return true;
+        }
+        let Ok(dictionary) = document.get_dictionary(id) else {
+            return false;
+        };
+        match dictionary.get(b"Parent") {
+            Ok(lopdf::Object::Reference(parent)) => id = *parent,
+            _ => return false,
+        }
     }
 }
 
