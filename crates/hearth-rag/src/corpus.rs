@@ -127,6 +127,9 @@ pub fn bombs() -> Vec<Bomb> {
             b"%PDF-1.7\n\x00\x01garbage".to_vec(),
             "damaged",
         ),
+        // A page that is its own parent: text extraction would follow it forever (found by
+        // the parse_pdf fuzz target).
+        bomb("self-parent.pdf", self_parent_pdf(), "page tree loops"),
         bomb("not-a.pdf", b"hello".to_vec(), "not a PDF"),
         // DOCX.
         bomb("zip-bomb.docx", zip_bomb_docx(), UNPACKED),
