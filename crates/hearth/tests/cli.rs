@@ -475,6 +475,19 @@ fn models_are_listed_added_checked_and_removed() {
 }
 
 /// `POST url` with a JSON body (and a bearer token); the JSON answer.
+/// A models folder under `dir` holding only the reference embedder (linked).
+fn embedder_models(dir: &Path) -> std::path::PathBuf {
+    let models = dir.join("models");
+    std::fs::create_dir(&models).expect("models");
+    let embedder = hearth_local::reference::EMBEDDING_MODEL;
+    std::os::unix::fs::symlink(
+        hearth_local::reference::dir().join(embedder),
+        models.join(embedder),
+    )
+    .expect("link embedder");
+    models
+}
+
 fn post_json(url: &str, token: Option<&str>, body: serde_json::Value) -> serde_json::Value {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -498,14 +511,7 @@ fn post_json(url: &str, token: Option<&str>, body: serde_json::Value) -> serde_j
 #[test]
 fn ingest_uploads_folders_and_search_prints_passages() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let models = dir.path().join("models");
-    std::fs::create_dir(&models).expect("models");
-    let embedder = hearth_local::reference::EMBEDDING_MODEL;
-    std::os::unix::fs::symlink(
-        hearth_local::reference::dir().join(embedder),
-        models.join(embedder),
-    )
-    .expect("link embedder");
+    let models = embedder_models(dir.path());
     let server = serve_with(
         &dir.path().join("data"),
         &[
@@ -840,14 +846,7 @@ fn settled_documents(
 #[test]
 fn a_server_killed_mid_ingest_finishes_every_document_after_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let models = dir.path().join("models");
-    std::fs::create_dir(&models).expect("models");
-    let embedder = hearth_local::reference::EMBEDDING_MODEL;
-    std::os::unix::fs::symlink(
-        hearth_local::reference::dir().join(embedder),
-        models.join(embedder),
-    )
-    .expect("link embedder");
+    let models = embedder_models(dir.path());
     let data = dir.path().join("data");
     let env = [
         ("HEARTH_LOCAL__MODELS_DIR", models.to_str().expect("utf-8")),
@@ -940,14 +939,7 @@ fn output_into_a_pipe_whose_reader_left_ends_quietly() {
 #[test]
 fn hostile_files_fail_in_their_parser_process_and_the_server_stays_up() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let models = dir.path().join("models");
-    std::fs::create_dir(&models).expect("models");
-    let embedder = hearth_local::reference::EMBEDDING_MODEL;
-    std::os::unix::fs::symlink(
-        hearth_local::reference::dir().join(embedder),
-        models.join(embedder),
-    )
-    .expect("link embedder");
+    let models = embedder_models(dir.path());
     let limits = hearth_rag::corpus::limits();
     let budgets = [
         (

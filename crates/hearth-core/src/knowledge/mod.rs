@@ -128,6 +128,7 @@ pub enum VectorIndexMode {
 
 impl Default for KnowledgeSettings {
     fn default() -> Self {
+        let parse = hearth_rag::ParseLimits::default();
         Self {
             chunk_tokens: 200,
             chunk_overlap: 32,
@@ -146,11 +147,11 @@ impl Default for KnowledgeSettings {
             parser_program: PathBuf::new(),
             parser_memory_mib: 1024,
             parser_cpu_secs: 60,
-            max_text_bytes: hearth_rag::ParseLimits::default().max_text_bytes,
-            max_blocks: hearth_rag::ParseLimits::default().max_blocks,
-            max_depth: hearth_rag::ParseLimits::default().max_depth,
-            max_unpacked_bytes: hearth_rag::ParseLimits::default().max_unpacked_bytes,
-            max_pages: hearth_rag::ParseLimits::default().max_pages,
+            max_text_bytes: parse.max_text_bytes,
+            max_blocks: parse.max_blocks,
+            max_depth: parse.max_depth,
+            max_unpacked_bytes: parse.max_unpacked_bytes,
+            max_pages: parse.max_pages,
             max_documents_per_user: 10_000,
             max_bytes_per_user: 10 * 1024 * 1024 * 1024,
             max_queued_per_user: 1_000,
