@@ -75,7 +75,8 @@ def main():
                 time.sleep(0.2)
         auth = request("POST", base + "/api/v1/auth/register",
                        {"email": "bench@example.com", "password": "correct-horse-battery"})
-        key = request("POST", base + "/api/v1/api-keys", {"name": "bench"},
+        key = request("POST", base + "/api/v1/api-keys", {"name": "bench", "scopes": ["knowledge"],
+                                                          "password": "correct-horse-battery"},
                       auth["access_token"])["key"]
         idle_rss = rss_mib(proc.pid)
 

@@ -80,7 +80,8 @@ def start_hearth(tmp):
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/health", proc)
     auth = post(base + "/api/v1/auth/register", {"email": "bench@example.com", "password": "bench-password-123"})
-    key = post(base + "/api/v1/api-keys", {"name": "bench"}, token=auth["access_token"])["key"]
+    key = post(base + "/api/v1/api-keys", {"name": "bench", "scopes": ["chat"], "password": "bench-password-123"},
+               token=auth["access_token"])["key"]
     return proc, base + "/v1", key
 
 

@@ -71,18 +71,41 @@ describe('auth flow against the real server', { timeout: 180_000 }, () => {
     await page.waitForURL('**/settings');
 
     await page.getByLabel('Key name', { exact: true }).fill('e2e');
+    // The password is asked again: a wrong one is refused next to its field.
+    await page.getByLabel('Your password', { exact: true }).fill('not-the-password-1');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('alert').filter({ hasText: 'password' }).waitFor();
+    await page.getByLabel('Your password', { exact: true }).fill(ADMIN.password);
+    // Read only: the key can read but not write, and not reach the admin API.
+    await page.getByLabel('Chat', { exact: true }).uncheck();
     await page.getByRole('button', { name: 'Create key' }).click();
 
     const keyBox = page.getByTestId('new-api-key');
     await keyBox.waitFor();
     apiKey = (await keyBox.innerText()).trim();
     assert.match(apiKey, /^hk_\S+$/, `unexpected key text: ${apiKey}`);
-    await page.getByRole('row').filter({ hasText: 'e2e' }).waitFor();
+    const row = page.getByRole('row').filter({ hasText: 'e2e' });
+    await row.waitFor();
+    assert.match(await row.innerText(), /read/);
 
-    const res = await fetch(new URL('api/v1/me', server.url), { headers: { Authorization: `Bearer ${apiKey}` } });
+    const bearer = { Authorization: `Bearer ${apiKey}` };
+    const res = await fetch(new URL('api/v1/me', server.url), { headers: bearer });
     assert.equal(res.status, 200, await res.clone().text());
     const me = await res.json();
     assert.equal(me.email, ADMIN.email);
+    const list = await fetch(new URL('api/v1/conversations', server.url), { headers: bearer });
+    assert.equal(list.status, 200, 'read scope reads');
+    const write = await fetch(new URL('api/v1/conversations', server.url), {
+      method: 'POST',
+      headers: { ...bearer, 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(write.status, 403, 'read scope cannot write');
+    const admin = await fetch(new URL('api/v1/admin/users', server.url), { headers: bearer });
+    assert.equal(admin.status, 403, 'no admin scope');
+    // Its last use shows in the list after a reload.
+    await page.reload();
+    assert.doesNotMatch(await page.getByRole('row').filter({ hasText: 'e2e' }).innerText(), /Never\s+Never/);
 
     await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-settings.png') });
   });

@@ -281,17 +281,8 @@ impl Client {
     }
 
     /// `POST /api/v1/api-keys`.
-    pub async fn create_api_key(
-        &self,
-        name: &str,
-        expires_in_days: Option<u32>,
-    ) -> Result<CreatedApiKey> {
-        let req = CreateApiKeyRequest {
-            name: name.into(),
-            expires_in_days,
-        };
-        self.send(Method::POST, "/api/v1/api-keys", Some(&req))
-            .await
+    pub async fn create_api_key(&self, req: &CreateApiKeyRequest) -> Result<CreatedApiKey> {
+        self.send(Method::POST, "/api/v1/api-keys", Some(req)).await
     }
 
     /// `GET /api/v1/api-keys/{id}`.

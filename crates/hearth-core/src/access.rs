@@ -45,6 +45,103 @@ pub enum Credential {
     ApiKey(ApiKeyId),
 }
 
+/// One thing an API key may be allowed to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyScope {
+    /// Read (GET) conversations, knowledge bases, memories and models.
+    Read,
+    /// Conversations, messages, runs, memories and the OpenAI-compatible `/v1` API.
+    Chat,
+    /// Knowledge bases, documents and search.
+    Knowledge,
+    /// The admin API; only an admin's key can have it.
+    Admin,
+}
+
+impl KeyScope {
+    /// Every scope, in order.
+    pub const ALL: [KeyScope; 4] = [
+        KeyScope::Read,
+        KeyScope::Chat,
+        KeyScope::Knowledge,
+        KeyScope::Admin,
+    ];
+
+    /// The stored and wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Read => "read",
+            KeyScope::Chat => "chat",
+            KeyScope::Knowledge => "knowledge",
+            KeyScope::Admin => "admin",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of [`KeyScope`]s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyScopes(u8);
+
+impl KeyScopes {
+    /// Every scope: what a signed-in session has (its role still limits it).
+    pub const ALL: KeyScopes = KeyScopes(0b1111);
+
+    /// Whether `scope` is in the set.
+    pub fn has(self, scope: KeyScope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    /// The scopes, in order.
+    pub fn to_vec(self) -> Vec<KeyScope> {
+        KeyScope::ALL.into_iter().filter(|s| self.has(*s)).collect()
+    }
+
+    /// The stored form (space-separated).
+    pub fn to_stored(self) -> String {
+        self.to_vec()
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Parses the stored form; unknown words grant nothing.
+    pub fn from_stored(s: &str) -> Self {
+        s.split_whitespace()
+            .filter_map(|w| KeyScope::ALL.into_iter().find(|k| k.as_str() == w))
+            .collect()
+    }
+}
+
+impl FromIterator<KeyScope> for KeyScopes {
+    fn from_iter<I: IntoIterator<Item = KeyScope>>(iter: I) -> Self {
+        KeyScopes(iter.into_iter().fold(0, |bits, s| bits | s.bit()))
+    }
+}
+
+/// What part of the API a route belongs to, which decides the scope an API key needs for it.
+/// Every authenticated route declares one; a route without one refuses API keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    /// The caller's own account (`/me`, API keys, password). Keys may read; changes need a session.
+    Account,
+    /// Model lists: any key.
+    Models,
+    /// Conversations, runs, memories, `/v1`. `chat`, or `read` for reads.
+    Chat,
+    /// Knowledge bases. `knowledge`, or `read` for reads.
+    Knowledge,
+    /// Conversation into a knowledge base: `chat` and `knowledge`.
+    ChatToKnowledge,
+    /// The admin API: `admin`.
+    Admin,
+}
+
 /// An authenticated caller. Only the accounts service makes one (fields are private), so a
 /// principal with the admin role always comes from a real admin's credential.
 #[derive(Clone, Debug)]
@@ -53,6 +150,7 @@ pub struct Principal {
     email: String,
     role: Role,
     credential: Credential,
+    scopes: KeyScopes,
 }
 
 /// Proof that the caller is an admin. Only [`Principal::admin`] and [`Admin::local_operator`] make one.
@@ -68,6 +166,47 @@ impl Principal {
             email,
             role,
             credential,
+            scopes: KeyScopes::ALL,
+        }
+    }
+
+    /// The same caller limited to an API key's scopes.
+    pub(crate) fn with_scopes(self, scopes: KeyScopes) -> Self {
+        Self { scopes, ..self }
+    }
+
+    /// What the caller's credential allows (every scope for a session).
+    pub fn scopes(&self) -> KeyScopes {
+        self.scopes
+    }
+
+    /// Whether the caller may use a route of `area` with a reading (`GET`) or writing request;
+    /// 403 naming the missing scope otherwise. Sessions may use every area (their role still
+    /// decides admin rights).
+    pub fn may(&self, area: Area, reading: bool) -> Result<()> {
+        if matches!(self.credential, Credential::Session(_)) {
+            return Ok(());
+        }
+        let has = |s| self.scopes.has(s);
+        let read_or = |s| has(s) || (reading && has(KeyScope::Read));
+        let (allowed, needs) = match area {
+            Area::Account => (
+                reading,
+                "a signed-in session (API keys can only read the account)",
+            ),
+            Area::Models => (true, ""),
+            Area::Chat => (read_or(KeyScope::Chat), "the `chat` scope"),
+            Area::Knowledge => (read_or(KeyScope::Knowledge), "the `knowledge` scope"),
+            Area::ChatToKnowledge => (
+                has(KeyScope::Chat) && has(KeyScope::Knowledge),
+                "the `chat` and `knowledge` scopes",
+            ),
+            Area::Admin => (has(KeyScope::Admin), "the `admin` scope"),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden(format!("this API key lacks {needs}")))
         }
     }
 
@@ -93,6 +232,11 @@ impl Principal {
 
     /// Admin rights, or 403.
     pub fn admin(&self) -> Result<Admin> {
+        if !self.scopes.has(KeyScope::Admin) {
+            return Err(CoreError::Forbidden(
+                "this API key lacks the `admin` scope".into(),
+            ));
+        }
         match self.role {
             Role::Admin => Ok(Admin {
                 acting_user: Some(self.user_id),
@@ -168,7 +312,16 @@ mod tests {
             email: "a@x.io".into(),
             role,
             credential: Credential::Session(SessionId::new()),
+            scopes: KeyScopes::ALL,
         }
+    }
+
+    fn keyed(role: Role, scopes: &[KeyScope]) -> Principal {
+        Principal {
+            credential: Credential::ApiKey(ApiKeyId::new()),
+            ..principal(role)
+        }
+        .with_scopes(scopes.iter().copied().collect())
     }
 
     fn key(owner: UserId) -> hearth_store::ApiKey {
@@ -181,6 +334,7 @@ mod tests {
             created_at: Timestamp::now(),
             expires_at: None,
             last_used_at: None,
+            scopes: "read".into(),
         }
     }
 
@@ -207,5 +361,58 @@ mod tests {
         // Even an admin goes through the policy; the bypass is a separate, explicit call.
         assert!(owned(&principal(Role::Admin), Some(key(other))).is_err());
         assert!(owned_by_anyone(&admin, Some(key(other))).is_ok());
+    }
+
+    #[test]
+    fn scopes_round_trip_and_unknown_words_grant_nothing() {
+        let s: KeyScopes = [KeyScope::Chat, KeyScope::Read].into_iter().collect();
+        assert_eq!(s.to_stored(), "read chat");
+        assert_eq!(KeyScopes::from_stored("read chat"), s);
+        assert_eq!(KeyScopes::from_stored("root all *"), KeyScopes::default());
+        assert_eq!(
+            KeyScopes::from_stored(&KeyScopes::ALL.to_stored()),
+            KeyScopes::ALL
+        );
+    }
+
+    #[test]
+    fn a_key_reaches_only_the_areas_of_its_scopes() {
+        let read = keyed(Role::User, &[KeyScope::Read]);
+        assert!(read.may(Area::Chat, true).is_ok());
+        assert!(read.may(Area::Knowledge, true).is_ok());
+        assert!(read.may(Area::Chat, false).is_err(), "read cannot write");
+        assert!(read.may(Area::Admin, true).is_err());
+
+        let chat = keyed(Role::User, &[KeyScope::Chat]);
+        assert!(chat.may(Area::Chat, false).is_ok());
+        assert!(chat.may(Area::Knowledge, true).is_err(), "no read scope");
+        assert!(chat.may(Area::ChatToKnowledge, false).is_err());
+        assert!(chat.may(Area::Models, true).is_ok());
+
+        let both = keyed(Role::User, &[KeyScope::Chat, KeyScope::Knowledge]);
+        assert!(both.may(Area::ChatToKnowledge, false).is_ok());
+        for scopes in [&[][..], &KeyScope::ALL[..]] {
+            let k = keyed(Role::Admin, scopes);
+            assert!(k.may(Area::Account, true).is_ok());
+            assert!(
+                k.may(Area::Account, false).is_err(),
+                "keys cannot change the account"
+            );
+        }
+        let err = chat.may(Area::Knowledge, false).expect_err("denied");
+        assert!(err.to_string().contains("`knowledge`"), "{err}");
+
+        // A session may use every area; its role still decides admin rights.
+        assert!(principal(Role::User).may(Area::Admin, false).is_ok());
+        assert!(principal(Role::User).admin().is_err());
+    }
+
+    #[test]
+    fn admin_rights_through_a_key_need_the_admin_scope() {
+        assert!(keyed(Role::Admin, &[KeyScope::Read, KeyScope::Chat])
+            .admin()
+            .is_err());
+        assert!(keyed(Role::Admin, &[KeyScope::Admin]).admin().is_ok());
+        assert!(keyed(Role::User, &[KeyScope::Admin]).admin().is_err());
     }
 }

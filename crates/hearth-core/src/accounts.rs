@@ -10,7 +10,7 @@ use hearth_store::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::access::{self, Admin, Credential, Principal, Role};
+use crate::access::{self, Admin, Credential, KeyScope, KeyScopes, Principal, Role};
 use crate::api::{self, Registration};
 use crate::error::{CoreError, Result};
 use crate::input::{self, Email, Password};
@@ -479,7 +479,10 @@ impl Accounts {
             key.email,
             Role::from_stored(&key.role),
             Credential::ApiKey(key_id),
-        ))
+        )
+        .with_scopes(KeyScopes::from_stored(
+            key.scopes.as_deref().unwrap_or_default(),
+        )))
     }
 
     /// The credential under `key`: from the cache while it is fresh, else from `read`.
@@ -582,12 +585,38 @@ impl Accounts {
     }
 
     /// Creates an API key for the caller; the secret is returned this once.
+    /// The password is asked again (a stolen session alone cannot mint a lasting credential);
+    /// wrong guesses count as failed sign-ins.
     pub async fn create_api_key(
         &self,
         principal: &Principal,
         req: api::CreateApiKeyRequest,
+        ip: IpAddr,
     ) -> Result<api::CreatedApiKey> {
         let name = input::text("name", &req.name, KEY_NAME_MAX)?;
+        let scopes: KeyScopes = req.scopes.iter().copied().collect();
+        if scopes == KeyScopes::default() {
+            return Err(CoreError::invalid(
+                "scopes",
+                "must name at least one of read, chat, knowledge, admin",
+            ));
+        }
+        if scopes.has(KeyScope::Admin) && principal.role() != Role::Admin {
+            return Err(CoreError::Forbidden(
+                "only admins can create keys with the `admin` scope".into(),
+            ));
+        }
+        let user = self.store.get_user(principal.user_id()).await?;
+        self.throttle(ip, &user.email)?;
+        let password = truncate_chars(&req.password, Password::MAX_CHARS);
+        if !self
+            .hasher
+            .verify(password, Some(&user.password_hash))
+            .await?
+        {
+            self.limiter.failed(ip, &user.email);
+            return Err(CoreError::invalid("password", "is incorrect"));
+        }
         let expires_at = match req.expires_in_days {
             None => None,
             Some(days @ 1..=3650) => Some(Timestamp::now().plus_secs(u64::from(days) * 86_400)),
@@ -607,6 +636,7 @@ impl Accounts {
                 prefix: secret.chars().take(KEY_PREFIX_CHARS).collect(),
                 key_hash: tokens::hash_secret(&secret),
                 expires_at,
+                scopes: scopes.to_stored(),
             })
             .await?;
         tracing::info!(user.id = %principal.user_id(), api_key.id = %key.id, "api key created");
@@ -930,6 +960,7 @@ fn api_key_view(k: &hearth_store::ApiKey) -> api::ApiKey {
         created_at: k.created_at.to_datetime(),
         last_used_at: k.last_used_at.map(Timestamp::to_datetime),
         expires_at: k.expires_at.map(Timestamp::to_datetime),
+        scopes: KeyScopes::from_stored(&k.scopes).to_vec(),
     }
 }
 
@@ -950,6 +981,7 @@ mod tests {
             email: "a@x.io".into(),
             role: role.into(),
             disabled: false,
+            scopes: None,
         }
     }
 

@@ -5,7 +5,7 @@ use hearth_store::ids::{ApiKeyId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::Role;
+use crate::access::{KeyScope, Role};
 
 /// `Debug` that shows which secret fields exist without their values, so a stray `{:?}` or
 /// `#[instrument]` cannot log a password or token.
@@ -121,18 +121,27 @@ pub struct ApiKey {
     /// The first characters of the key, to recognise it.
     pub prefix: String,
     pub created_at: DateTime<Utc>,
+    /// When the key was last used (written at most once a minute).
     pub last_used_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// What the key may do.
+    pub scopes: Vec<KeyScope>,
 }
 
 /// `POST /api/v1/api-keys`.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     pub name: String,
     /// Days until the key expires; none means it does not expire.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
+    /// What the key may do: at least one; `admin` only for admins.
+    #[schema(min_items = 1)]
+    pub scopes: Vec<KeyScope>,
+    /// The caller's password, asked again to create a key.
+    pub password: String,
 }
 
 /// A new API key: the secret is shown this once.
@@ -225,6 +234,7 @@ redacted_debug!(AuthResponse { expires_in, token_type, user; access_token, refre
 redacted_debug!(ChangePasswordRequest { revoke_api_keys; current_password, new_password });
 
 redacted_debug!(CreatedApiKey { api_key; key });
+redacted_debug!(CreateApiKeyRequest { name, expires_in_days, scopes; password });
 
 redacted_debug!(CreateUserRequest { email, name, role; password });
 
@@ -260,8 +270,16 @@ mod tests {
                 created_at: chrono::Utc::now(),
                 last_used_at: None,
                 expires_at: None,
+                scopes: vec![KeyScope::Read],
             },
         };
         assert!(!format!("{key:?}").contains("supersecret"));
+        let create = CreateApiKeyRequest {
+            name: "k".into(),
+            expires_in_days: None,
+            scopes: vec![KeyScope::Chat],
+            password: "hunter2-hunter2".into(),
+        };
+        assert!(!format!("{create:?}").contains("hunter2"));
     }
 }

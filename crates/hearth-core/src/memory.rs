@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use hearth_store::ids::{ConversationId, MemoryId, UserId};
-use hearth_store::{NewMemory, Store};
+use hearth_store::{NewMemory, Sealed, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::access::{self, Owned, Principal};
-use crate::crypto::{Crypto, Scope};
+use crate::crypto::{Binding, Crypto};
 use crate::embeddings::{Embeddings, Purpose};
 use crate::error::{CoreError, Result};
 
@@ -194,15 +194,11 @@ impl Memories {
         &self.0.settings
     }
 
-    fn scope(user: UserId) -> String {
-        user.to_string()
-    }
-
     fn view(&self, m: hearth_store::Memory) -> Result<MemoryView> {
-        let text = self
-            .0
-            .crypto
-            .decrypt(Scope::User(&Self::scope(m.user_id)), &m.text_enc)?;
+        let text = self.0.crypto.decrypt(
+            &Binding::user(Sealed::MemoryText, m.id, m.user_id),
+            &m.text_enc,
+        )?;
         Ok(MemoryView {
             id: m.id,
             text,
@@ -229,19 +225,19 @@ impl Memories {
         }
     }
 
-    fn seal_vector(&self, user: UserId, vector: &[f32]) -> Result<String> {
+    fn seal_vector(&self, user: UserId, id: MemoryId, vector: &[f32]) -> Result<String> {
         let bytes: Vec<u8> = vector.iter().flat_map(|f| f.to_le_bytes()).collect();
         let text = base64::engine::general_purpose::STANDARD.encode(bytes);
         self.0
             .crypto
-            .encrypt(Scope::User(&Self::scope(user)), &text)
+            .encrypt(&Binding::user(Sealed::MemoryEmbedding, id, user), &text)
     }
 
-    fn open_vector(&self, user: UserId, sealed: &str) -> Option<Vec<f32>> {
+    fn open_vector(&self, user: UserId, id: MemoryId, sealed: &str) -> Option<Vec<f32>> {
         let text = self
             .0
             .crypto
-            .decrypt(Scope::User(&Self::scope(user)), sealed)
+            .decrypt(&Binding::user(Sealed::MemoryEmbedding, id, user), sealed)
             .ok()?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
@@ -299,19 +295,21 @@ impl Memories {
                 ),
             });
         }
+        let id = MemoryId::new();
         let embedding_enc = match self.embed(user, Purpose::Memory, &text).await {
-            Some(v) => Some(self.seal_vector(user, &v)?),
+            Some(v) => Some(self.seal_vector(user, id, &v)?),
             None => None,
         };
         let stored = self
             .0
             .store
             .create_memory(NewMemory {
+                id,
                 user_id: user,
                 text_enc: self
                     .0
                     .crypto
-                    .encrypt(Scope::User(&Self::scope(user)), &text)?,
+                    .encrypt(&Binding::user(Sealed::MemoryText, id, user), &text)?,
                 embedding_enc,
                 source: source.as_str().into(),
                 conversation_id: conversation,
@@ -332,13 +330,13 @@ impl Memories {
         let m = access::owned(principal, self.0.store.find_memory(id).await?)?;
         let text = Self::clean(text)?;
         let embedding_enc = match self.embed(m.user_id, Purpose::Memory, &text).await {
-            Some(v) => Some(self.seal_vector(m.user_id, &v)?),
+            Some(v) => Some(self.seal_vector(m.user_id, id, &v)?),
             None => None,
         };
         let sealed = self
             .0
             .crypto
-            .encrypt(Scope::User(&Self::scope(m.user_id)), &text)?;
+            .encrypt(&Binding::user(Sealed::MemoryText, id, m.user_id), &text)?;
         let updated = self
             .0
             .store
@@ -365,7 +363,7 @@ impl Memories {
             let Ok(text) = self
                 .0
                 .crypto
-                .decrypt(Scope::User(&Self::scope(user)), &m.text_enc)
+                .decrypt(&Binding::user(Sealed::MemoryText, m.id, user), &m.text_enc)
             else {
                 tracing::warn!(memory = %m.id, "skipping a memory that cannot be decrypted");
                 continue;
@@ -373,7 +371,7 @@ impl Memories {
             let vector = m
                 .embedding_enc
                 .as_deref()
-                .and_then(|e| self.open_vector(user, e));
+                .and_then(|e| self.open_vector(user, m.id, e));
             out.push(Opened { text, vector });
         }
         Ok(out)

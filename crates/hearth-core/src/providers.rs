@@ -7,12 +7,12 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use hearth_llm::{AnthropicProvider, Endpoint, OpenAiProvider, Provider, Timeouts};
 use hearth_store::ids::{ModelId, ProviderId};
-use hearth_store::{ModelPatch, NewProvider, ProviderPatch, Store, SyncedModel};
+use hearth_store::{ModelPatch, NewProvider, ProviderPatch, Sealed, Store, SyncedModel};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::access::{Admin, Principal};
-use crate::crypto::{Crypto, Scope};
+use crate::crypto::{Binding, Crypto, Scope};
 use crate::error::{CoreError, Result};
 use crate::input;
 
@@ -313,6 +313,7 @@ impl Providers {
             None => {
                 self.store
                     .create_provider(NewProvider {
+                        id: ProviderId::new(),
                         kind: ProviderKind::Local.as_str().into(),
                         name: LOCAL_PROVIDER_NAME.into(),
                         base_url: None,
@@ -379,10 +380,12 @@ impl Providers {
                 return Err(CoreError::invalid("base_url", "is required for `openai` providers"))
             }
         };
-        let api_key_enc = self.encrypt_key(req.api_key.as_deref())?;
+        let id = ProviderId::new();
+        let api_key_enc = self.encrypt_key(id, req.api_key.as_deref())?;
         let row = self
             .store
             .create_provider(NewProvider {
+                id,
                 kind: req.kind.as_str().into(),
                 name,
                 base_url,
@@ -435,7 +438,7 @@ impl Providers {
             api_key_enc: match req.api_key.as_deref() {
                 None => None,
                 Some("") => Some(None),
-                Some(key) => Some(self.encrypt_key(Some(key))?),
+                Some(key) => Some(self.encrypt_key(id, Some(key))?),
             },
             enabled: req.enabled,
         };
@@ -714,7 +717,7 @@ impl Providers {
         let api_key = row
             .api_key_enc
             .as_deref()
-            .map(|c| self.crypto.decrypt(Scope::System, c))
+            .map(|c| self.crypto.decrypt(&key_binding(row.id), c))
             .transpose()?;
         let endpoint = Endpoint {
             base_url: row.base_url.clone().unwrap_or_default(),
@@ -747,16 +750,21 @@ impl Providers {
             .remove(&id);
     }
 
-    fn encrypt_key(&self, key: Option<&str>) -> Result<Option<String>> {
+    fn encrypt_key(&self, id: ProviderId, key: Option<&str>) -> Result<Option<String>> {
         match key.map(str::trim) {
             None | Some("") => Ok(None),
             Some(k) if k.len() > KEY_MAX => Err(CoreError::invalid(
                 "api_key",
                 format!("must be at most {KEY_MAX} characters"),
             )),
-            Some(k) => Ok(Some(self.crypto.encrypt(Scope::System, k)?)),
+            Some(k) => Ok(Some(self.crypto.encrypt(&key_binding(id), k)?)),
         }
     }
+}
+
+/// Where a provider's API key is sealed: its row, system scope.
+fn key_binding(id: ProviderId) -> Binding {
+    Binding::new(Sealed::ProviderKey, id, Scope::System)
 }
 
 fn parse_url(raw: &str) -> Result<String> {

@@ -10,9 +10,13 @@ pub mod corpus;
 pub mod eval;
 pub mod fusion;
 pub mod isolate;
+mod open;
 pub mod parse;
 pub mod text;
 pub mod vectors;
+
+/// Indexes of each kind kept open at once unless configured otherwise.
+pub const DEFAULT_MAX_OPEN: usize = 64;
 
 pub use chunk::{approx_tokens, chunk, Chunk, ChunkSettings};
 pub use isolate::{extract, Extracted};

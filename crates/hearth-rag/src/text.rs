@@ -5,10 +5,11 @@
 //! block-max WAND keeps top-k disjunctions fast on large indexes, where SQLite FTS5 has to
 //! score every matching row.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::open::OpenSet;
 
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
@@ -43,28 +44,54 @@ pub struct TextEntry {
     pub text: String,
 }
 
-/// Every knowledge base's full-text index, under one folder.
-#[derive(Debug)]
+/// Every knowledge base's full-text index, under one folder; at most a bounded number open.
 pub struct TextIndexes {
     dir: PathBuf,
-    open: Mutex<HashMap<String, Arc<TextIndex>>>,
+    open: Mutex<OpenSet<TextIndex>>,
+}
+
+impl std::fmt::Debug for TextIndexes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextIndexes")
+            .field("dir", &self.dir)
+            .finish()
+    }
 }
 
 impl TextIndexes {
-    /// Indexes kept in `dir`.
+    /// Indexes kept in `dir`, at most [`crate::DEFAULT_MAX_OPEN`] idle ones open.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self::with_max_open(dir, crate::DEFAULT_MAX_OPEN)
+    }
+
+    /// Indexes kept in `dir`; opening one past `max_open` closes the least recently used idle one.
+    pub fn with_max_open(dir: impl Into<PathBuf>, max_open: usize) -> Self {
         Self {
             dir: dir.into(),
-            open: Mutex::new(HashMap::new()),
+            open: Mutex::new(OpenSet::new(max_open)),
         }
+    }
+
+    /// How many indexes are open.
+    pub fn open_count(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// The index called `name`, opened (or created) on first use. An index that cannot be
     /// opened is replaced by an empty one, which the caller refills from the store.
     pub fn open(&self, name: &str) -> Result<Arc<TextIndex>, TextError> {
+        self.open_fresh(name).map(|(index, _)| index)
+    }
+
+    /// [`TextIndexes::open`], and whether the index was loaded just now (it was closed, or
+    /// never open): the caller then catches it up with the store.
+    pub fn open_fresh(&self, name: &str) -> Result<(Arc<TextIndex>, bool), TextError> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(index) = open.get(name) {
-            return Ok(index.clone());
+            return Ok((index, false));
         }
         let path = self.dir.join(name);
         let index = match TextIndex::open(path.clone()) {
@@ -76,8 +103,8 @@ impl TextIndexes {
             }
         };
         let index = Arc::new(index);
-        open.insert(name.to_owned(), index.clone());
-        Ok(index)
+        open.insert(name, index.clone(), |_| true);
+        Ok((index, true))
     }
 
     /// Forgets the index called `name` and deletes its files.

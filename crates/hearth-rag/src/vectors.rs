@@ -4,10 +4,12 @@
 //! store has beyond that mark, and keys the store no longer has are dropped when a search
 //! meets them. Nothing is ever lost to the index: at worst it is rebuilt from the store.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use crate::open::OpenSet;
 
 use serde::{Deserialize, Serialize};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -42,11 +44,18 @@ fn engine(err: impl std::fmt::Display) -> VectorError {
     VectorError::Engine(err.to_string())
 }
 
-/// The index files of every knowledge base, under one folder.
-#[derive(Debug)]
+/// The index files of every knowledge base, under one folder; at most a bounded number open.
 pub struct VectorIndexes {
     dir: PathBuf,
-    open: Mutex<HashMap<String, Arc<VectorIndex>>>,
+    open: Mutex<OpenSet<VectorIndex>>,
+}
+
+impl std::fmt::Debug for VectorIndexes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VectorIndexes")
+            .field("dir", &self.dir)
+            .finish()
+    }
 }
 
 /// What is written beside a saved graph.
@@ -57,30 +66,57 @@ struct Sidecar {
 }
 
 impl VectorIndexes {
-    /// Indexes kept in `dir` (created when first saved).
+    /// Indexes kept in `dir` (created when first saved), at most [`crate::DEFAULT_MAX_OPEN`]
+    /// idle ones open.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self::with_max_open(dir, crate::DEFAULT_MAX_OPEN)
+    }
+
+    /// Indexes kept in `dir`; opening one past `max_open` closes the least recently used one
+    /// that is idle and saved (one with unsaved changes stays until `save_changed`).
+    pub fn with_max_open(dir: impl Into<PathBuf>, max_open: usize) -> Self {
         Self {
             dir: dir.into(),
-            open: Mutex::new(HashMap::new()),
+            open: Mutex::new(OpenSet::new(max_open)),
         }
+    }
+
+    /// How many indexes are open.
+    pub fn open_count(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// The index called `name`: already open, or loaded from its files, or new and empty when
     /// there are none (or they do not match `dimensions`, or cannot be read: the caller then
     /// refills it from the store, because `upto` is 0).
     pub fn open(&self, name: &str, dimensions: usize) -> Result<Arc<VectorIndex>, VectorError> {
+        self.open_fresh(name, dimensions).map(|(index, _)| index)
+    }
+
+    /// [`VectorIndexes::open`], and whether the index was loaded just now (it was closed, or
+    /// never open): the caller then catches it up with the store.
+    pub fn open_fresh(
+        &self,
+        name: &str,
+        dimensions: usize,
+    ) -> Result<(Arc<VectorIndex>, bool), VectorError> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(index) = open.get(name) {
             if index.dimensions == dimensions {
-                return Ok(index.clone());
+                return Ok((index, false));
             }
         }
         let index = Arc::new(VectorIndex::load_or_new(
             self.dir.join(format!("{name}.usearch")),
             dimensions,
         )?);
-        open.insert(name.to_owned(), index.clone());
-        Ok(index)
+        open.insert(name, index.clone(), |open| {
+            !open.changed.load(Ordering::Acquire)
+        });
+        Ok((index, true))
     }
 
     /// Forgets the index called `name` and deletes its files.

@@ -4,8 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
-use hearth_core::access::Principal;
+use axum::http::{header, Method, StatusCode};
+use hearth_core::access::{Area, Principal};
 use hearth_core::CoreError;
 use serde::de::DeserializeOwned;
 
@@ -136,6 +136,17 @@ where
         let state = AppState::from_ref(state);
         let principal = state.accounts.authenticate(&token).await?;
         tracing::Span::current().record("user.id", tracing::field::display(principal.user_id()));
+        // The router gives every authenticated route its area; one without refuses API keys.
+        let reading = parts.method == Method::GET || parts.method == Method::HEAD;
+        match parts.extensions.get::<Area>() {
+            Some(area) => principal.may(*area, reading)?,
+            None if principal.session().is_none() => {
+                return Err(ApiError::Core(CoreError::Forbidden(
+                    "this route does not take API keys".into(),
+                )))
+            }
+            None => {}
+        }
         Ok(Auth(principal))
     }
 }

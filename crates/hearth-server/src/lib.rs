@@ -26,7 +26,8 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
+use hearth_core::access::Area;
 use hearth_core::accounts::Accounts;
 use hearth_core::chat::Chat;
 use hearth_core::crypto::Crypto;
@@ -231,6 +232,12 @@ impl Application {
         let store = open_store(&settings).await?;
         let accounts = accounts(&settings, store.clone())?;
         let crypto = crypto(&settings)?;
+        if let Some(report) = hearth_core::crypto::upgrade(&store, &crypto).await? {
+            tracing::info!(
+                resealed = report.columns.iter().map(|c| c.1).sum::<u64>(),
+                "bound every sealed value to its column, row and owner"
+            );
+        }
         let local = load_local_models(&settings).await;
         let mut providers = Providers::new(store.clone(), crypto.clone(), settings.chat.timeouts())
             .with_local(Arc::new(local.provider.clone()));
@@ -373,12 +380,18 @@ impl Application {
 /// The whole router: API, system endpoints, docs, UI fallback, and the layers around them.
 pub fn router(state: AppState) -> Router {
     let settings = &state.settings;
-    let api = Router::new()
+    // Every route that authenticates belongs to an area, which decides the scope an API key
+    // needs for it (`Principal::may`); the `Auth` extractor refuses keys on a route without one.
+    let area = |area: Area, routes: Router<AppState>| routes.route_layer(Extension(area));
+    let public = Router::new()
         .route("/api/v1/auth/status", get(handlers::auth::status))
         .route("/api/v1/auth/register", post(handlers::auth::register))
         .route("/api/v1/auth/login", post(handlers::auth::login))
         .route("/api/v1/auth/refresh", post(handlers::auth::refresh))
         .route("/api/v1/auth/logout", post(handlers::auth::logout))
+        // The socket authenticates itself (bearer or first frame) and checks its area there.
+        .route("/api/v1/ws", get(ws::upgrade));
+    let account = Router::new()
         .route("/api/v1/me", get(handlers::me::get))
         .route("/api/v1/me/password", post(handlers::me::change_password))
         .route(
@@ -388,7 +401,8 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/api-keys/{id}",
             get(handlers::api_keys::get).delete(handlers::api_keys::delete),
-        )
+        );
+    let admin = Router::new()
         .route(
             "/api/v1/admin/users",
             get(handlers::admin::list_users).post(handlers::admin::create_user),
@@ -427,15 +441,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/admin/models/{id}",
             axum::routing::patch(handlers::providers::update_model),
         )
+        .route("/api/v1/admin/llm-calls", get(handlers::admin::traces))
+        .route("/api/v1/admin/usage", get(handlers::admin::usage));
+    let models = Router::new()
         .route("/api/v1/models", get(handlers::providers::user_models))
-        .route(
-            "/api/v1/memories",
-            get(handlers::memories::list).post(handlers::memories::create),
-        )
-        .route(
-            "/api/v1/memories/{id}",
-            axum::routing::patch(handlers::memories::update).delete(handlers::memories::delete),
-        )
+        .route("/v1/models", get(handlers::openai::models));
+    let knowledge = Router::new()
         .route(
             "/api/v1/knowledge-bases",
             get(handlers::knowledge::list).post(handlers::knowledge::create),
@@ -464,9 +475,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/knowledge-bases/{id}/search",
             post(handlers::knowledge::search),
+        );
+    let chat = Router::new()
+        .route(
+            "/api/v1/memories",
+            get(handlers::memories::list).post(handlers::memories::create),
         )
-        .route("/api/v1/admin/llm-calls", get(handlers::admin::traces))
-        .route("/api/v1/admin/usage", get(handlers::admin::usage))
+        .route(
+            "/api/v1/memories/{id}",
+            axum::routing::patch(handlers::memories::update).delete(handlers::memories::delete),
+        )
         .route(
             "/api/v1/conversations",
             get(handlers::conversations::list).post(handlers::conversations::create),
@@ -480,10 +498,6 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/conversations/{id}/export",
             get(handlers::conversations::export),
-        )
-        .route(
-            "/api/v1/conversations/{id}/export-to-knowledge",
-            post(handlers::conversations::export_to_knowledge),
         )
         .route(
             "/api/v1/conversations/{id}/messages",
@@ -505,13 +519,22 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/runs/{run_id}/approvals/{call_id}",
             post(handlers::conversations::approve),
         )
-        .route("/api/v1/ws", get(ws::upgrade))
-        .route("/v1/models", get(handlers::openai::models))
         .route("/v1/embeddings", post(handlers::openai::embeddings))
         .route(
             "/v1/chat/completions",
             post(handlers::openai::chat_completions),
-        )
+        );
+    let chat_to_knowledge = Router::new().route(
+        "/api/v1/conversations/{id}/export-to-knowledge",
+        post(handlers::conversations::export_to_knowledge),
+    );
+    let api = public
+        .merge(area(Area::Account, account))
+        .merge(area(Area::Admin, admin))
+        .merge(area(Area::Models, models))
+        .merge(area(Area::Knowledge, knowledge))
+        .merge(area(Area::Chat, chat))
+        .merge(area(Area::ChatToKnowledge, chat_to_knowledge))
         .route("/health", get(handlers::system::health))
         .route("/ready", get(handlers::system::ready))
         .route("/metrics", get(handlers::system::metrics))

@@ -75,7 +75,15 @@ pub fn until_ended(
 }
 
 /// An SSE response of encoded events (see [`encode`]), with heartbeats every [`HEARTBEAT`].
-pub fn response(events: impl Stream<Item = String> + Send + 'static) -> Response {
+/// It holds `slot` (one of the user's live connections) until the stream is dropped.
+pub fn response(
+    events: impl Stream<Item = String> + Send + 'static,
+    slot: crate::ws::SocketSlot,
+) -> Response {
+    let events = events.map(move |e| {
+        let _held = &slot;
+        e
+    });
     response_with_heartbeat(events, HEARTBEAT)
 }
 
@@ -135,7 +143,16 @@ mod tests {
     #[tokio::test]
     async fn ready_events_share_a_frame_and_the_body_ends_with_them() {
         let events = futures_util::stream::iter(["one", "two", "three"].map(data_event));
-        let response = response(events);
+        let (sockets, user) = (
+            crate::ws::Sockets::default(),
+            hearth_core::ids::UserId::new(),
+        );
+        let slot = sockets.stream_slot(user, 1).expect("a slot");
+        let response = response(events, slot);
+        assert!(
+            sockets.stream_slot(user, 1).is_err(),
+            "the stream holds the user's one slot"
+        );
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],
             "text/event-stream"
@@ -144,6 +161,11 @@ mod tests {
         let first = body.next().await.expect("a frame").expect("no error");
         assert_eq!(first, "data: one\n\ndata: two\n\ndata: three\n\n");
         assert!(body.next().await.is_none(), "the body ends with the events");
+        drop(body);
+        assert!(
+            sockets.stream_slot(user, 1).is_ok(),
+            "a dropped stream gives its slot back"
+        );
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse as _, Response};
 use futures_util::{SinkExt as _, StreamExt as _};
-use hearth_core::access::Principal;
+use hearth_core::access::{Area, Principal};
 use hearth_core::chat::api::{RegenerateRequest, SendMessageRequest};
 use hearth_core::ids::{ConversationId, MessageId, RunId};
 use hearth_core::CoreError;
@@ -162,6 +162,23 @@ impl Sockets {
         })
     }
 
+    /// A slot for one of `user`'s SSE streams: the same share as their WebSockets
+    /// (`server.max_websockets_per_user`), or 429 naming it.
+    pub(crate) fn stream_slot(
+        &self,
+        user: hearth_core::ids::UserId,
+        max: usize,
+    ) -> Result<SocketSlot, crate::error::ApiError> {
+        self.for_user(user, max).ok_or_else(|| {
+            crate::error::ApiError::request(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_connections",
+                too_many(max),
+                None,
+            )
+        })
+    }
+
     /// A slot for `user`'s connection, unless they hold `max` already.
     fn for_user(&self, user: hearth_core::ids::UserId, max: usize) -> Option<SocketSlot> {
         let mut counts = self.lock();
@@ -199,6 +216,13 @@ impl Drop for SocketSlot {
             }
         }
     }
+}
+
+fn too_many(max: usize) -> String {
+    format!(
+        "you have {max} live connections open (WebSockets and streams), the most one user may \
+         (server.max_websockets_per_user)"
+    )
 }
 
 /// Reads one client frame as the connection does, saying only whether it is valid (for the
@@ -300,9 +324,7 @@ async fn serve(state: AppState, socket: WebSocket, token: Option<String>, pendin
     drop(pending);
     let max = state.settings.server.max_websockets_per_user;
     let Some(_slot) = state.sockets.for_user(principal.user_id(), max) else {
-        let message = format!(
-            "you have {max} connections open, the most one user may (server.max_websockets_per_user)"
-        );
+        let message = too_many(max);
         let _ = sink
             .send(Message::Text(
                 error_frame(None, "too_many_connections", &message).into(),
@@ -418,11 +440,28 @@ async fn authenticate(
             }
         }
     };
+    // Any credential may open the socket; each frame is checked against its own area.
     state
         .accounts
         .authenticate(&token)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The area a frame acts in and whether it only reads (what an API key needs for it).
+fn frame_area(frame: &ClientFrame) -> Option<(Option<&str>, Area, bool)> {
+    use ClientFrame as F;
+    match frame {
+        F::Auth { .. } | F::Ping | F::Unsubscribe { .. } | F::UnwatchDocuments { .. } => None,
+        F::Send { id, .. }
+        | F::Regenerate { id, .. }
+        | F::Stop { id, .. }
+        | F::Approve { id, .. } => Some((id.as_deref(), Area::Chat, false)),
+        F::Subscribe { id, .. } | F::WatchMemories { id } => {
+            Some((id.as_deref(), Area::Chat, true))
+        }
+        F::WatchDocuments { id } => Some((id.as_deref(), Area::Knowledge, true)),
+    }
 }
 
 /// Handles one client frame; returns the direct reply, if any.
@@ -437,6 +476,11 @@ async fn handle(
         Ok(f) => f,
         Err(e) => return Some(error_frame(None, "invalid_frame", &e.to_string())),
     };
+    if let Some((id, area, reading)) = frame_area(&frame) {
+        if let Err(e) = principal.may(area, reading) {
+            return Some(core_error_frame(id, &e));
+        }
+    }
     let ack = |id: &Option<String>, extra: Value| {
         let mut v = json!({"type": "ack", "id": id});
         if let (Some(obj), Value::Object(more)) = (v.as_object_mut(), extra) {

@@ -313,8 +313,8 @@ impl Store {
     pub async fn create_api_key(&self, new: NewApiKey) -> Result<ApiKey> {
         Ok(on_writer!(self, |pool| {
             sqlx::query_as::<_, ApiKey>(
-                "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+                "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, expires_at, scopes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
             )
             .bind(ApiKeyId::new())
             .bind(new.user_id)
@@ -323,6 +323,7 @@ impl Store {
             .bind(&new.key_hash)
             .bind(Timestamp::now())
             .bind(new.expires_at)
+            .bind(&new.scopes)
             .fetch_one(pool)
             .await
         })?)
@@ -365,7 +366,7 @@ impl Store {
         Ok(on_pool!(self, |pool| {
             sqlx::query_as::<_, CredentialOwner>(
                 "SELECT k.id AS credential_id, k.user_id, k.expires_at, k.last_used_at, CAST(NULL AS BIGINT) AS revoked_at, \
-                 u.email, u.role, u.disabled FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1",
+                 u.email, u.role, u.disabled, k.scopes FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1",
             )
             .bind(key_hash)
             .fetch_optional(pool)
@@ -379,7 +380,7 @@ impl Store {
         Ok(on_pool!(self, |pool| {
             sqlx::query_as::<_, CredentialOwner>(
                 "SELECT k.id AS credential_id, k.user_id, k.expires_at, k.last_used_at, CAST(NULL AS BIGINT) AS revoked_at, \
-                 u.email, u.role, u.disabled FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1",
+                 u.email, u.role, u.disabled, k.scopes FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1",
             )
             .bind(id)
             .fetch_optional(pool)
@@ -392,7 +393,7 @@ impl Store {
         Ok(on_pool!(self, |pool| {
             sqlx::query_as::<_, CredentialOwner>(
                 "SELECT s.id AS credential_id, s.user_id, CAST(NULL AS BIGINT) AS expires_at, CAST(NULL AS BIGINT) AS last_used_at, s.revoked_at, \
-                 u.email, u.role, u.disabled FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
+                 u.email, u.role, u.disabled, CAST(NULL AS TEXT) AS scopes FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
             )
             .bind(id)
             .fetch_optional(pool)

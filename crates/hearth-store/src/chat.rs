@@ -20,6 +20,8 @@ pub struct Provider {
 /// A provider to insert.
 #[derive(Clone, Debug)]
 pub struct NewProvider {
+    /// Chosen by the caller, so the key can be sealed for this row before it is written.
+    pub id: ProviderId,
     pub kind: String,
     pub name: String,
     pub base_url: Option<String>,
@@ -199,7 +201,7 @@ impl Store {
                 "INSERT INTO providers (id, kind, name, base_url, api_key_enc, enabled, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, TRUE, $6, $6) RETURNING *",
             )
-            .bind(ProviderId::new())
+            .bind(new.id)
             .bind(&new.kind)
             .bind(&new.name)
             .bind(&new.base_url)
@@ -394,9 +396,10 @@ impl Store {
 
     // ---- conversations and messages ----
 
-    /// Inserts a conversation.
+    /// Inserts a conversation (the caller chooses the id, so the title can be sealed for it).
     pub async fn create_conversation(
         &self,
+        id: ConversationId,
         user: UserId,
         title_enc: &str,
         model: Option<&str>,
@@ -407,7 +410,7 @@ impl Store {
                 "INSERT INTO conversations (id, user_id, title_enc, model, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $5) RETURNING *",
             )
-            .bind(ConversationId::new())
+            .bind(id)
             .bind(user)
             .bind(title_enc)
             .bind(model)
@@ -572,14 +575,28 @@ impl Store {
         })?)
     }
 
-    /// Messages of all of a user's conversations, newest first, for search.
-    pub async fn list_user_messages(&self, user: UserId, limit: i64) -> Result<Vec<Message>> {
+    /// Up to `limit` messages of all of a user's conversations, newest first, older than
+    /// `before` (a previous page's last `(created_at, id)`): search reads them page by page.
+    pub async fn list_user_messages(
+        &self,
+        user: UserId,
+        before: Option<(Timestamp, MessageId)>,
+        limit: i64,
+    ) -> Result<Vec<Message>> {
+        // The first page starts after every real message: no NULL parameter to type.
+        let (at, id) = match before {
+            Some((at, id)) => (at, id.to_string()),
+            None => (Timestamp::from_millis(i64::MAX), String::new()),
+        };
         Ok(on_pool!(self, |pool| {
             sqlx::query_as::<_, Message>(
                 "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id \
-                 WHERE c.user_id = $1 ORDER BY m.created_at DESC LIMIT $2",
+                 WHERE c.user_id = $1 AND (m.created_at < $2 OR (m.created_at = $2 AND m.id < $3)) \
+                 ORDER BY m.created_at DESC, m.id DESC LIMIT $4",
             )
             .bind(user)
+            .bind(at)
+            .bind(&id)
             .bind(limit)
             .fetch_all(pool)
             .await

@@ -21,6 +21,8 @@ pub struct Memory {
 /// A memory to insert.
 #[derive(Clone, Debug)]
 pub struct NewMemory {
+    /// Chosen by the caller, so the text can be sealed for this row before it is written.
+    pub id: MemoryId,
     pub user_id: UserId,
     pub text_enc: String,
     pub embedding_enc: Option<String>,
@@ -37,7 +39,7 @@ impl Store {
                 "INSERT INTO memories (id, user_id, text_enc, embedding_enc, source, conversation_id, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *",
             )
-            .bind(MemoryId::new())
+            .bind(new.id)
             .bind(new.user_id)
             .bind(&new.text_enc)
             .bind(&new.embedding_enc)

@@ -82,6 +82,8 @@ pub struct ApiKey {
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub last_used_at: Option<Timestamp>,
+    /// Space-separated scopes; the accounts service parses them.
+    pub scopes: String,
 }
 
 /// An API key to insert.
@@ -92,6 +94,7 @@ pub struct NewApiKey {
     pub prefix: String,
     pub key_hash: String,
     pub expires_at: Option<Timestamp>,
+    pub scopes: String,
 }
 
 /// An invitation to register, stored by hash.
@@ -128,4 +131,6 @@ pub struct CredentialOwner {
     pub email: String,
     pub role: String,
     pub disabled: bool,
+    /// An API key's scopes (space-separated); `None` for a session.
+    pub scopes: Option<String>,
 }

@@ -43,6 +43,18 @@ impl Sealed {
         }
     }
 
+    /// `table.column`, as the ciphertext's associated data names it.
+    pub fn column(self) -> &'static str {
+        match self {
+            Sealed::ProviderKey => "providers.api_key_enc",
+            Sealed::ConversationTitle => "conversations.title_enc",
+            Sealed::MessageContent => "messages.content_enc",
+            Sealed::RunEvents => "runs.events_enc",
+            Sealed::MemoryText => "memories.text_enc",
+            Sealed::MemoryEmbedding => "memories.embedding_enc",
+        }
+    }
+
     /// (select a page after an id, update one row).
     fn sql(self) -> (&'static str, &'static str) {
         match self {
@@ -119,5 +131,31 @@ impl Store {
                 .map(|r| r.rows_affected())
         })?;
         Ok(n == 1)
+    }
+
+    /// The format every sealed value has been brought to, if a re-seal ever finished.
+    pub async fn sealed_format(&self) -> Result<Option<String>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar::<_, String>(
+                "SELECT value FROM store_meta WHERE name = 'sealed_format'",
+            )
+            .fetch_optional(pool)
+            .await
+        })?)
+    }
+
+    /// Records that every sealed value now has `format`.
+    pub async fn mark_sealed_format(&self, format: &str) -> Result<()> {
+        on_writer!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO store_meta (name, value) VALUES ('sealed_format', $1) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(format)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
     }
 }

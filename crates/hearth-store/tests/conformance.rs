@@ -247,8 +247,13 @@ async fn sessions_and_refresh_tokens(store: &Store) {
         .expect("auth read")
         .expect("found");
     assert_eq!(
-        (auth.user_id, auth.email.as_str(), auth.revoked_at),
-        (u.id, "a@x.io", None)
+        (
+            auth.user_id,
+            auth.email.as_str(),
+            auth.revoked_at,
+            auth.scopes
+        ),
+        (u.id, "a@x.io", None, None)
     );
     let t = store
         .create_refresh_token(NewRefreshToken {
@@ -318,6 +323,7 @@ async fn api_keys_crud(store: &Store) {
             prefix: "hk_abc".into(),
             key_hash: "kh".into(),
             expires_at: None,
+            scopes: "read chat".into(),
         })
         .await
         .expect("key");
@@ -328,10 +334,20 @@ async fn api_keys_crud(store: &Store) {
             prefix: "hk_def".into(),
             key_hash: "kh2".into(),
             expires_at: None,
+            scopes: "read chat".into(),
         })
         .await
         .expect("other key");
     assert_eq!(store.list_api_keys(u.id).await.expect("list").len(), 1);
+    assert_eq!(
+        store
+            .find_api_key(k.id)
+            .await
+            .expect("find")
+            .expect("key")
+            .scopes,
+        "read chat"
+    );
     assert_eq!(
         store
             .find_api_key_by_hash("kh")
@@ -350,9 +366,10 @@ async fn api_keys_crud(store: &Store) {
             auth.credential_id,
             auth.user_id,
             auth.disabled,
-            auth.revoked_at
+            auth.revoked_at,
+            auth.scopes.as_deref()
         ),
-        (k.id.to_string(), u.id, false, None)
+        (k.id.to_string(), u.id, false, None, Some("read chat"))
     );
     assert!(store
         .find_api_key_auth("nope")
@@ -377,6 +394,7 @@ async fn api_keys_crud(store: &Store) {
             prefix: "p".into(),
             key_hash: "kh".into(),
             expires_at: None,
+            scopes: "read chat".into(),
         })
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))));
@@ -569,6 +587,7 @@ async fn deleting_a_user_cascades(store: &Store) {
             prefix: "p".into(),
             key_hash: "kh".into(),
             expires_at: None,
+            scopes: "read chat".into(),
         })
         .await
         .expect("key");
@@ -740,6 +759,7 @@ async fn providers_and_model_sync(store: &Store) {
     use hearth_store::{ModelPatch, NewProvider, ProviderPatch, SyncedModel};
     let p = store
         .create_provider(NewProvider {
+            id: hearth_store::ids::ProviderId::new(),
             kind: "openai".into(),
             name: "p".into(),
             base_url: Some("http://x/v1".into()),
@@ -749,6 +769,7 @@ async fn providers_and_model_sync(store: &Store) {
         .expect("provider");
     let dup = store
         .create_provider(NewProvider {
+            id: hearth_store::ids::ProviderId::new(),
             kind: "openai".into(),
             name: "p".into(),
             base_url: None,
@@ -861,7 +882,12 @@ async fn conversations_messages_and_runs(store: &Store) {
         .await
         .expect("user");
     let conv = store
-        .create_conversation(user.id, "t", Some("m"))
+        .create_conversation(
+            hearth_store::ids::ConversationId::new(),
+            user.id,
+            "t",
+            Some("m"),
+        )
         .await
         .expect("conv");
     let (q, a) = (MessageId::new(), MessageId::new());
@@ -943,13 +969,23 @@ async fn conversations_messages_and_runs(store: &Store) {
         .finish_run(run, "complete", "log")
         .await
         .expect("finish");
+    let all = store
+        .list_user_messages(user.id, None, 10)
+        .await
+        .expect("user messages");
+    assert_eq!(all.len(), 2);
+    // Page by page, newest first, each message once.
+    let first = store
+        .list_user_messages(user.id, None, 1)
+        .await
+        .expect("page 1");
+    let rest = store
+        .list_user_messages(user.id, Some((first[0].created_at, first[0].id)), 10)
+        .await
+        .expect("page 2");
     assert_eq!(
-        store
-            .list_user_messages(user.id, 10)
-            .await
-            .expect("user messages")
-            .len(),
-        2
+        first.iter().chain(&rest).map(|m| m.id).collect::<Vec<_>>(),
+        all.iter().map(|m| m.id).collect::<Vec<_>>()
     );
     assert!(store.delete_conversation(conv.id).await.expect("delete"));
     assert!(
@@ -1034,6 +1070,7 @@ async fn llm_calls_filters_and_sums(store: &Store) {
     // Built-in embedders' calls are free of the quota; a provider's count.
     let provider = store
         .create_provider(hearth_store::NewProvider {
+            id: hearth_store::ids::ProviderId::new(),
             kind: "openai".into(),
             name: "paid".into(),
             base_url: Some("http://x/v1".into()),
@@ -1078,7 +1115,12 @@ async fn sealed_columns_page_and_compare_and_set(store: &Store) {
         .expect("user");
     for i in 0..5 {
         store
-            .create_conversation(user.id, &format!("t{i}"), None)
+            .create_conversation(
+                hearth_store::ids::ConversationId::new(),
+                user.id,
+                &format!("t{i}"),
+                None,
+            )
             .await
             .expect("conv");
     }
@@ -1110,6 +1152,13 @@ async fn sealed_columns_page_and_compare_and_set(store: &Store) {
         .await
         .expect("none")
         .is_empty());
+    assert_eq!(store.sealed_format().await.expect("format"), None);
+    store.mark_sealed_format("v2").await.expect("mark");
+    store.mark_sealed_format("v3").await.expect("mark again");
+    assert_eq!(
+        store.sealed_format().await.expect("format").as_deref(),
+        Some("v3")
+    );
 }
 
 async fn knowledge_owner(store: &Store, email: &str) -> UserId {

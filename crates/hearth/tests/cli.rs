@@ -529,7 +529,7 @@ fn ingest_uploads_folders_and_search_prints_passages() {
     let key = post_json(
         &format!("{base}/api/v1/api-keys"),
         Some(token),
-        serde_json::json!({"name": "cli"}),
+        serde_json::json!({"name": "cli", "scopes": ["knowledge"], "password": "correct-horse-battery"}),
     );
     let key = key["key"].as_str().expect("key").to_owned();
 
@@ -863,7 +863,7 @@ fn a_server_killed_mid_ingest_finishes_every_document_after_restart() {
     let key = post_json(
         &format!("{base}/api/v1/api-keys"),
         Some(&token),
-        serde_json::json!({"name": "cli"}),
+        serde_json::json!({"name": "cli", "scopes": ["knowledge"], "password": "correct-horse-battery"}),
     )["key"]
         .as_str()
         .expect("key")

@@ -16,6 +16,7 @@ import type {
   Conversation,
   ConversationDetail,
   CreateConversationRequest,
+  CreateApiKeyRequest,
   CreatedApiKey,
   CreateKnowledgeBaseRequest,
   CreateProviderRequest,
@@ -477,10 +478,8 @@ export class ApiClient {
     return this.request<ApiKey[]>('GET', '/api/v1/api-keys');
   }
 
-  createApiKey(name: string, expiresInDays?: number): Promise<CreatedApiKey> {
-    const body: { name: string; expires_in_days?: number } = { name };
-    if (expiresInDays !== undefined) body.expires_in_days = expiresInDays;
-    return this.request<CreatedApiKey>('POST', '/api/v1/api-keys', body);
+  createApiKey(req: CreateApiKeyRequest): Promise<CreatedApiKey> {
+    return this.request<CreatedApiKey>('POST', '/api/v1/api-keys', req);
   }
 
   revokeApiKey(id: string): Promise<void> {

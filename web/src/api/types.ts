@@ -40,6 +40,9 @@ export interface LoginRequest {
   password: string;
 }
 
+/** What an API key may do; `admin` only for admins. */
+export type KeyScope = 'read' | 'chat' | 'knowledge' | 'admin';
+
 export interface ApiKey {
   id: string;
   name: string;
@@ -47,6 +50,15 @@ export interface ApiKey {
   created_at: string;
   last_used_at: string | null;
   expires_at: string | null;
+  scopes: KeyScope[];
+}
+
+export interface CreateApiKeyRequest {
+  name: string;
+  expires_in_days?: number;
+  scopes: KeyScope[];
+  /** The caller's password, asked again to create a key. */
+  password: string;
 }
 
 export interface CreatedApiKey {

@@ -1,18 +1,37 @@
-import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
 import { api, ApiError } from '../api/client';
-import type { ApiKey, CreatedApiKey } from '../api/types';
+import type { ApiKey, CreatedApiKey, KeyScope } from '../api/types';
 import { CopyBox } from '../components/CopyBox';
 import { Field, FormError, formatDate, toApiError } from '../components/forms';
 import { PageHeader } from '../components/Layout';
 import { SettingsNav } from '../components/SettingsNav';
 import { useSession } from '../session';
 
+const SCOPES: { scope: KeyScope; label: string; hint: string }[] = [
+  { scope: 'read', label: 'Read', hint: 'read conversations, knowledge bases and memories' },
+  { scope: 'chat', label: 'Chat', hint: 'conversations, runs, memories and the OpenAI-compatible /v1 API' },
+  { scope: 'knowledge', label: 'Knowledge', hint: 'knowledge bases, documents and search' },
+  { scope: 'admin', label: 'Admin', hint: 'the admin API' },
+];
+
+function ScopeCheck({ scope, label, hint, checked, onChange }: { scope: KeyScope; label: string; hint: string; checked: boolean; onChange: (on: boolean) => void }) {
+  const id = useId();
+  return (
+    <div className="check" title={hint}>
+      <input id={id} type="checkbox" name={`scope-${scope}`} checked={checked} onChange={(e) => onChange(e.target.checked)} />
+      <label htmlFor={id}>{label}</label>
+    </div>
+  );
+}
+
 /** `version` changes when the keys changed elsewhere on the page (a password change revoked them). */
-function ApiKeysSection({ version }: { version: number }) {
+function ApiKeysSection({ version, isAdmin }: { version: number; isAdmin: boolean }) {
   const [keys, setKeys] = useState<ApiKey[] | null>(null);
   const [loadError, setLoadError] = useState<ApiError | null>(null);
   const [name, setName] = useState('');
   const [days, setDays] = useState('');
+  const [scopes, setScopes] = useState<KeyScope[]>(['read', 'chat']);
+  const [password, setPassword] = useState('');
   const [creating, setCreating] = useState(false);
   const [createError, setCreateError] = useState<ApiError | null>(null);
   const [created, setCreated] = useState<CreatedApiKey | null>(null);
@@ -44,12 +63,17 @@ function ApiKeysSection({ version }: { version: number }) {
         return;
       }
     }
+    if (scopes.length === 0) {
+      setCreateError(new ApiError(0, 'invalid_input', 'Choose at least one scope.', 'scopes'));
+      return;
+    }
     setCreating(true);
     try {
-      const result = await api.createApiKey(name.trim(), expires);
+      const result = await api.createApiKey({ name: name.trim(), expires_in_days: expires, scopes, password });
       setCreated(result);
       setName('');
       setDays('');
+      setPassword('');
       await load();
     } catch (err) {
       setCreateError(toApiError(err));
@@ -94,6 +118,27 @@ function ApiKeysSection({ version }: { version: number }) {
           error={createError}
           placeholder="never"
         />
+        <Field
+          label="Your password"
+          name="password"
+          type="password"
+          autoComplete="current-password"
+          value={password}
+          onChange={setPassword}
+          error={createError}
+          required
+        />
+        <fieldset className="checks" aria-invalid={createError?.field === 'scopes' || undefined}>
+          <legend>Scopes</legend>
+          {SCOPES.filter((s) => isAdmin || s.scope !== 'admin').map((s) => (
+            <ScopeCheck
+              key={s.scope}
+              {...s}
+              checked={scopes.includes(s.scope)}
+              onChange={(on) => setScopes((cur) => (on ? [...cur, s.scope] : cur.filter((x) => x !== s.scope)))}
+            />
+          ))}
+        </fieldset>
         <button type="submit" className="btn btn-primary" disabled={creating}>
           {creating ? 'Creating…' : 'Create key'}
         </button>
@@ -124,6 +169,7 @@ function ApiKeysSection({ version }: { version: number }) {
               <tr>
                 <th scope="col">Name</th>
                 <th scope="col">Key</th>
+                <th scope="col">Scopes</th>
                 <th scope="col">Created</th>
                 <th scope="col">Last used</th>
                 <th scope="col">Expires</th>
@@ -139,6 +185,7 @@ function ApiKeysSection({ version }: { version: number }) {
                   <td>
                     <code>{key.prefix}…</code>
                   </td>
+                  <td>{key.scopes.join(', ')}</td>
                   <td>{formatDate(key.created_at)}</td>
                   <td>{formatDate(key.last_used_at, 'Never')}</td>
                   <td>{formatDate(key.expires_at, 'Never')}</td>
@@ -250,7 +297,7 @@ export function SettingsPage() {
     <>
       <SettingsNav />
       <PageHeader title="Settings" description={user ? `Signed in as ${user.name} (${user.email}).` : undefined} />
-      <ApiKeysSection version={keysVersion} />
+      <ApiKeysSection version={keysVersion} isAdmin={user?.role === 'admin'} />
       <ChangePasswordSection onKeysRevoked={() => setKeysVersion((v) => v + 1)} />
     </>
   );

@@ -376,7 +376,7 @@ impl Job {
     }
 
     async fn checkpoint(&self, content: &Content) {
-        let result = match self.chat.seal_content(self.owner, content) {
+        let result = match self.chat.seal_content(self.owner, self.message_id, content) {
             Ok(enc) => self
                 .chat
                 .store
@@ -425,7 +425,9 @@ impl Job {
             RunStatus::Stopped => MessageStatus::Stopped,
         };
         let stored = async {
-            let enc = self.chat.seal_content(self.owner, &content)?;
+            let enc = self
+                .chat
+                .seal_content(self.owner, self.message_id, &content)?;
             self.chat
                 .store
                 .update_message(

@@ -18,11 +18,11 @@ use std::sync::Arc;
 use futures_util::{Stream, StreamExt as _};
 use hearth_llm::Role;
 use hearth_store::ids::{ConversationId, MessageId, RunId, UserId};
-use hearth_store::{NewMessage, Store, Timestamp};
+use hearth_store::{NewMessage, Sealed, Store, Timestamp};
 use hearth_tools::Registry;
 
 use crate::access::{self, Owned, Principal};
-use crate::crypto::{Crypto, Scope};
+use crate::crypto::{Binding, Crypto};
 use crate::error::{CoreError, Result};
 use crate::providers::Providers;
 use api::{
@@ -48,6 +48,8 @@ const DEFAULT_TITLE: &str = "New chat";
 const LIST_LIMIT: i64 = 500;
 /// Messages scanned (newest first) when searching a user's conversations.
 const SEARCH_MESSAGES: i64 = 5000;
+/// Messages read and decrypted at a time while searching (bounds a search's memory).
+const SEARCH_PAGE: i64 = 200;
 
 impl Owned for hearth_store::Conversation {
     fn owner(&self) -> UserId {
@@ -79,6 +81,8 @@ pub struct Chat {
     tools: Arc<Registry>,
     config: Arc<ChatConfig>,
     hub: RunHub,
+    /// Searches scanning at once (decrypting is CPU work, done off the async threads).
+    search_slots: Arc<tokio::sync::Semaphore>,
     recorder: crate::usage::Recorder,
     /// The daily token quota, by reservation.
     quota: crate::usage::Quota,
@@ -125,6 +129,9 @@ impl Chat {
             tools: Arc::new(tools),
             config: Arc::new(config),
             hub: RunHub::default(),
+            search_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             knowledge: None,
             memories: None,
         }
@@ -210,28 +217,30 @@ impl Chat {
             .await?)
     }
 
-    fn seal(&self, user: UserId, text: &str) -> Result<String> {
-        self.crypto.encrypt(Scope::User(&user.to_string()), text)
+    fn seal_title(&self, user: UserId, id: ConversationId, title: &str) -> Result<String> {
+        let at = Binding::user(Sealed::ConversationTitle, id, user);
+        self.crypto.encrypt(&at, title)
     }
 
-    fn open(&self, user: UserId, text: &str) -> Result<String> {
-        self.crypto.decrypt(Scope::User(&user.to_string()), text)
+    fn open_title(&self, c: &hearth_store::Conversation) -> Result<String> {
+        let at = Binding::user(Sealed::ConversationTitle, c.id, c.user_id);
+        self.crypto.decrypt(&at, &c.title_enc)
     }
 
-    fn seal_content(&self, user: UserId, content: &Content) -> Result<String> {
+    fn seal_content(&self, user: UserId, id: MessageId, content: &Content) -> Result<String> {
         let json = serde_json::to_string(content).map_err(|e| CoreError::other(e.to_string()))?;
-        self.seal(user, &json)
+        let at = Binding::user(Sealed::MessageContent, id, user);
+        self.crypto.encrypt(&at, &json)
     }
 
-    fn open_content(&self, user: UserId, stored: &str) -> Result<Content> {
-        let json = self.open(user, stored)?;
-        serde_json::from_str(&json).map_err(|e| CoreError::other(format!("stored message: {e}")))
+    fn open_content(&self, user: UserId, id: MessageId, stored: &str) -> Result<Content> {
+        open_content(&self.crypto, user, id, stored)
     }
 
     fn conversation_view(&self, c: &hearth_store::Conversation) -> Result<Conversation> {
         Ok(Conversation {
             id: c.id,
-            title: self.open(c.user_id, &c.title_enc)?,
+            title: self.open_title(c)?,
             model: c.model.clone(),
             knowledge_base_ids: serde_json::from_str(&c.knowledge_base_ids).unwrap_or_default(),
             created_at: c.created_at.to_datetime(),
@@ -280,9 +289,15 @@ impl Chat {
             knowledge.owned_ids(principal, ids).await?;
         }
         let owner = access::list_scope(principal);
+        let id = ConversationId::new();
         let mut row = self
             .store
-            .create_conversation(owner, &self.seal(owner, &title)?, model.as_deref())
+            .create_conversation(
+                id,
+                owner,
+                &self.seal_title(owner, id, &title)?,
+                model.as_deref(),
+            )
             .await?;
         if let Some(ids) = &req.knowledge_base_ids {
             row = self.attach_knowledge(principal, row.id, ids).await?;
@@ -312,24 +327,33 @@ impl Chat {
             .filter(|c| c.title.to_lowercase().contains(&needle))
             .map(|c| c.id)
             .collect();
-        for m in self
-            .store
-            .list_user_messages(owner, SEARCH_MESSAGES)
-            .await?
-        {
-            if hits.contains(&m.conversation_id) {
-                continue;
-            }
-            // One unreadable message (an old key gone) must not fail the whole search.
-            let text = match self.open_content(owner, &m.content_enc) {
-                Ok(c) => c.plain_text(),
-                Err(e) => {
-                    tracing::warn!(message = %m.id, error = %e, "skipping a message search cannot read");
-                    continue;
-                }
-            };
-            if text.to_lowercase().contains(&needle) {
-                hits.insert(m.conversation_id);
+        // Page by page, each page decrypted and scanned on a blocking thread, at most a few
+        // searches at once: a search holds one page in memory and never stalls the runtime.
+        let _slot = self
+            .search_slots
+            .acquire()
+            .await
+            .map_err(|_| CoreError::other("search is shutting down"))?;
+        let needle: Arc<str> = needle.into();
+        let (mut before, mut scanned) = (None, 0);
+        while scanned < SEARCH_MESSAGES {
+            let page = self
+                .store
+                .list_user_messages(owner, before, SEARCH_PAGE.min(SEARCH_MESSAGES - scanned))
+                .await?;
+            let Some(last) = page.last() else { break };
+            before = Some((last.created_at, last.id));
+            let full = page.len() as i64 == SEARCH_PAGE;
+            scanned += page.len() as i64;
+            let (crypto, needle, known) = (self.crypto.clone(), needle.clone(), hits.clone());
+            let found = tokio::task::spawn_blocking(move || {
+                scan_messages(&crypto, owner, &needle, &known, page)
+            })
+            .await
+            .map_err(|e| CoreError::other(format!("search failed: {e}")))?;
+            hits.extend(found);
+            if !full {
+                break;
             }
         }
         Ok(views.into_iter().filter(|c| hits.contains(&c.id)).collect())
@@ -364,7 +388,7 @@ impl Chat {
         m: &hearth_store::Message,
         all: &[hearth_store::Message],
     ) -> Result<MessageView> {
-        let content = self.open_content(owner, &m.content_enc)?;
+        let content = self.open_content(owner, m.id, &m.content_enc)?;
         let status = MessageStatus::from_stored(&m.status);
         let run_id = if status == MessageStatus::Streaming {
             self.store.find_run_for_message(m.id).await?
@@ -409,7 +433,7 @@ impl Chat {
             .as_deref()
             .map(|t| crate::input::text("title", t, TITLE_MAX))
             .transpose()?
-            .map(|t| self.seal(conv.user_id, &t))
+            .map(|t| self.seal_title(conv.user_id, conv.id, &t))
             .transpose()?;
         let model = match req.model.as_deref() {
             Some(m) => Some(self.providers.resolve(principal, m).await?.model.name),
@@ -535,17 +559,21 @@ impl Chat {
             conversation_id: conv.id,
             parent_id: parent,
             role: "user".into(),
-            content_enc: self.seal_content(conv.user_id, &Content::text(req.content.clone()))?,
+            content_enc: self.seal_content(
+                conv.user_id,
+                user_id,
+                &Content::text(req.content.clone()),
+            )?,
             model: None,
             status: MessageStatus::Complete.as_str().into(),
         };
         // The first message names an untitled conversation.
         let mut title_enc = None;
-        if all.is_empty() && self.open(conv.user_id, &conv.title_enc)? == DEFAULT_TITLE {
+        if all.is_empty() && self.open_title(&conv)? == DEFAULT_TITLE {
             let title: String = req.content.split_whitespace().collect::<Vec<_>>().join(" ");
             let title: String = title.chars().take(60).collect();
             if !title.is_empty() {
-                title_enc = Some(self.seal(conv.user_id, &title)?);
+                title_enc = Some(self.seal_title(conv.user_id, conv.id, &title)?);
             }
         }
         self.start(
@@ -664,13 +692,13 @@ impl Chat {
                 _ => Role::User,
             };
             history.extend(
-                self.open_content(conv.user_id, &m.content_enc)?
+                self.open_content(conv.user_id, m.id, &m.content_enc)?
                     .to_llm(role),
             );
         }
         if let Some(um) = &plan.user_message {
             history.extend(
-                self.open_content(conv.user_id, &um.content_enc)?
+                self.open_content(conv.user_id, um.id, &um.content_enc)?
                     .to_llm(Role::User),
             );
         }
@@ -709,7 +737,7 @@ impl Chat {
             conversation_id: conv.id,
             parent_id: Some(plan.parent),
             role: "assistant".into(),
-            content_enc: self.seal_content(conv.user_id, &Content::default())?,
+            content_enc: self.seal_content(conv.user_id, message_id, &Content::default())?,
             model: Some(resolved.model.name.clone()),
             status: MessageStatus::Streaming.as_str().into(),
         });
@@ -905,7 +933,8 @@ impl Chat {
     /// a subscriber that misses the hub finds the stored log.
     async fn close_run(&self, run: &Arc<LiveRun>, status: RunStatus) {
         let events = serde_json::to_string(&run.events()).unwrap_or_else(|_| "[]".into());
-        let saved = match self.seal(run.owner, &events) {
+        let at = Binding::user(Sealed::RunEvents, run.id, run.owner);
+        let saved = match self.crypto.encrypt(&at, &events) {
             Ok(enc) => self
                 .store
                 .finish_run(run.id, status.as_str(), &enc)
@@ -956,8 +985,12 @@ impl Chat {
                 .filter(|r| in_conversation(r.conversation_id)),
         )?;
         let events: Vec<RunEvent> = match (&run.events_enc, RunStatus::from_stored(&run.status)) {
-            (Some(enc), _) => serde_json::from_str(&self.open(run.user_id, enc)?)
-                .map_err(|e| CoreError::other(format!("stored run events: {e}")))?,
+            (Some(enc), _) => serde_json::from_str(
+                &self
+                    .crypto
+                    .decrypt(&Binding::user(Sealed::RunEvents, run.id, run.user_id), enc)?,
+            )
+            .map_err(|e| CoreError::other(format!("stored run events: {e}")))?,
             // The run ended between the two lookups; its log is being written.
             (None, RunStatus::Running) => match self.hub.get(run_id) {
                 Some(live) => return Ok(Box::pin(live.subscribe(after))),
@@ -1042,6 +1075,42 @@ fn fit_context(history: &mut Vec<hearth_llm::Message>, window: i64) {
             total -= size(&orphan);
         }
     }
+}
+
+/// Opens a message's sealed content (bound to the message and its owner).
+fn open_content(crypto: &Crypto, user: UserId, id: MessageId, stored: &str) -> Result<Content> {
+    let at = Binding::user(Sealed::MessageContent, id, user);
+    let json = crypto.decrypt(&at, stored)?;
+    serde_json::from_str(&json).map_err(|e| CoreError::other(format!("stored message: {e}")))
+}
+
+/// The conversations (not already in `known`) of which one of `page`'s messages contains
+/// `needle` (lowercase). Blocking: decrypts every message.
+fn scan_messages(
+    crypto: &Crypto,
+    owner: UserId,
+    needle: &str,
+    known: &HashSet<ConversationId>,
+    page: Vec<hearth_store::Message>,
+) -> HashSet<ConversationId> {
+    let mut found = HashSet::new();
+    for m in page {
+        if known.contains(&m.conversation_id) || found.contains(&m.conversation_id) {
+            continue;
+        }
+        // One unreadable message (an old key gone) must not fail the whole search.
+        let text = match open_content(crypto, owner, m.id, &m.content_enc) {
+            Ok(c) => c.plain_text(),
+            Err(e) => {
+                tracing::warn!(message = %m.id, error = %e, "skipping a message search cannot read");
+                continue;
+            }
+        };
+        if text.to_lowercase().contains(needle) {
+            found.insert(m.conversation_id);
+        }
+    }
+    found
 }
 
 /// The messages from the top to `leaf`, following parents.

@@ -88,6 +88,9 @@ pub struct KnowledgeSettings {
     /// Most documents of one user waiting to be ingested (429 past it): the queue is shared,
     /// and turns between users keep it fair, but not free.
     pub max_queued_per_user: u64,
+    /// Knowledge-base indexes (of each kind: full-text, vector) kept open at once; past it the
+    /// least recently used idle one is closed (and reopened from its files when searched).
+    pub max_open_indexes: usize,
 }
 
 /// See [`KnowledgeSettings::fusion`].
@@ -155,6 +158,7 @@ impl Default for KnowledgeSettings {
             max_documents_per_user: 10_000,
             max_bytes_per_user: 10 * 1024 * 1024 * 1024,
             max_queued_per_user: 1_000,
+            max_open_indexes: hearth_rag::DEFAULT_MAX_OPEN,
         }
     }
 }
@@ -183,6 +187,7 @@ impl KnowledgeSettings {
         positive("max_documents_per_user", self.max_documents_per_user > 0)?;
         positive("max_bytes_per_user", self.max_bytes_per_user > 0)?;
         positive("max_queued_per_user", self.max_queued_per_user > 0)?;
+        positive("max_open_indexes", self.max_open_indexes > 0)?;
         // A parse may take 2 x cpu + 10 s of wall time, which must stay inside the claim's
         // 300 s lease (it is not renewed while parsing), or recovery would take it back.
         if !(1..=140).contains(&self.parser_cpu_secs) {
@@ -487,8 +492,9 @@ impl Knowledge {
         dir: PathBuf,
     ) -> Self {
         let (events, _) = broadcast::channel(1024);
+        let vectors = VectorIndexes::with_max_open(dir.join("vectors"), settings.max_open_indexes);
         let texts = (store.backend() == hearth_store::Backend::Sqlite)
-            .then(|| TextIndexes::new(dir.join("text")));
+            .then(|| TextIndexes::with_max_open(dir.join("text"), settings.max_open_indexes));
         let program = match settings.parser_program.as_os_str().is_empty() {
             // The running binary serves `parse-worker` (hearth's main does).
             true => std::env::current_exe().unwrap_or_else(|_| PathBuf::from("hearth")),
@@ -510,7 +516,7 @@ impl Knowledge {
             embeddings,
             settings,
             files: dir.join("files"),
-            vectors: VectorIndexes::new(dir.join("vectors")),
+            vectors,
             caught_up: tokio::sync::Mutex::new(HashSet::new()),
             events,
             queued: Notify::new(),
@@ -1060,16 +1066,21 @@ impl Knowledge {
         let mut caught_up = self.0.text_caught_up.lock().await;
         let this = self.clone();
         let name = kb.id.to_string();
-        let index = tokio::task::spawn_blocking(move || match &this.0.texts {
-            Some(texts) => texts.open(&name).map(Some),
+        let opened = tokio::task::spawn_blocking(move || match &this.0.texts {
+            Some(texts) => texts.open_fresh(&name).map(Some),
             None => Ok(None),
         })
         .await
         .map_err(other)?
         .map_err(other)?;
-        let Some(index) = index else {
+        let Some((index, fresh)) = opened else {
             return Ok(None);
         };
+        // Loaded from its files just now (first use, or closed as least recently used): what
+        // was committed since its last save is added again.
+        if fresh {
+            caught_up.remove(&kb.id);
+        }
         if caught_up.contains(&kb.id) {
             return Ok(Some(index));
         }
@@ -1106,10 +1117,14 @@ impl Knowledge {
         let name = kb.id.to_string();
         let mut caught_up = self.0.caught_up.lock().await;
         let this = self.clone();
-        let index = tokio::task::spawn_blocking(move || this.0.vectors.open(&name, dims))
-            .await
-            .map_err(other)?
-            .map_err(other)?;
+        let (index, fresh) =
+            tokio::task::spawn_blocking(move || this.0.vectors.open_fresh(&name, dims))
+                .await
+                .map_err(other)?
+                .map_err(other)?;
+        if fresh {
+            caught_up.remove(&kb.id);
+        }
         if caught_up.contains(&kb.id) {
             return Ok(index);
         }

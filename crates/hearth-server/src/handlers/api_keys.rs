@@ -6,7 +6,7 @@ use hearth_core::api::{ApiKey, CreateApiKeyRequest, CreatedApiKey};
 
 use super::path_id;
 use crate::error::ApiError;
-use crate::extract::{Auth, Json};
+use crate::extract::{Auth, ClientIp, Json};
 use crate::state::AppState;
 
 /// The caller's keys (never the secrets).
@@ -18,17 +18,18 @@ pub async fn list(
     Ok(axum::Json(state.accounts.list_api_keys(&principal).await?))
 }
 
-/// Create a key; the secret is in this response only.
+/// Create a key (the password is asked again); the secret is in this response only.
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKeyRequest,
-    responses((status = 201, body = CreatedApiKey), (status = 400)), security(("bearer" = [])))]
+    responses((status = 201, body = CreatedApiKey), (status = 400), (status = 403), (status = 422), (status = 429)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     Auth(principal): Auth,
+    ClientIp(ip): ClientIp,
     Json(req): Json<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, axum::Json<CreatedApiKey>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        axum::Json(state.accounts.create_api_key(&principal, req).await?),
+        axum::Json(state.accounts.create_api_key(&principal, req, ip).await?),
     ))
 }
 

@@ -20,6 +20,7 @@ use super::path_id;
 use crate::error::ApiError;
 use crate::extract::{Auth, Json, Query};
 use crate::state::AppState;
+use crate::ws::SocketSlot;
 
 /// `?q=` of the conversation list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -187,15 +188,10 @@ pub async fn send(
     Json(req): Json<SendMessageRequest>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "conversation")?;
+    // The stream's slot is taken first: over the share, no run starts.
+    let slot = stream_slot(&state, &principal, &headers)?;
     let (started, live) = state.chat.send(&principal, id, req).await?;
-    answer(
-        &state,
-        &principal,
-        started.run_id,
-        live,
-        wants_sse(&headers),
-    )
-    .await
+    answer(&state, &principal, started.run_id, live, slot).await
 }
 
 /// Write another answer to a user message (the old one stays as a sibling).
@@ -211,18 +207,28 @@ pub async fn regenerate(
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "conversation")?;
     let message_id = path_id(&message_id, "message")?;
+    let slot = stream_slot(&state, &principal, &headers)?;
     let (started, live) = state
         .chat
         .regenerate(&principal, id, message_id, req)
         .await?;
-    answer(
-        &state,
-        &principal,
-        started.run_id,
-        live,
-        wants_sse(&headers),
-    )
-    .await
+    answer(&state, &principal, started.run_id, live, slot).await
+}
+
+/// A live-connection slot when the caller asked for SSE (429 when they hold their share).
+fn stream_slot(
+    state: &AppState,
+    principal: &hearth_core::access::Principal,
+    headers: &HeaderMap,
+) -> Result<Option<SocketSlot>, ApiError> {
+    wants_sse(headers)
+        .then(|| {
+            state.sockets.stream_slot(
+                principal.user_id(),
+                state.settings.server.max_websockets_per_user,
+            )
+        })
+        .transpose()
 }
 
 async fn answer(
@@ -230,10 +236,10 @@ async fn answer(
     principal: &hearth_core::access::Principal,
     run_id: hearth_core::ids::RunId,
     live: Arc<LiveRun>,
-    sse: bool,
+    sse: Option<SocketSlot>,
 ) -> Result<Response, ApiError> {
-    if sse {
-        return Ok(sse_response(state, principal, live.subscribe(0)));
+    if let Some(slot) = sse {
+        return Ok(sse_response(state, principal, live.subscribe(0), slot));
     }
     let message = state.chat.wait(principal, run_id).await?;
     Ok(axum::Json(message).into_response())
@@ -246,6 +252,7 @@ pub fn sse_response(
     state: &AppState,
     principal: &hearth_core::access::Principal,
     events: impl Stream<Item = Arc<Published>> + Send + 'static,
+    slot: SocketSlot,
 ) -> Response {
     let events = events.map(|p| {
         let mut out = String::with_capacity(p.json.len() + 48);
@@ -257,16 +264,19 @@ pub fn sse_response(
         );
         out
     });
-    crate::sse::response(crate::sse::until_ended(
-        events,
-        state.accounts.credential_ended(principal),
-        |reason| {
-            let mut out = String::new();
-            let data = serde_json::json!({"code": "unauthorized", "message": reason});
-            crate::sse::encode(&mut out, None, Some("error"), &data.to_string());
-            out
-        },
-    ))
+    crate::sse::response(
+        crate::sse::until_ended(
+            events,
+            state.accounts.credential_ended(principal),
+            |reason| {
+                let mut out = String::new();
+                let data = serde_json::json!({"code": "unauthorized", "message": reason});
+                crate::sse::encode(&mut out, None, Some("error"), &data.to_string());
+                out
+            },
+        ),
+        slot,
+    )
 }
 
 /// Events of a run after `after` (or `Last-Event-ID`): the rest of a live run as it happens,
@@ -288,11 +298,15 @@ pub async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let after = query.after.or(last_event_id).unwrap_or(0);
+    let slot = state.sockets.stream_slot(
+        principal.user_id(),
+        state.settings.server.max_websockets_per_user,
+    )?;
     let events = state
         .chat
         .events(&principal, Some(id), run_id, after)
         .await?;
-    Ok(sse_response(&state, &principal, events))
+    Ok(sse_response(&state, &principal, events, slot))
 }
 
 /// The outcome of a stop request.

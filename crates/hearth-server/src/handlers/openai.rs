@@ -310,10 +310,19 @@ pub async fn chat_completions(
     Json(body): Json<CompletionRequest>,
 ) -> Result<Response, ApiError> {
     let (request, stream, include_usage) = body.into_request()?;
+    // A stream's slot is taken before the call: over the share, nothing is sent upstream.
+    let slot = stream
+        .then(|| {
+            state.sockets.stream_slot(
+                principal.user_id(),
+                state.settings.server.max_websockets_per_user,
+            )
+        })
+        .transpose()?;
     let (model, events) = state.chat.complete_direct(&principal, request).await?;
     let id = completion_id();
     let created = now_secs();
-    if stream {
+    if let Some(slot) = slot {
         let ended = state.accounts.credential_ended(&principal);
         return Ok(stream_response(
             id,
@@ -322,6 +331,7 @@ pub async fn chat_completions(
             events,
             include_usage,
             ended,
+            slot,
         ));
     }
     let done = hearth_llm::collect(events)
@@ -354,6 +364,7 @@ fn stream_response(
     events: hearth_llm::EventStream,
     include_usage: bool,
     ended: impl std::future::Future<Output = String> + Send + 'static,
+    slot: crate::ws::SocketSlot,
 ) -> Response {
     // Every chunk shares its envelope; it is written once and each token only fills the delta.
     // Chunks are whole SSE events (compact JSON has no line breaks).
@@ -429,12 +440,15 @@ fn stream_response(
             crate::sse::data_event("[DONE]")
         }));
     // A revoked key or session stops the stream (and, by dropping it, the upstream call).
-    crate::sse::response(crate::sse::until_ended(body, ended, |reason| {
-        crate::sse::data_event(
+    crate::sse::response(
+        crate::sse::until_ended(body, ended, |reason| {
+            crate::sse::data_event(
             &json!({"error": {"message": reason, "type": "authentication_error", "code": "unauthorized"}})
                 .to_string(),
         )
-    }))
+        }),
+        slot,
+    )
 }
 
 #[derive(Debug, Deserialize)]

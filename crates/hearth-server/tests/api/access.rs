@@ -36,10 +36,8 @@ fn fill(path: &str, ids: &Ids) -> String {
 
 fn create_api_key(c: &Client) -> Pin<Box<dyn Future<Output = Ids> + Send + '_>> {
     Box::pin(async move {
-        let id = c
-            .create_api_key("owned", None)
+        let id = crate::helpers::api_key(c, "owned", crate::helpers::USER_SCOPES)
             .await
-            .expect("create key")
             .api_key
             .id;
         vec![("id", id.to_string())]

@@ -136,7 +136,7 @@ async fn demotion_takes_effect_at_once_and_admin_keys_work_on_admin_routes() {
         )
         .await
         .expect("promote");
-    let key = user.create_api_key("ops", None).await.expect("key");
+    let key = crate::helpers::api_key(&user, "ops", &[hearth_core::access::KeyScope::Admin]).await;
     let by_key = app.client.with_token(&key.key);
     assert_eq!(
         by_key

@@ -293,7 +293,7 @@ async fn registration_modes() {
 async fn disabled_user_tokens_stop_at_once() {
     let app = spawn_open().await;
     let (admin, user, _, user_auth) = app.admin_and_user().await;
-    let key = user.create_api_key("k", None).await.expect("key");
+    let key = crate::helpers::api_key(&user, "k", crate::helpers::USER_SCOPES).await;
     let key_client = app.client.with_token(&key.key);
     key_client.me().await.expect("key works");
     admin
@@ -531,7 +531,7 @@ async fn concurrent_first_registrations_make_exactly_one_account() {
 async fn secrets_are_stored_only_as_hashes() {
     let app = spawn_open().await;
     let (auth, client) = app.register("ada@example.com").await;
-    let key = client.create_api_key("k", None).await.expect("key");
+    let key = crate::helpers::api_key(&client, "k", crate::helpers::USER_SCOPES).await;
     let invite = client.create_invite(None).await.expect("invite");
     let stored = app.stored_bytes();
     let stored = String::from_utf8_lossy(&stored);

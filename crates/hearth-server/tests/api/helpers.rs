@@ -1,11 +1,28 @@
 use hearth_client::Client;
-use hearth_core::api::{AuthResponse, RegisterRequest};
+use hearth_core::access::KeyScope;
+use hearth_core::api::{AuthResponse, CreateApiKeyRequest, CreatedApiKey, RegisterRequest};
 use hearth_core::passwords::Argon2Cost;
 use hearth_server::settings::Settings;
 use hearth_server::Application;
 use hearth_store::testing::TempPostgres;
 
 pub const PASSWORD: &str = "correct-horse-battery";
+
+/// What a key for a user's own work gets: everything but `admin`.
+pub const USER_SCOPES: &[KeyScope] = &[KeyScope::Read, KeyScope::Chat, KeyScope::Knowledge];
+
+/// Creates an API key with these scopes for a user registered with [`PASSWORD`].
+pub async fn api_key(client: &Client, name: &str, scopes: &[KeyScope]) -> CreatedApiKey {
+    client
+        .create_api_key(&CreateApiKeyRequest {
+            name: name.into(),
+            expires_in_days: None,
+            scopes: scopes.to_vec(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .expect("create API key")
+}
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {

@@ -1415,3 +1415,44 @@ async fn each_user_has_a_share_of_documents_bytes_and_queue() {
         .await
         .expect("their own share");
 }
+
+#[tokio::test]
+async fn indexes_closed_past_the_open_bound_are_reopened_whole() {
+    let app = spawn_with(|s| {
+        embedder_only(s);
+        s.knowledge.max_open_indexes = 1;
+    })
+    .await;
+    let (auth, user) = app.register("lru@example.com").await;
+    let mut ws = watch(&app, &auth.access_token).await;
+    let topics = [
+        ("bread", "bread.txt", BREAD_TXT),
+        ("vacuum", "postgres.md", POSTGRES_MD),
+        ("purr", "cats.html", CATS_HTML),
+    ];
+    let mut kbs = Vec::new();
+    for (word, file, body) in topics {
+        let kb = new_kb(&user, word).await;
+        let uploaded = user
+            .upload_documents(kb, vec![Upload::bytes(file, body)], None)
+            .await
+            .expect("upload");
+        let ids: Vec<DocumentId> = uploaded.documents.iter().map(|d| d.id).collect();
+        settle(&mut ws, &ids).await;
+        kbs.push((kb, word, file));
+    }
+    // Each search opens its knowledge base's indexes and so closes the previous one's; going
+    // round twice reopens closed ones from their files, which must still find everything.
+    for _ in 0..2 {
+        for (kb, word, file) in &kbs {
+            for mode in ["bm25", "vector", "hybrid"] {
+                let results = user.search(*kb, &search(word, mode)).await.expect("search");
+                assert_eq!(
+                    names(&results).first(),
+                    Some(file),
+                    "{mode} search for {word}"
+                );
+            }
+        }
+    }
+}

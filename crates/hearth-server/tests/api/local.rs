@@ -26,7 +26,9 @@ async fn local_app(parallel: usize, queue: usize) -> TestApp {
 /// A client of `app` holding a new user's API key.
 async fn api_client(app: &TestApp) -> hearth_client::Client {
     let (_, user) = app.register("first@example.com").await;
-    let key = user.create_api_key("sdk", None).await.expect("key").key;
+    let key = crate::helpers::api_key(&user, "sdk", crate::helpers::USER_SCOPES)
+        .await
+        .key;
     app.client.with_token(key)
 }
 

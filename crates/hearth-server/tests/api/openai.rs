@@ -13,7 +13,9 @@ async fn chat_completions_speak_the_openai_wire_format() {
     let app = spawn_open().await;
     let (admin, user, _, _) = app.admin_and_user().await;
     let _fake = fake_provider(&admin).await;
-    let key = user.create_api_key("sdk", None).await.expect("key").key;
+    let key = crate::helpers::api_key(&user, "sdk", crate::helpers::USER_SCOPES)
+        .await
+        .key;
     let api = app.client.with_token(key);
 
     let models: Value = api
@@ -166,7 +168,9 @@ async fn the_official_openai_python_client_works_unmodified() {
     let app = spawn_open().await;
     let (admin, user, _, _) = app.admin_and_user().await;
     let _fake = fake_provider(&admin).await;
-    let key = user.create_api_key("python", None).await.expect("key").key;
+    let key = crate::helpers::api_key(&user, "python", crate::helpers::USER_SCOPES)
+        .await
+        .key;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/openai_client.py");
     let out = tokio::process::Command::new(&python)
         .arg(script)

@@ -8,7 +8,7 @@ async fn health_ready_and_metrics_by_route_template() {
     assert_eq!(app.client.health().await.expect("health")["status"], "ok");
     assert_eq!(app.client.ready().await.expect("ready")["status"], "ready");
     let (_, client) = app.register("ada@example.com").await;
-    let key = client.create_api_key("k", None).await.expect("key");
+    let key = crate::helpers::api_key(&client, "k", crate::helpers::USER_SCOPES).await;
     client.get_api_key(key.api_key.id).await.expect("get");
     let metrics = app.client.metrics().await.expect("metrics");
     assert!(metrics.contains(r#"hearth_http_requests_total{method="GET",route="/api/v1/api-keys/{id}",status="200"} 1"#), "{metrics}");

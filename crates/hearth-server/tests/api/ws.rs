@@ -297,7 +297,12 @@ async fn revoking_a_credential_closes_its_open_sockets() {
     let key = app
         .client
         .with_token(&second.access_token)
-        .create_api_key("socket", None)
+        .create_api_key(&hearth_core::api::CreateApiKeyRequest {
+            name: "socket".into(),
+            expires_in_days: None,
+            scopes: crate::helpers::USER_SCOPES.to_vec(),
+            password: "a new password 2".into(),
+        })
         .await
         .expect("key");
     let mut keyed = ready_socket(&base, &key.key).await;
@@ -354,7 +359,7 @@ async fn deleting_a_key_ends_its_streams() {
     let app = spawn_open().await;
     let (admin, user, _, _) = app.admin_and_user().await;
     let fake = fake_provider(&admin).await;
-    let key = user.create_api_key("stream", None).await.expect("key");
+    let key = crate::helpers::api_key(&user, "stream", crate::helpers::USER_SCOPES).await;
     fake.push(Script::new(vec![Step::Text("started".into()), Step::Hang]));
     let response = app
         .client
@@ -450,6 +455,94 @@ async fn sockets_are_shared_out_per_user_and_while_authenticating() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the slot was never freed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sse_streams_count_in_the_same_share() {
+    let app = crate::helpers::spawn_with(|s| {
+        s.auth.registration = hearth_core::api::Registration::Open;
+        s.server.max_websockets_per_user = 1;
+    })
+    .await;
+    let base = app.client.base_url().to_owned();
+    let (admin, _, admin_auth, _) = app.admin_and_user().await;
+    let fake = fake_provider(&admin).await;
+    let conv = admin
+        .create_conversation(&CreateConversationRequest {
+            model: Some("fake-chat".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("conversation");
+    fake.push(Script::new(vec![Step::Text("thinking".into()), Step::Hang]));
+    // One SSE stream holds the user's only slot...
+    let mut stream = admin
+        .send_message_events(
+            conv.id,
+            &hearth_core::chat::api::SendMessageRequest {
+                content: "go".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("first stream");
+    let run_id = match stream.next().await.expect("event").expect("ok").kind {
+        hearth_core::chat::api::RunEventKind::RunStarted { run_id, .. } => run_id,
+        other => panic!("expected run_started, got {other:?}"),
+    };
+    // ...so a socket, another stream of the run and an OpenAI stream are refused, naming it.
+    let mut socket = connect(&base).await;
+    send(
+        &mut socket,
+        json!({"type": "auth", "token": admin_auth.access_token}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["code"], "too_many_connections");
+    let second = admin
+        .request(
+            hearth_client::Method::GET,
+            &format!("/api/v1/conversations/{}/runs/{run_id}/events", conv.id),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(second.status(), 429);
+    let body: Value = second.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "too_many_connections", "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("server.max_websockets_per_user")));
+    let openai = admin
+        .request(hearth_client::Method::POST, "/v1/chat/completions")
+        .json(&json!({"model": "fake-chat", "stream": true,
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(openai.status(), 429);
+    // A plain request needs no slot.
+    admin.get_conversation(conv.id).await.expect("plain GET");
+
+    // Stopping the run ends the stream, and its slot comes back.
+    admin.stop_run(run_id).await.expect("stop");
+    while stream.next().await.is_some() {}
+    drop(stream);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut again = connect(&base).await;
+        send(
+            &mut again,
+            json!({"type": "auth", "token": admin_auth.access_token}),
+        )
+        .await;
+        if next(&mut again).await["type"] == "ready" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream's slot was never freed"
         );
     }
 }
