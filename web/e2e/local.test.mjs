@@ -62,6 +62,6 @@ describe('the built-in model in the browser', { timeout: 300_000 }, () => {
     await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Providers' }).click();
     const row = page.getByRole('row').filter({ hasText: 'Built-in' });
     await row.waitFor();
-    assert.match(await row.innerText(), /local/);
+    assert.match(await row.innerText(), /Local \(built-in\)/);
   });
 });

@@ -136,6 +136,8 @@ pub enum Area {
     Chat,
     /// Knowledge bases. `knowledge`, or `read` for reads.
     Knowledge,
+    /// Searching a knowledge base: a read although it is a POST (`knowledge` or `read`).
+    KnowledgeSearch,
     /// Conversation into a knowledge base: `chat` and `knowledge`.
     ChatToKnowledge,
     /// The admin API: `admin`.
@@ -197,6 +199,10 @@ impl Principal {
             Area::Models => (true, ""),
             Area::Chat => (read_or(KeyScope::Chat), "the `chat` scope"),
             Area::Knowledge => (read_or(KeyScope::Knowledge), "the `knowledge` scope"),
+            Area::KnowledgeSearch => (
+                has(KeyScope::Knowledge) || has(KeyScope::Read),
+                "the `knowledge` or `read` scope",
+            ),
             Area::ChatToKnowledge => (
                 has(KeyScope::Chat) && has(KeyScope::Knowledge),
                 "the `chat` and `knowledge` scopes",
@@ -389,6 +395,11 @@ mod tests {
         assert!(chat.may(Area::ChatToKnowledge, false).is_err());
         assert!(chat.may(Area::Models, true).is_ok());
 
+        assert!(
+            read.may(Area::KnowledgeSearch, false).is_ok(),
+            "search reads"
+        );
+        assert!(chat.may(Area::KnowledgeSearch, false).is_err());
         let both = keyed(Role::User, &[KeyScope::Chat, KeyScope::Knowledge]);
         assert!(both.may(Area::ChatToKnowledge, false).is_ok());
         for scopes in [&[][..], &KeyScope::ALL[..]] {

@@ -253,52 +253,86 @@ impl Crypto {
     }
 }
 
-/// What a key rotation did, per sealed column: (name, re-encrypted, already current).
+/// What a rotation did.
 #[derive(Clone, Debug, Default)]
 pub struct RotationReport {
+    /// Per column: (name, values re-encrypted, values already current).
     pub columns: Vec<(&'static str, u64, u64)>,
+    /// Values no known key opens (corrupt, or sealed under a key no longer configured): left as
+    /// they are, and as unreadable as before.
+    pub unreadable: u64,
+    /// Whether every readable value is now current. A value changed while it was being
+    /// re-sealed keeps its newer value and is looked at again in another pass; this is false
+    /// only when values kept changing through every pass.
+    pub complete: bool,
 }
 
 /// Re-encrypts every stored ciphertext not made with the current key and format. Safe to run
-/// again after an interruption; rows changed concurrently keep the newer value.
+/// again after an interruption; rows changed concurrently keep the newer value (and are looked
+/// at again). Values no key opens are counted and skipped, so one damaged row cannot block a
+/// rotation or a start.
 pub async fn rotate(store: &hearth_store::Store, crypto: &Crypto) -> Result<RotationReport> {
     const PAGE: i64 = 500;
+    const PASSES: usize = 5;
     let reader = crypto.reading_legacy();
-    let mut report = RotationReport::default();
+    let mut report = RotationReport {
+        complete: true,
+        ..Default::default()
+    };
     for column in Sealed::ALL {
-        let (mut changed, mut current) = (0u64, 0u64);
-        let mut after = String::new();
-        loop {
-            let page = store.sealed_page(column, &after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.id.clone();
-            for row in &page {
-                if !crypto.needs_rotation(&row.value) {
-                    current += 1;
-                    continue;
-                }
-                let scope = match (row.owner, column) {
-                    (_, Sealed::ProviderKey) => Scope::System,
-                    (Some(o), _) => Scope::User(o),
-                    (None, _) => {
-                        return Err(CoreError::other(format!(
-                            "{} {} has no owner",
-                            column.name(),
-                            row.id
-                        )))
+        let mut changed = 0u64;
+        let (mut current, mut unreadable, mut raced) = (0u64, 0u64, 0u64);
+        for _ in 0..PASSES {
+            (current, unreadable, raced) = (0, 0, 0);
+            let mut after = String::new();
+            loop {
+                let page = store.sealed_page(column, &after, PAGE).await?;
+                let Some(last) = page.last() else { break };
+                after = last.id.clone();
+                for row in &page {
+                    if !crypto.needs_rotation(&row.value) {
+                        current += 1;
+                        continue;
                     }
-                };
-                let at = Binding::new(column, &row.id, scope);
-                let plain = reader.decrypt(&at, &row.value)?;
-                let sealed = crypto.encrypt(&at, &plain)?;
-                if store.reseal(column, &row.id, &row.value, &sealed).await? {
-                    changed += 1;
+                    let scope = match (row.owner, column) {
+                        (_, Sealed::ProviderKey) => Scope::System,
+                        (Some(o), _) => Scope::User(o),
+                        (None, _) => {
+                            tracing::warn!(column = column.name(), row = %row.id, "sealed value without an owner; left as it is");
+                            unreadable += 1;
+                            continue;
+                        }
+                    };
+                    let at = Binding::new(column, &row.id, scope);
+                    let plain = match reader.decrypt(&at, &row.value) {
+                        Ok(plain) => plain,
+                        Err(e) => {
+                            tracing::warn!(column = column.name(), row = %row.id, error = %e, "sealed value no key opens; left as it is");
+                            unreadable += 1;
+                            continue;
+                        }
+                    };
+                    let sealed = crypto.encrypt(&at, &plain)?;
+                    if store.reseal(column, &row.id, &row.value, &sealed).await? {
+                        changed += 1;
+                    } else {
+                        raced += 1;
+                    }
                 }
             }
+            if raced == 0 {
+                break;
+            }
         }
+        report.unreadable += unreadable;
+        report.complete &= raced == 0;
         report.columns.push((column.name(), changed, current));
     }
-    store.mark_sealed_format(VERSION).await?;
+    // Values that still change as v1 (an instance of an earlier version still writing) keep
+    // the format unmarked, so the next start looks again.
+    if report.complete {
+        store.mark_sealed_format(VERSION).await?;
+    }
     Ok(report)
 }
 
@@ -433,7 +467,22 @@ mod tests {
                 .expect("conversation");
         }
 
+        // One value sealed under a key that is no longer configured: skipped, counted, and no
+        // reason to fail the start.
+        let lost = Crypto::new(K2, &[]).expect("key");
+        store
+            .create_conversation(
+                ConversationId::new(),
+                user.id,
+                &seal_v1(&lost, Scope::User(user.id), "lost"),
+                None,
+            )
+            .await
+            .expect("conversation");
+
         let report = upgrade(&store, &c).await.expect("upgrade").expect("ran");
+        assert_eq!(report.unreadable, 1, "{report:?}");
+        assert!(report.complete);
         let titles = report
             .columns
             .iter()

@@ -37,6 +37,8 @@ use hearth_store::{Store, StoreError, StoreOptions};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::metrics::Metrics;
 use crate::settings::{ensure_data_dir, Settings};
@@ -171,6 +173,13 @@ pub async fn rotate_master_key(
         crypto(settings)?
     };
     let report = hearth_core::crypto::rotate(store, &crypto).await?;
+    if !report.complete {
+        // Swapping the key files now could retire a key some values still need.
+        return Err(StartupError::Core(hearth_core::CoreError::other(
+            "values kept changing while they were re-encrypted (is a server of an earlier \
+             version still running?); stop it and run rotate-key again",
+        )));
+    }
     if generated {
         let rename = |from: &Path, to: &Path| {
             std::fs::rename(from, to).map_err(|e| StartupError::Secret {
@@ -233,10 +242,20 @@ impl Application {
         let accounts = accounts(&settings, store.clone())?;
         let crypto = crypto(&settings)?;
         if let Some(report) = hearth_core::crypto::upgrade(&store, &crypto).await? {
-            tracing::info!(
-                resealed = report.columns.iter().map(|c| c.1).sum::<u64>(),
-                "bound every sealed value to its column, row and owner"
-            );
+            let resealed = report.columns.iter().map(|c| c.1).sum::<u64>();
+            if report.complete {
+                tracing::info!(
+                    resealed,
+                    unreadable = report.unreadable,
+                    "bound every sealed value to its column, row and owner"
+                );
+            } else {
+                tracing::warn!(
+                    resealed,
+                    "sealed values kept changing while they were bound to their rows (is a \
+                     server of an earlier version still running?); the next start tries again"
+                );
+            }
         }
         let local = load_local_models(&settings).await;
         let mut providers = Providers::new(store.clone(), crypto.clone(), settings.chat.timeouts())
@@ -380,168 +399,10 @@ impl Application {
 /// The whole router: API, system endpoints, docs, UI fallback, and the layers around them.
 pub fn router(state: AppState) -> Router {
     let settings = &state.settings;
-    // Every route that authenticates belongs to an area, which decides the scope an API key
-    // needs for it (`Principal::may`); the `Auth` extractor refuses keys on a route without one.
-    let area = |area: Area, routes: Router<AppState>| routes.route_layer(Extension(area));
-    let public = Router::new()
-        .route("/api/v1/auth/status", get(handlers::auth::status))
-        .route("/api/v1/auth/register", post(handlers::auth::register))
-        .route("/api/v1/auth/login", post(handlers::auth::login))
-        .route("/api/v1/auth/refresh", post(handlers::auth::refresh))
-        .route("/api/v1/auth/logout", post(handlers::auth::logout))
-        // The socket authenticates itself (bearer or first frame) and checks its area there.
-        .route("/api/v1/ws", get(ws::upgrade));
-    let account = Router::new()
-        .route("/api/v1/me", get(handlers::me::get))
-        .route("/api/v1/me/password", post(handlers::me::change_password))
-        .route(
-            "/api/v1/api-keys",
-            get(handlers::api_keys::list).post(handlers::api_keys::create),
-        )
-        .route(
-            "/api/v1/api-keys/{id}",
-            get(handlers::api_keys::get).delete(handlers::api_keys::delete),
-        );
-    let admin = Router::new()
-        .route(
-            "/api/v1/admin/users",
-            get(handlers::admin::list_users).post(handlers::admin::create_user),
-        )
-        .route(
-            "/api/v1/admin/users/{id}",
-            axum::routing::patch(handlers::admin::update_user),
-        )
-        .route(
-            "/api/v1/admin/users/{id}/password",
-            post(handlers::admin::reset_password),
-        )
-        .route(
-            "/api/v1/admin/invites",
-            post(handlers::admin::create_invite),
-        )
-        .route(
-            "/api/v1/admin/providers",
-            get(handlers::providers::list).post(handlers::providers::create),
-        )
-        .route(
-            "/api/v1/admin/providers/{id}",
-            get(handlers::providers::get)
-                .patch(handlers::providers::update)
-                .delete(handlers::providers::delete),
-        )
-        .route(
-            "/api/v1/admin/providers/{id}/sync",
-            post(handlers::providers::sync),
-        )
-        .route(
-            "/api/v1/admin/models",
-            get(handlers::providers::list_models),
-        )
-        .route(
-            "/api/v1/admin/models/{id}",
-            axum::routing::patch(handlers::providers::update_model),
-        )
-        .route("/api/v1/admin/llm-calls", get(handlers::admin::traces))
-        .route("/api/v1/admin/usage", get(handlers::admin::usage));
-    let models = Router::new()
-        .route("/api/v1/models", get(handlers::providers::user_models))
-        .route("/v1/models", get(handlers::openai::models));
-    let knowledge = Router::new()
-        .route(
-            "/api/v1/knowledge-bases",
-            get(handlers::knowledge::list).post(handlers::knowledge::create),
-        )
-        .route(
-            "/api/v1/knowledge-bases/{id}",
-            get(handlers::knowledge::get)
-                .patch(handlers::knowledge::update)
-                .delete(handlers::knowledge::delete),
-        )
-        .route(
-            "/api/v1/knowledge-bases/{id}/documents",
-            // Uploads stream to disk under a per-file limit (knowledge.max_file_bytes) and a
-            // file count limit, so the whole-body limit does not apply to them.
-            get(handlers::knowledge::documents)
-                .merge(post(handlers::knowledge::upload).layer(DefaultBodyLimit::disable())),
-        )
-        .route(
-            "/api/v1/knowledge-bases/{id}/documents/{doc}",
-            get(handlers::knowledge::document).delete(handlers::knowledge::delete_document),
-        )
-        .route(
-            "/api/v1/knowledge-bases/{id}/documents/{doc}/retry",
-            post(handlers::knowledge::retry),
-        )
-        .route(
-            "/api/v1/knowledge-bases/{id}/search",
-            post(handlers::knowledge::search),
-        );
-    let chat = Router::new()
-        .route(
-            "/api/v1/memories",
-            get(handlers::memories::list).post(handlers::memories::create),
-        )
-        .route(
-            "/api/v1/memories/{id}",
-            axum::routing::patch(handlers::memories::update).delete(handlers::memories::delete),
-        )
-        .route(
-            "/api/v1/conversations",
-            get(handlers::conversations::list).post(handlers::conversations::create),
-        )
-        .route(
-            "/api/v1/conversations/{id}",
-            get(handlers::conversations::get)
-                .patch(handlers::conversations::update)
-                .delete(handlers::conversations::delete),
-        )
-        .route(
-            "/api/v1/conversations/{id}/export",
-            get(handlers::conversations::export),
-        )
-        .route(
-            "/api/v1/conversations/{id}/messages",
-            post(handlers::conversations::send),
-        )
-        .route(
-            "/api/v1/conversations/{id}/messages/{message_id}/regenerate",
-            post(handlers::conversations::regenerate),
-        )
-        .route(
-            "/api/v1/conversations/{id}/runs/{run_id}/events",
-            get(handlers::conversations::events),
-        )
-        .route(
-            "/api/v1/runs/{run_id}/stop",
-            post(handlers::conversations::stop),
-        )
-        .route(
-            "/api/v1/runs/{run_id}/approvals/{call_id}",
-            post(handlers::conversations::approve),
-        )
-        .route("/v1/embeddings", post(handlers::openai::embeddings))
-        .route(
-            "/v1/chat/completions",
-            post(handlers::openai::chat_completions),
-        );
-    let chat_to_knowledge = Router::new().route(
-        "/api/v1/conversations/{id}/export-to-knowledge",
-        post(handlers::conversations::export_to_knowledge),
-    );
-    let api = public
-        .merge(area(Area::Account, account))
-        .merge(area(Area::Admin, admin))
-        .merge(area(Area::Models, models))
-        .merge(area(Area::Knowledge, knowledge))
-        .merge(area(Area::Chat, chat))
-        .merge(area(Area::ChatToKnowledge, chat_to_knowledge))
-        .route("/health", get(handlers::system::health))
-        .route("/ready", get(handlers::system::ready))
-        .route("/metrics", get(handlers::system::metrics))
-        .with_state(state.clone());
-
+    let (api, doc) = api_router().split_for_parts();
+    let api = api.with_state(state.clone());
     let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/docs")
-        .url("/openapi.json", openapi::ApiDoc::openapi())
+        .url("/openapi.json", doc)
         .into();
 
     let mut app = api
@@ -586,6 +447,97 @@ pub fn router(state: AppState) -> Router {
         );
     }
     app
+}
+
+/// The OpenAPI document: what [`api_router`] serves, read from the same declarations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// Every route, declared once: the router and the OpenAPI document both come from here (each
+/// documented handler's `#[utoipa::path]` names its method and path).
+///
+/// Every route that authenticates belongs to an area, which decides the scope an API key needs
+/// for it (`Principal::may`); the `Auth` extractor refuses keys on a route without one.
+fn api_router() -> OpenApiRouter<AppState> {
+    use handlers::{admin, api_keys, auth, conversations as conv, knowledge as kb, me, memories};
+    use handlers::{openai, providers, system};
+    let area = |area: Area, routes: OpenApiRouter<AppState>| routes.route_layer(Extension(area));
+    let public = OpenApiRouter::new()
+        .routes(routes!(system::health))
+        .routes(routes!(system::ready))
+        .routes(routes!(system::metrics))
+        .routes(routes!(auth::status))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        // The socket authenticates itself (bearer or first frame) and checks each frame's area;
+        // its frames are described in ARCHITECTURE.md.
+        .route("/api/v1/ws", get(ws::upgrade));
+    let account = OpenApiRouter::new()
+        .routes(routes!(me::get))
+        .routes(routes!(me::change_password))
+        .routes(routes!(api_keys::list, api_keys::create))
+        .routes(routes!(api_keys::get, api_keys::delete));
+    let admin = OpenApiRouter::new()
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::update_user))
+        .routes(routes!(admin::reset_password))
+        .routes(routes!(admin::create_invite))
+        .routes(routes!(providers::list, providers::create))
+        .routes(routes!(
+            providers::get,
+            providers::update,
+            providers::delete
+        ))
+        .routes(routes!(providers::sync))
+        .routes(routes!(providers::list_models))
+        .routes(routes!(providers::update_model))
+        .routes(routes!(admin::traces))
+        .routes(routes!(admin::usage));
+    // The OpenAI-compatible API follows OpenAI's contract, not this document.
+    let models = OpenApiRouter::new()
+        .routes(routes!(providers::user_models))
+        .route("/v1/models", get(openai::models));
+    // Uploads stream to disk under a per-file limit (knowledge.max_file_bytes) and a file count
+    // limit, so the whole-body limit does not apply to them.
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(kb::upload))
+        .route_layer(DefaultBodyLimit::disable());
+    let knowledge = OpenApiRouter::new()
+        .routes(routes!(kb::list, kb::create))
+        .routes(routes!(kb::get, kb::update, kb::delete))
+        .routes(routes!(kb::documents))
+        .merge(uploads)
+        .routes(routes!(kb::document, kb::delete_document))
+        .routes(routes!(kb::retry));
+    let knowledge_search = OpenApiRouter::new().routes(routes!(kb::search));
+    let chat = OpenApiRouter::new()
+        .routes(routes!(memories::list, memories::create))
+        .routes(routes!(memories::update, memories::delete))
+        .routes(routes!(conv::list, conv::create))
+        .routes(routes!(conv::get, conv::update, conv::delete))
+        .routes(routes!(conv::export))
+        .routes(routes!(conv::send))
+        .routes(routes!(conv::regenerate))
+        .routes(routes!(conv::events))
+        .routes(routes!(conv::stop))
+        .routes(routes!(conv::approve))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/chat/completions", post(openai::chat_completions));
+    let chat_to_knowledge = OpenApiRouter::new().routes(routes!(conv::export_to_knowledge));
+    let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(public)
+        .merge(area(Area::Account, account))
+        .merge(area(Area::Admin, admin))
+        .merge(area(Area::Models, models))
+        .merge(area(Area::Knowledge, knowledge))
+        .merge(area(Area::KnowledgeSearch, knowledge_search))
+        .merge(area(Area::Chat, chat))
+        .merge(area(Area::ChatToKnowledge, chat_to_knowledge));
+    openapi::finish(router.get_openapi_mut());
+    router
 }
 
 const SECURITY_HEADERS: [(&str, &str); 5] = [

@@ -77,6 +77,8 @@ enum Command {
     /// Measure search quality on your own corpus.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Print the HTTP API's OpenAPI document (what the server serves at /openapi.json).
+    Openapi,
     /// Internal: read one file into chunks for the server (request on stdin, answer on stdout),
     /// under the memory and CPU limits the request names. The server starts these itself.
     #[command(hide = true)]
@@ -235,6 +237,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Ingest(args) => knowledge::ingest(args).await,
         Command::Search(args) => knowledge::search(args).await,
         Command::Eval(EvalCommand::Retrieval(args)) => eval::retrieval(args).await,
+        Command::Openapi => match serde_json::to_string_pretty(&hearth_server::openapi()) {
+            Ok(json) => {
+                say!("{json}");
+                Ok(())
+            }
+            Err(e) => Err(format!("could not write the document: {e}")),
+        },
         Command::ParseWorker => Err("parse-worker runs before the runtime starts".into()),
         Command::Admin(AdminCommand::DefaultConfig) => {
             say!(
@@ -278,6 +287,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             for (name, changed, current) in report.columns {
                 say!("{name}: {changed} re-encrypted, {current} already current");
+            }
+            if report.unreadable > 0 {
+                say!(
+                    "{} values no configured key opens were left as they are (see the log)",
+                    report.unreadable
+                );
             }
             store.close().await;
             Ok(())

@@ -227,7 +227,7 @@ export function useThread(conversationId: string | null, onActivity: () => void)
 
   const edit = useCallback(
     (message: MessageView, text: string, model?: string) =>
-      startRun({ parentId: message.parent_id, userText: text, siblings: message.sibling_ids }, (conversation, signal) =>
+      startRun({ parentId: message.parent_id ?? null, userText: text, siblings: message.sibling_ids }, (conversation, signal) =>
         api.streamMessage(conversation, editRequest(message, text, model), signal),
       ),
     [startRun],
@@ -235,7 +235,7 @@ export function useThread(conversationId: string | null, onActivity: () => void)
 
   const regenerate = useCallback(
     (message: MessageView, model?: string) =>
-      startRun({ parentId: message.parent_id, siblings: message.sibling_ids }, (conversation, signal) =>
+      startRun({ parentId: message.parent_id ?? null, siblings: message.sibling_ids }, (conversation, signal) =>
         api.streamRegenerate(conversation, message.id, model ? { model } : {}, signal),
       ),
     [startRun],
@@ -274,7 +274,15 @@ export function useThread(conversationId: string | null, onActivity: () => void)
     const conversation = current();
     // Shown at once (a picker must not jump back while the request is out), undone on failure.
     const before = threadRef.current.conversation;
-    if (before?.id === conversation) dispatch({ type: 'conversation', conversation: { ...before, ...patch } });
+    if (before?.id === conversation) dispatch({
+        type: 'conversation',
+        conversation: {
+          ...before,
+          ...patch,
+          title: patch.title ?? before.title,
+          knowledge_base_ids: patch.knowledge_base_ids ?? before.knowledge_base_ids,
+        },
+      });
     try {
       const detail = await api.updateConversation(conversation, patch);
       if (loadedId.current === conversation) dispatch({ type: 'conversation', conversation: conversationOf(detail) });

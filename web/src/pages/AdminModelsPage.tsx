@@ -6,7 +6,7 @@ import { PageHeader } from '../components/Layout';
 import { Link } from '../router';
 
 /** "$1.25" per million tokens, or "—". */
-export function formatPrice(value: number | null): string {
+export function formatPrice(value: number | null | undefined): string {
   if (value === null || value === undefined) return '—';
   return `$${value.toLocaleString(undefined, { maximumFractionDigits: 4 })}`;
 }

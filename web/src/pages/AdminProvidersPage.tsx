@@ -8,6 +8,7 @@ import { Link } from '../router';
 const KIND_LABEL: Record<ProviderKind, string> = {
   openai: 'OpenAI-compatible',
   anthropic: 'Anthropic',
+  local: 'Local (built-in)',
 };
 
 function AddProviderForm({ onAdded }: { onAdded: (provider: Provider) => void }) {
@@ -184,7 +185,7 @@ function ProviderRow({ provider, onChanged, onDeleted }: { provider: Provider; o
         <td className="nowrap">
           <strong>{provider.name}</strong>
         </td>
-        <td>{KIND_LABEL[provider.kind] ?? provider.kind}</td>
+        <td>{KIND_LABEL[provider.kind]}</td>
         <td className="cell-url">{provider.base_url ?? <span className="muted">default</span>}</td>
         <td>{provider.has_api_key ? 'Set' : <span className="muted">None</span>}</td>
         <td>

@@ -26,7 +26,7 @@ function formatCount(value: number): string {
   return value.toLocaleString();
 }
 
-function formatMs(value: number | null): string {
+function formatMs(value: number | null | undefined): string {
   if (value === null || value === undefined) return '—';
   return value < 1000 ? `${value} ms` : `${(value / 1000).toFixed(1)} s`;
 }
@@ -45,7 +45,7 @@ export function usageTotals(rows: UsageSummary[]): Totals {
       calls: sum.calls + r.calls,
       input_tokens: sum.input_tokens + r.input_tokens,
       output_tokens: sum.output_tokens + r.output_tokens,
-      cost_usd: r.cost_usd === null ? sum.cost_usd : (sum.cost_usd ?? 0) + r.cost_usd,
+      cost_usd: r.cost_usd == null ? sum.cost_usd : (sum.cost_usd ?? 0) + r.cost_usd,
     }),
     { calls: 0, input_tokens: 0, output_tokens: 0, cost_usd: null },
   );
@@ -63,7 +63,7 @@ function Select({ label, value, onChange, children }: { label: string; value: st
   );
 }
 
-function UsageSection({ userId, emailOf }: { userId: string; emailOf: (id: string | null) => string }) {
+function UsageSection({ userId, emailOf }: { userId: string; emailOf: (id: string | null | undefined) => string }) {
   const [days, setDays] = useState('30');
   const [rows, setRows] = useState<UsageSummary[] | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
@@ -204,7 +204,7 @@ export function AdminTracesPage() {
 
   const emailOf = useMemo(() => {
     const byId = new Map(users.map((u) => [u.id, u.email]));
-    return (id: string | null) => (id ? (byId.get(id) ?? id.slice(0, 8)) : 'API key / system');
+    return (id: string | null | undefined) => (id ? (byId.get(id) ?? id.slice(0, 8)) : 'API key / system');
   }, [users]);
 
   const modelNames = useMemo(() => Array.from(new Set(models.map((m) => m.name))).sort(), [models]);

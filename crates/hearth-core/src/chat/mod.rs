@@ -656,9 +656,12 @@ impl Chat {
             }
             None => self.tool_names(),
         };
+        // A key without knowledge's scope is not offered the tool that searches it.
+        let reads_knowledge = principal.may(access::Area::Knowledge, true).is_ok();
         let tools: Vec<String> = tools
             .into_iter()
             .filter(|t| self.config.policy(t) != ToolPolicy::Deny)
+            .filter(|t| reads_knowledge || t != retrieval::KB_SEARCH)
             .collect();
 
         // History: the branch from the top to the parent, plus the new user message.
@@ -882,6 +885,9 @@ impl Chat {
         let (Some(knowledge), false) = (&self.knowledge, kbs.is_empty()) else {
             return Vec::new();
         };
+        if principal.may(access::Area::Knowledge, true).is_err() {
+            return Vec::new();
+        }
         let Some(query) = history.iter().rev().find(|m| m.role == Role::User) else {
             return Vec::new();
         };

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, Notify};
 use utoipa::ToSchema;
 
-use crate::access::{self, Owned, Principal};
+use crate::access::{self, Area, Owned, Principal};
 use crate::embeddings::Embeddings;
 use crate::error::{CoreError, Result};
 
@@ -701,6 +701,8 @@ impl Knowledge {
         principal: &Principal,
         ids: &[KnowledgeBaseId],
     ) -> Result<Vec<KnowledgeBaseId>> {
+        // Attaching knowledge to a conversation reads it: an API key needs its scope.
+        principal.may(Area::Knowledge, true)?;
         if ids.len() > MAX_ATTACHED {
             return Err(CoreError::invalid(
                 "knowledge_base_ids",

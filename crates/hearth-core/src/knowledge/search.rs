@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Fusion, Knowledge};
-use crate::access::Principal;
+use crate::access::{Area, Principal};
 use crate::embeddings::Purpose;
 use crate::error::{CoreError, Result};
 
@@ -183,6 +183,8 @@ impl Knowledge {
         ids: &[KnowledgeBaseId],
         req: SearchRequest,
     ) -> Result<SearchResults> {
+        // Chat reaches knowledge too (retrieval, `kb_search`): an API key needs its scope.
+        principal.may(Area::Knowledge, true)?;
         let query = req.query.trim();
         if query.is_empty() {
             return Err(CoreError::invalid("query", "must not be empty"));

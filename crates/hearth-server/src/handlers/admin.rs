@@ -38,7 +38,7 @@ pub async fn create_user(
 }
 
 /// Change a user's role, name or disabled flag.
-#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", request_body = UpdateUserRequest, params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", request_body = UpdateUserRequest, params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = User), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn update_user(
     State(state): State<AppState>,
@@ -54,7 +54,7 @@ pub async fn update_user(
 }
 
 /// Set a user's password; their sessions end.
-#[utoipa::path(post, path = "/api/v1/admin/users/{id}/password", tag = "admin", request_body = ResetPasswordRequest, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/password", tag = "admin", request_body = ResetPasswordRequest, params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 400), (status = 403), (status = 404)), security(("bearer" = [])))]
 pub async fn reset_password(
     State(state): State<AppState>,

@@ -34,7 +34,7 @@ pub async fn create(
 }
 
 /// One of the caller's keys.
-#[utoipa::path(get, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ApiKey), (status = 404)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -48,7 +48,7 @@ pub async fn get(
 }
 
 /// Revoke a key.
-#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -45,7 +45,7 @@ pub struct ExportQuery {
 
 /// Export the branch shown, as Markdown, into one of the caller's knowledge bases (as a new
 /// document named after the conversation).
-#[utoipa::path(post, path = "/api/v1/conversations/{id}/export-to-knowledge", tag = "chat", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/export-to-knowledge", tag = "chat", params(("id" = uuid::Uuid, Path)),
     request_body = hearth_core::knowledge::ExportToKnowledge,
     responses((status = 201, body = hearth_core::knowledge::UploadResult), (status = 404)), security(("bearer" = [])))]
 pub async fn export_to_knowledge(
@@ -93,7 +93,7 @@ pub async fn list(
 }
 
 /// A conversation with the branch shown.
-#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "chat", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "chat", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ConversationDetail), (status = 404)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -105,7 +105,7 @@ pub async fn get(
 }
 
 /// Rename, change the model, or switch branch.
-#[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "chat", params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "chat", params(("id" = uuid::Uuid, Path)),
     request_body = UpdateConversationRequest, responses((status = 200, body = ConversationDetail), (status = 404)), security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
@@ -118,7 +118,7 @@ pub async fn update(
 }
 
 /// Delete a conversation.
-#[utoipa::path(delete, path = "/api/v1/conversations/{id}", tag = "chat", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}", tag = "chat", params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -131,7 +131,7 @@ pub async fn delete(
 }
 
 /// Export the branch shown as Markdown or JSON.
-#[utoipa::path(get, path = "/api/v1/conversations/{id}/export", tag = "chat", params(("id" = String, Path), ExportQuery),
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/export", tag = "chat", params(("id" = uuid::Uuid, Path), ExportQuery),
     responses((status = 200), (status = 400), (status = 404)), security(("bearer" = [])))]
 pub async fn export(
     State(state): State<AppState>,
@@ -176,7 +176,7 @@ fn wants_sse(headers: &HeaderMap) -> bool {
 }
 
 /// Send a message and stream the answer (SSE) or wait for it (JSON).
-#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "chat", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "chat", params(("id" = uuid::Uuid, Path)),
     request_body = SendMessageRequest,
     responses((status = 200, description = "SSE run events, or the finished message", body = MessageView),
         (status = 400), (status = 404), (status = 413), (status = 429)), security(("bearer" = [])))]
@@ -196,7 +196,7 @@ pub async fn send(
 
 /// Write another answer to a user message (the old one stays as a sibling).
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages/{message_id}/regenerate", tag = "chat",
-    params(("id" = String, Path), ("message_id" = String, Path)), request_body = RegenerateRequest,
+    params(("id" = uuid::Uuid, Path), ("message_id" = uuid::Uuid, Path)), request_body = RegenerateRequest,
     responses((status = 200, body = MessageView), (status = 404)), security(("bearer" = [])))]
 pub async fn regenerate(
     State(state): State<AppState>,
@@ -282,7 +282,7 @@ pub fn sse_response(
 /// Events of a run after `after` (or `Last-Event-ID`): the rest of a live run as it happens,
 /// or the stored events of a finished one, as SSE.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/runs/{run_id}/events", tag = "chat",
-    params(("id" = String, Path), ("run_id" = String, Path), EventsQuery),
+    params(("id" = uuid::Uuid, Path), ("run_id" = uuid::Uuid, Path), EventsQuery),
     responses((status = 200, description = "SSE run events"), (status = 404)), security(("bearer" = [])))]
 pub async fn events(
     State(state): State<AppState>,
@@ -316,7 +316,7 @@ pub struct StopResponse {
 }
 
 /// Stop a run; the partial answer is kept.
-#[utoipa::path(post, path = "/api/v1/runs/{run_id}/stop", tag = "chat", params(("run_id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/runs/{run_id}/stop", tag = "chat", params(("run_id" = uuid::Uuid, Path)),
     responses((status = 200, body = StopResponse), (status = 404)), security(("bearer" = [])))]
 pub async fn stop(
     State(state): State<AppState>,
@@ -330,7 +330,7 @@ pub async fn stop(
 
 /// Approve or decline a tool call waiting for the user.
 #[utoipa::path(post, path = "/api/v1/runs/{run_id}/approvals/{call_id}", tag = "chat",
-    params(("run_id" = String, Path), ("call_id" = String, Path)), request_body = ApprovalRequest,
+    params(("run_id" = uuid::Uuid, Path), ("call_id" = String, Path)), request_body = ApprovalRequest,
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn approve(
     State(state): State<AppState>,

@@ -50,7 +50,7 @@ pub async fn list(
 }
 
 /// One knowledge base.
-#[utoipa::path(get, path = "/api/v1/knowledge-bases/{id}", tag = "knowledge", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/knowledge-bases/{id}", tag = "knowledge", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = KnowledgeBaseView), (status = 404)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -63,7 +63,7 @@ pub async fn get(
 }
 
 /// Rename a knowledge base or change its description.
-#[utoipa::path(patch, path = "/api/v1/knowledge-bases/{id}", tag = "knowledge", params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/api/v1/knowledge-bases/{id}", tag = "knowledge", params(("id" = uuid::Uuid, Path)),
     request_body = UpdateKnowledgeBase,
     responses((status = 200, body = KnowledgeBaseView), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn update(
@@ -78,7 +78,7 @@ pub async fn update(
 }
 
 /// Delete a knowledge base with its documents.
-#[utoipa::path(delete, path = "/api/v1/knowledge-bases/{id}", tag = "knowledge", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/knowledge-bases/{id}", tag = "knowledge", params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -92,7 +92,7 @@ pub async fn delete(
 /// Upload documents: `multipart/form-data` with one or more file parts (any field name) and an
 /// optional `metadata` part holding a JSON object. Each file is streamed to disk and refused
 /// with 413 once it passes `knowledge.max_file_bytes`; nothing of a refused upload is kept.
-#[utoipa::path(post, path = "/api/v1/knowledge-bases/{id}/documents", tag = "knowledge", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/knowledge-bases/{id}/documents", tag = "knowledge", params(("id" = uuid::Uuid, Path)),
     responses((status = 201, body = UploadResult), (status = 404), (status = 413), (status = 422)), security(("bearer" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -208,7 +208,7 @@ fn malformed(err: axum::extract::multipart::MultipartError) -> ApiError {
 }
 
 /// A knowledge base's documents with their ingest status.
-#[utoipa::path(get, path = "/api/v1/knowledge-bases/{id}/documents", tag = "knowledge", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/knowledge-bases/{id}/documents", tag = "knowledge", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = [DocumentView]), (status = 404)), security(("bearer" = [])))]
 pub async fn documents(
     State(state): State<AppState>,
@@ -222,7 +222,7 @@ pub async fn documents(
 
 /// One document.
 #[utoipa::path(get, path = "/api/v1/knowledge-bases/{id}/documents/{doc}", tag = "knowledge",
-    params(("id" = String, Path), ("doc" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("doc" = uuid::Uuid, Path)),
     responses((status = 200, body = DocumentView), (status = 404)), security(("bearer" = [])))]
 pub async fn document(
     State(state): State<AppState>,
@@ -239,7 +239,7 @@ pub async fn document(
 
 /// Delete a document everywhere (chunks, text and vector indexes, original).
 #[utoipa::path(delete, path = "/api/v1/knowledge-bases/{id}/documents/{doc}", tag = "knowledge",
-    params(("id" = String, Path), ("doc" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("doc" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn delete_document(
     State(state): State<AppState>,
@@ -255,7 +255,7 @@ pub async fn delete_document(
 
 /// Ingest a failed (or indexed) document again.
 #[utoipa::path(post, path = "/api/v1/knowledge-bases/{id}/documents/{doc}/retry", tag = "knowledge",
-    params(("id" = String, Path), ("doc" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("doc" = uuid::Uuid, Path)),
     responses((status = 200, body = DocumentView), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn retry(
     State(state): State<AppState>,
@@ -271,7 +271,7 @@ pub async fn retry(
 }
 
 /// Search a knowledge base: `hybrid` (default), `bm25` or `vector`.
-#[utoipa::path(post, path = "/api/v1/knowledge-bases/{id}/search", tag = "knowledge", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/knowledge-bases/{id}/search", tag = "knowledge", params(("id" = uuid::Uuid, Path)),
     request_body = SearchRequest,
     responses((status = 200, body = SearchResults), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn search(

@@ -40,7 +40,7 @@ pub async fn create(
 }
 
 /// Change a memory's text.
-#[utoipa::path(patch, path = "/api/v1/memories/{id}", tag = "memory", params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/api/v1/memories/{id}", tag = "memory", params(("id" = uuid::Uuid, Path)),
     request_body = MemoryText,
     responses((status = 200, body = MemoryView), (status = 404)), security(("bearer" = [])))]
 pub async fn update(
@@ -58,7 +58,7 @@ pub async fn update(
 }
 
 /// Forget a memory.
-#[utoipa::path(delete, path = "/api/v1/memories/{id}", tag = "memory", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/memories/{id}", tag = "memory", params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,

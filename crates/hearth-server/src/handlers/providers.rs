@@ -39,7 +39,7 @@ pub async fn list(
 }
 
 /// One provider.
-#[utoipa::path(get, path = "/api/v1/admin/providers/{id}", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/admin/providers/{id}", tag = "admin", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ProviderView), (status = 404)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -52,7 +52,7 @@ pub async fn get(
 }
 
 /// Change a provider (`api_key: ""` removes the key).
-#[utoipa::path(patch, path = "/api/v1/admin/providers/{id}", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/api/v1/admin/providers/{id}", tag = "admin", params(("id" = uuid::Uuid, Path)),
     request_body = UpdateProviderRequest, responses((status = 200, body = ProviderView), (status = 404)), security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
@@ -66,7 +66,7 @@ pub async fn update(
 }
 
 /// Remove a provider and its models.
-#[utoipa::path(delete, path = "/api/v1/admin/providers/{id}", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/admin/providers/{id}", tag = "admin", params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -80,7 +80,7 @@ pub async fn delete(
 }
 
 /// Read the provider's model list and add new models.
-#[utoipa::path(post, path = "/api/v1/admin/providers/{id}/sync", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/admin/providers/{id}/sync", tag = "admin", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = [ModelView]), (status = 404), (status = 502)), security(("bearer" = [])))]
 pub async fn sync(
     State(state): State<AppState>,
@@ -104,7 +104,7 @@ pub async fn list_models(
 }
 
 /// Change a model: display name, aliases, capabilities, prices, enabled.
-#[utoipa::path(patch, path = "/api/v1/admin/models/{id}", tag = "admin", params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/api/v1/admin/models/{id}", tag = "admin", params(("id" = uuid::Uuid, Path)),
     request_body = UpdateModelRequest, responses((status = 200, body = ModelView), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn update_model(
     State(state): State<AppState>,

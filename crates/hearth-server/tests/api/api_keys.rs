@@ -179,7 +179,7 @@ async fn bad_key_requests() {
 
 #[tokio::test]
 async fn a_key_reaches_only_what_its_scopes_allow() {
-    let app = spawn_open().await;
+    let app = crate::helpers::spawn_with(crate::knowledge::embedder_only).await;
     let (admin, _user, _, _) = app.admin_and_user().await;
     let key = |scopes: &'static [KeyScope]| {
         let admin = admin.clone();
@@ -192,9 +192,27 @@ async fn a_key_reaches_only_what_its_scopes_allow() {
     let all_but_admin = key(USER_SCOPES).await;
     let admin_key = key(&[KeyScope::Admin]).await;
 
+    let kb = admin
+        .create_knowledge_base(&hearth_core::knowledge::CreateKnowledgeBase {
+            name: "notes".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("knowledge base")
+        .id;
+    let search_path = format!("/api/v1/knowledge-bases/{kb}/search");
+
     use Method as M;
     // (who, method, path, expected status)
     let table: Vec<(&Client, Method, &str, StatusCode)> = vec![
+        // Search is a read although it is a POST (the empty body then fails validation).
+        (
+            &read,
+            M::POST,
+            &search_path,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (&chat, M::POST, &search_path, StatusCode::FORBIDDEN),
         (&read, M::GET, "/api/v1/conversations", StatusCode::OK),
         (&read, M::GET, "/api/v1/knowledge-bases", StatusCode::OK),
         (&read, M::GET, "/api/v1/memories", StatusCode::OK),
@@ -269,6 +287,16 @@ async fn a_key_reaches_only_what_its_scopes_allow() {
             "{method} {path}"
         );
     }
+    // Chat cannot reach knowledge sideways: attaching a knowledge base needs its scope too.
+    let err = chat
+        .create_conversation(&hearth_core::chat::api::CreateConversationRequest {
+            knowledge_base_ids: Some(vec![kb]),
+            ..Default::default()
+        })
+        .await
+        .expect_err("attach without the knowledge scope");
+    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+
     // The refusal names the scope.
     let body: serde_json::Value = chat
         .request(M::GET, "/api/v1/knowledge-bases")
