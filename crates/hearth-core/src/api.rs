@@ -44,13 +44,27 @@ pub struct AuthStatus {
     pub registration: Registration,
 }
 
+/// A single line with something in it: what trimmed names and titles must match.
+pub const LINE_PATTERN: &str =
+    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
 /// `POST /api/v1/auth/register`.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]{1,16}@[^\s@.\x00-\x1f\x7f-\x9f]{1,63}(\.[^\s@.\x00-\x1f\x7f-\x9f]{1,63}){1,3}$"
+    )]
     pub email: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
     /// Required when registration is `invite`.
     #[serde(default)]
@@ -61,7 +75,12 @@ pub struct RegisterRequest {
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]{1,16}@[^\s@.\x00-\x1f\x7f-\x9f]{1,63}(\.[^\s@.\x00-\x1f\x7f-\x9f]{1,63}){1,3}$"
+    )]
     pub email: String,
+    #[schema(min_length = 1, max_length = 128)]
     pub password: String,
 }
 
@@ -105,7 +124,9 @@ pub struct AuthResponse {
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    #[schema(max_length = 128)]
     pub current_password: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
     /// Also delete every API key of the account (a leaked key outlives a password otherwise).
     #[serde(default)]
@@ -132,6 +153,11 @@ pub struct ApiKey {
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// Days until the key expires; none means it does not expire.
     #[serde(default)]
@@ -141,6 +167,7 @@ pub struct CreateApiKeyRequest {
     #[schema(min_items = 1)]
     pub scopes: Vec<KeyScope>,
     /// The caller's password, asked again to create a key.
+    #[schema(max_length = 128)]
     pub password: String,
 }
 
@@ -155,9 +182,19 @@ pub struct CreatedApiKey {
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]{1,16}@[^\s@.\x00-\x1f\x7f-\x9f]{1,63}(\.[^\s@.\x00-\x1f\x7f-\x9f]{1,63}){1,3}$"
+    )]
     pub email: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
     #[serde(default)]
     pub role: Option<Role>,
@@ -168,6 +205,11 @@ pub struct CreateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
     #[serde(default)]
     pub role: Option<Role>,
@@ -179,6 +221,7 @@ pub struct UpdateUserRequest {
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
     /// Also delete every API key of the account.
     #[serde(default)]
@@ -191,6 +234,10 @@ pub struct ResetPasswordRequest {
 pub struct CreateInviteRequest {
     /// When set, only this email may use the invite.
     #[serde(default)]
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]{1,16}@[^\s@.\x00-\x1f\x7f-\x9f]{1,63}(\.[^\s@.\x00-\x1f\x7f-\x9f]{1,63}){1,3}$"
+    )]
     pub email: Option<String>,
 }
 

@@ -56,10 +56,20 @@ impl ProviderKind {
 #[derive(Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProviderRequest {
+    #[schema(schema_with = creatable_kind)]
     pub kind: ProviderKind,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// Required for `openai`; `anthropic` defaults to the public API.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^https?://[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?){0,3}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]{0,20}){0,4}$"
+    )]
     pub base_url: Option<String>,
     #[serde(default)]
     pub api_key: Option<String>,
@@ -81,8 +91,17 @@ impl std::fmt::Debug for CreateProviderRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateProviderRequest {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^https?://[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?){0,3}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]{0,20}){0,4}$"
+    )]
     pub base_url: Option<String>,
     #[serde(default)]
     pub api_key: Option<String>,
@@ -164,8 +183,14 @@ pub struct UserModel {
 #[serde(deny_unknown_fields)]
 pub struct UpdateModelRequest {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub display_name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = alias_list)]
     pub aliases: Option<Vec<String>>,
     #[serde(default)]
     pub supports_streaming: Option<bool>,
@@ -181,7 +206,7 @@ pub struct UpdateModelRequest {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1)]
     pub context_length: Option<Option<i64>>,
     /// Absent: unchanged; `null`: cleared.
     #[serde(
@@ -189,7 +214,7 @@ pub struct UpdateModelRequest {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0)]
     pub input_price_per_mtok: Option<Option<f64>>,
     /// Absent: unchanged; `null`: cleared.
     #[serde(
@@ -197,10 +222,35 @@ pub struct UpdateModelRequest {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0)]
     pub output_price_per_mtok: Option<Option<f64>>,
     #[serde(default)]
     pub enabled: Option<bool>,
+}
+
+/// The schema of `aliases`: single-line names, at most [`ALIASES_MAX`].
+fn alias_list() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(NAME_MAX))
+                .pattern(Some(crate::api::LINE_PATTERN)),
+        )
+        .max_items(Some(ALIASES_MAX))
+        .build()
+}
+
+/// The kinds an admin can create (`local` is made at start from the models folder).
+fn creatable_kind() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["openai", "anthropic"]))
+        .build()
 }
 
 /// A field that is present (with a value or `null`) becomes `Some`; absent stays `None`.

@@ -17,8 +17,8 @@ const MAX_LIMIT: i64 = 1000;
 /// Which traces to list (`GET /api/v1/admin/llm-calls`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
 pub struct TraceQuery {
-    #[schema(value_type = Option<String>)]
-    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    #[param(value_type = Option<uuid::Uuid>)]
     pub user_id: Option<UserId>,
     pub model: Option<String>,
     /// RFC 3339 time; calls at or after it.
@@ -29,6 +29,7 @@ pub struct TraceQuery {
     #[serde(default)]
     pub errors_only: bool,
     /// At most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -62,9 +63,10 @@ pub struct Trace {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
 pub struct UsageQuery {
     /// Days back from now (default 30, at most 3660).
+    #[param(minimum = 1, maximum = 3660)]
     pub days: Option<u32>,
-    #[schema(value_type = Option<String>)]
-    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    #[param(value_type = Option<uuid::Uuid>)]
     pub user_id: Option<UserId>,
 }
 

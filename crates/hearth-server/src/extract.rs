@@ -68,21 +68,30 @@ pub async fn read_body<S: Send + Sync>(
         })
 }
 
-/// Parses a JSON body, naming the field at fault.
+/// Parses a JSON body, naming the field at fault. Every body is a JSON object (serde would
+/// otherwise read a struct from an array, by position).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::request(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("malformed JSON: {e}"),
+            None,
+        )
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::request(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "the body must be a JSON object",
+            None,
+        ));
+    }
+    whole_numbers_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         let message = inner.to_string();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::request(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("malformed JSON: {message}"),
-                None,
-            );
-        }
         // serde reports a missing field at the parent's path; take its name from the message.
         let missing = message
             .split_once("missing field `")
@@ -107,6 +116,25 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             (!field.is_empty()).then_some(field),
         )
     })
+}
+
+/// JSON has one number type: `2.0` is the integer 2 to a JSON Schema, so an integer field takes
+/// it too. Floats with no fraction become integers (fields typed as floats take those as well).
+/// serde_json's parser bounds nesting at 128, so the walk is bounded too.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                // Exactly representable range only: beyond 2^53 a float is not one integer.
+                if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                    *n = serde_json::Number::from(f as i64);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// serde_json appends " at line 1 column 17"; clients need the field, not the column.

@@ -51,7 +51,7 @@ fn implied(op: &Operation, path_has_ids: bool) -> Vec<(&'static str, &'static st
             .any(|p| matches!(p.parameter_in, ParameterIn::Query))
     });
     if has_query {
-        statuses.push(("422", "A query parameter is of the wrong type"));
+        statuses.push(("400", "A query parameter is malformed or out of its limits"));
     }
     if path_has_ids {
         statuses.push(("404", "No such resource of the caller's"));
@@ -142,6 +142,14 @@ mod tests {
         let json = serde_json::to_value(&doc).expect("json");
         let paths = json["paths"].as_object().expect("paths");
         assert!(paths.len() > 40, "the router's routes are documented");
+        let text = json.to_string();
+        for name in text.split("\"#/components/schemas/").skip(1) {
+            let name = name.split('"').next().unwrap_or_default();
+            assert!(
+                json["components"]["schemas"][name].is_object(),
+                "{name} is referenced but not in the components"
+            );
+        }
         let mut ids = std::collections::HashSet::new();
         for (path, ops) in paths {
             for (method, op) in ops.as_object().expect("ops") {

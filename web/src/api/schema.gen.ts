@@ -861,7 +861,8 @@ export interface components {
             api_key?: string | null;
             /** @description Required for `openai`; `anthropic` defaults to the public API. */
             base_url?: string | null;
-            kind: components["schemas"]["ProviderKind"];
+            /** @enum {string} */
+            kind: "openai" | "anthropic";
             name: string;
         };
         /** @description `POST /api/v1/admin/users`. */
@@ -934,8 +935,14 @@ export interface components {
         };
         /** @description Body of `POST /api/v1/conversations/{id}/export-to-knowledge`. */
         ExportToKnowledge: {
+            /** Format: uuid */
             knowledge_base_id: string;
         };
+        /**
+         * @description See [`KnowledgeSettings::fusion`].
+         * @enum {string}
+         */
+        Fusion: "rrf" | "convex";
         /** @description One passage found. */
         Hit: {
             /**
@@ -1231,15 +1238,10 @@ export interface components {
             bm25_weight?: number | null;
             /** @description Only these documents. */
             document_ids?: string[] | null;
-            /**
-             * @description How hybrid search fuses, for this search only: `rrf` or `convex`; default
-             *     `knowledge.fusion`.
-             */
-            fusion?: string | null;
+            fusion?: null | components["schemas"]["Fusion"];
             /** @description Only documents whose metadata has these keys with these values. */
             metadata?: Record<string, never> | null;
-            /** @description `hybrid` (default), `bm25` or `vector`. */
-            mode?: string | null;
+            mode?: null | components["schemas"]["SearchMode"];
             query: string;
             /** @description Hits to return (1–50, default 8). */
             top_k?: number | null;
@@ -1579,15 +1581,6 @@ export interface operations {
             };
             /** @description Error */
             403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A query parameter is of the wrong type */
-            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2070,6 +2063,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over `server.body_limit_bytes` */
             413: {
                 headers: {
@@ -2215,15 +2217,6 @@ export interface operations {
             };
             /** @description Error */
             403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A query parameter is of the wrong type */
-            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3082,6 +3075,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Error */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error (the body names the request id) */
             500: {
                 headers: {
@@ -3235,6 +3237,15 @@ export interface operations {
                     "application/json": components["schemas"]["Conversation"][];
                 };
             };
+            /** @description A query parameter is malformed or out of its limits */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Missing, invalid or ended credentials */
             401: {
                 headers: {
@@ -3246,15 +3257,6 @@ export interface operations {
             };
             /** @description The caller's role or API key scope does not allow this */
             403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A query parameter is of the wrong type */
-            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3581,7 +3583,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description `markdown` (default) or `json`. */
-                format?: string | null;
+                format?: null | ("markdown" | "json");
             };
             header?: never;
             path: {
@@ -3591,11 +3593,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The branch shown */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/markdown; charset=utf-8": unknown;
+                    "application/json": components["schemas"]["ConversationDetail"];
+                };
             };
             /** @description Error */
             400: {
@@ -3626,15 +3632,6 @@ export interface operations {
             };
             /** @description Error */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A query parameter is of the wrong type */
-            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3811,6 +3808,15 @@ export interface operations {
                 };
             };
             /** @description Error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Error */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3917,6 +3923,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body over `server.body_limit_bytes` */
             413: {
                 headers: {
@@ -3937,6 +3952,15 @@ export interface operations {
             };
             /** @description A field is missing or of the wrong type */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Error */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3977,6 +4001,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description A query parameter is malformed or out of its limits */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Missing, invalid or ended credentials */
             401: {
                 headers: {
@@ -3997,15 +4030,6 @@ export interface operations {
             };
             /** @description Error */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A query parameter is of the wrong type */
-            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4449,7 +4473,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description File parts (any field name), and an optional `metadata` part of JSON */
+        requestBody?: {
+            content: {
+                "multipart/form-data": unknown;
+            };
+        };
         responses: {
             201: {
                 headers: {
@@ -4457,6 +4486,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UploadResult"];
+                };
+            };
+            /** @description Malformed body, or a field out of its limits */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Missing, invalid or ended credentials */
@@ -4496,7 +4534,25 @@ export interface operations {
                 };
             };
             /** @description Error */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Error */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Error */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4905,6 +4961,15 @@ export interface operations {
             };
             /** @description A field is missing or of the wrong type */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Error */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5452,12 +5517,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Prometheus text, or OpenMetrics text when asked for */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/plain": unknown;
+                    "text/plain; version=0.0.4; charset=utf-8": unknown;
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8": unknown;
                 };
             };
             /** @description `server.metrics_token` is set and the request does not carry it */

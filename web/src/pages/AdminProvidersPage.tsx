@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api, type ApiError } from '../api/client';
-import type { AdminModel, Provider, ProviderKind, UpdateProviderRequest } from '../api/types';
+import type { AdminModel, CreateProviderRequest, Provider, ProviderKind, UpdateProviderRequest } from '../api/types';
 import { Field, FormError, formatDate, toApiError } from '../components/forms';
 import { PageHeader } from '../components/Layout';
 import { Link } from '../router';
@@ -12,7 +12,7 @@ const KIND_LABEL: Record<ProviderKind, string> = {
 };
 
 function AddProviderForm({ onAdded }: { onAdded: (provider: Provider) => void }) {
-  const [kind, setKind] = useState<ProviderKind>('openai');
+  const [kind, setKind] = useState<CreateProviderRequest['kind']>('openai');
   const [name, setName] = useState('');
   const [baseUrl, setBaseUrl] = useState('');
   const [apiKey, setApiKey] = useState('');
@@ -52,7 +52,7 @@ function AddProviderForm({ onAdded }: { onAdded: (provider: Provider) => void })
       <form className="grid-form" onSubmit={submit} noValidate>
         <div className={error?.field === 'kind' ? 'field field-invalid' : 'field'}>
           <label htmlFor="provider-kind">Kind</label>
-          <select id="provider-kind" name="kind" value={kind} onChange={(e) => setKind(e.target.value as ProviderKind)}>
+          <select id="provider-kind" name="kind" value={kind} onChange={(e) => setKind(e.target.value as CreateProviderRequest['kind'])}>
             <option value="openai">{KIND_LABEL.openai}</option>
             <option value="anthropic">{KIND_LABEL.anthropic}</option>
           </select>

@@ -12,12 +12,17 @@ use super::content::{Part, Source, ToolCallStatus};
 #[serde(deny_unknown_fields)]
 pub struct CreateConversationRequest {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub title: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
     /// Knowledge bases answers retrieve from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 20)]
     pub knowledge_base_ids: Option<Vec<hearth_store::ids::KnowledgeBaseId>>,
 }
 
@@ -26,6 +31,11 @@ pub struct CreateConversationRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateConversationRequest {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub title: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
@@ -35,7 +45,7 @@ pub struct UpdateConversationRequest {
     pub active_message_id: Option<MessageId>,
     /// Replaces the knowledge bases answers retrieve from (`[]` detaches them all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, max_items = 20)]
     pub knowledge_base_ids: Option<Vec<hearth_store::ids::KnowledgeBaseId>>,
 }
 
@@ -135,6 +145,7 @@ pub struct MessageView {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub content: String,
     /// The model for this answer (default: the conversation's).
     #[serde(default)]

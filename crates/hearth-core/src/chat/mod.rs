@@ -444,9 +444,8 @@ impl Chat {
             Some(mid) => {
                 let all = self.store.list_messages(conv.id).await?;
                 if !all.iter().any(|m| m.id == mid) {
-                    return Err(CoreError::invalid(
-                        "active_message_id",
-                        "is not a message of this conversation",
+                    return Err(CoreError::NotFound(
+                        "message of this conversation (active_message_id)",
                     ));
                 }
                 Some(latest_leaf(&all, mid))
@@ -537,9 +536,8 @@ impl Chat {
         let parent = match req.parent_id {
             Some(p) if all.iter().any(|m| m.id == p) => Some(p),
             Some(_) => {
-                return Err(CoreError::invalid(
-                    "parent_id",
-                    "is not a message of this conversation",
+                return Err(CoreError::NotFound(
+                    "message of this conversation (parent_id)",
                 ))
             }
             None if req.edit_root => None,
@@ -638,7 +636,11 @@ impl Chat {
             .clone()
             .or_else(|| conv.model.clone())
             .ok_or_else(|| {
-                CoreError::invalid("model", "is required (the conversation has none)")
+                // The request is fine; the conversation's state is what lacks the model.
+                CoreError::Conflict {
+                    field: Some("model".into()),
+                    message: "model is required (the conversation has none)".into(),
+                }
             })?;
         let resolved = self.providers.resolve(principal, &model_name).await?;
         let tools = match &plan.tools {

@@ -364,8 +364,14 @@ pub struct UploadResult {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKnowledgeBase {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// Embedder to use; default: the server's `knowledge.embedding_model`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -376,7 +382,7 @@ pub struct CreateKnowledgeBase {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportToKnowledge {
-    #[schema(value_type = String)]
+    #[schema(value_type = uuid::Uuid)]
     pub knowledge_base_id: KnowledgeBaseId,
 }
 
@@ -407,8 +413,14 @@ pub fn markdown_file_name(title: &str) -> String {
 #[serde(deny_unknown_fields)]
 pub struct UpdateKnowledgeBase {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 

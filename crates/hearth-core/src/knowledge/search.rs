@@ -63,16 +63,19 @@ impl SearchMode {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub query: String,
     /// Hits to return (1–50, default 8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 50)]
     pub top_k: Option<usize>,
     /// `hybrid` (default), `bm25` or `vector`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<SearchMode>)]
     pub mode: Option<String>,
     /// Only these documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
     pub document_ids: Option<Vec<DocumentId>>,
     /// Only documents whose metadata has these keys with these values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,14 +84,17 @@ pub struct SearchRequest {
     /// How hybrid search fuses, for this search only: `rrf` or `convex`; default
     /// `knowledge.fusion`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<super::Fusion>)]
     pub fusion: Option<String>,
     /// Weight of the BM25 ranking in hybrid fusion, for this search only (tuning: `hearth eval
     /// retrieval --bm25-weight`); default `knowledge.bm25_weight`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 100)]
     pub bm25_weight: Option<f64>,
     /// Weight of the vector ranking in hybrid fusion, for this search only; default
     /// `knowledge.vector_weight`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 100)]
     pub vector_weight: Option<f64>,
 }
 

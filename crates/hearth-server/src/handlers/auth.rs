@@ -46,7 +46,7 @@ pub async fn login(
 
 /// Exchange a refresh token (body or cookie) for a new pair. Reusing one revokes the session.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = AuthResponse), (status = 401)))]
+    responses((status = 200, body = AuthResponse), (status = 401), (status = 429)))]
 pub async fn refresh(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -33,6 +33,7 @@ pub struct ListQuery {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct EventsQuery {
     /// Sequence number of the last event received; later ones are sent.
+    #[param(minimum = 0)]
     pub after: Option<u64>,
 }
 
@@ -40,7 +41,18 @@ pub struct EventsQuery {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ExportQuery {
     /// `markdown` (default) or `json`.
-    pub format: Option<String>,
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
+}
+
+/// What an export is written as.
+#[derive(Clone, Copy, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    #[default]
+    #[serde(alias = "md")]
+    Markdown,
+    Json,
 }
 
 /// Export the branch shown, as Markdown, into one of the caller's knowledge bases (as a new
@@ -132,7 +144,10 @@ pub async fn delete(
 
 /// Export the branch shown as Markdown or JSON.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/export", tag = "chat", params(("id" = uuid::Uuid, Path), ExportQuery),
-    responses((status = 200), (status = 400), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, description = "The branch shown", content(
+        ("text/markdown; charset=utf-8"),
+        (ConversationDetail = "application/json"),
+    )), (status = 400), (status = 404)), security(("bearer" = [])))]
 pub async fn export(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -141,8 +156,8 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "conversation")?;
     let attachment = |ext: &str| format!("attachment; filename=\"conversation-{id}.{ext}\"");
-    match query.format.as_deref().unwrap_or("markdown") {
-        "markdown" | "md" => {
+    match query.format.unwrap_or_default() {
+        ExportFormat::Markdown => {
             let text = state.chat.export_markdown(&principal, id).await?;
             Ok((
                 [
@@ -156,7 +171,7 @@ pub async fn export(
             )
                 .into_response())
         }
-        "json" => {
+        ExportFormat::Json => {
             let detail = state.chat.get(&principal, id).await?;
             Ok((
                 [(header::CONTENT_DISPOSITION, attachment("json"))],
@@ -164,7 +179,6 @@ pub async fn export(
             )
                 .into_response())
         }
-        _ => Err(hearth_core::CoreError::invalid("format", "must be `markdown` or `json`").into()),
     }
 }
 
@@ -179,7 +193,7 @@ fn wants_sse(headers: &HeaderMap) -> bool {
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "chat", params(("id" = uuid::Uuid, Path)),
     request_body = SendMessageRequest,
     responses((status = 200, description = "SSE run events, or the finished message", body = MessageView),
-        (status = 400), (status = 404), (status = 413), (status = 429)), security(("bearer" = [])))]
+        (status = 400), (status = 404), (status = 409), (status = 413), (status = 429)), security(("bearer" = [])))]
 pub async fn send(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -197,7 +211,7 @@ pub async fn send(
 /// Write another answer to a user message (the old one stays as a sibling).
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages/{message_id}/regenerate", tag = "chat",
     params(("id" = uuid::Uuid, Path), ("message_id" = uuid::Uuid, Path)), request_body = RegenerateRequest,
-    responses((status = 200, body = MessageView), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, body = MessageView), (status = 404), (status = 409), (status = 429)), security(("bearer" = [])))]
 pub async fn regenerate(
     State(state): State<AppState>,
     Auth(principal): Auth,

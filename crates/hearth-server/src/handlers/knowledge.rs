@@ -93,7 +93,8 @@ pub async fn delete(
 /// optional `metadata` part holding a JSON object. Each file is streamed to disk and refused
 /// with 413 once it passes `knowledge.max_file_bytes`; nothing of a refused upload is kept.
 #[utoipa::path(post, path = "/api/v1/knowledge-bases/{id}/documents", tag = "knowledge", params(("id" = uuid::Uuid, Path)),
-    responses((status = 201, body = UploadResult), (status = 404), (status = 413), (status = 422)), security(("bearer" = [])))]
+    request_body(content_type = "multipart/form-data", description = "File parts (any field name), and an optional `metadata` part of JSON"),
+    responses((status = 201, body = UploadResult), (status = 404), (status = 413), (status = 415), (status = 422), (status = 429)), security(("bearer" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
     Auth(principal): Auth,

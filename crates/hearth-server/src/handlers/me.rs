@@ -19,7 +19,7 @@ pub async fn get(
 
 /// Change the caller's password; their other sessions end.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "me", request_body = ChangePasswordRequest,
-    responses((status = 204), (status = 400), (status = 401)), security(("bearer" = [])))]
+    responses((status = 204), (status = 400), (status = 401), (status = 429)), security(("bearer" = [])))]
 pub async fn change_password(
     State(state): State<AppState>,
     Auth(principal): Auth,

@@ -53,7 +53,7 @@ pub async fn get(
 
 /// Change a provider (`api_key: ""` removes the key).
 #[utoipa::path(patch, path = "/api/v1/admin/providers/{id}", tag = "admin", params(("id" = uuid::Uuid, Path)),
-    request_body = UpdateProviderRequest, responses((status = 200, body = ProviderView), (status = 404)), security(("bearer" = [])))]
+    request_body = UpdateProviderRequest, responses((status = 200, body = ProviderView), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     Auth(principal): Auth,

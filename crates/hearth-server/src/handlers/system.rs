@@ -61,7 +61,10 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus text format; with `server.metrics_token` set, only for that bearer token.
 #[utoipa::path(get, path = "/metrics", tag = "system", responses(
-    (status = 200, content_type = "text/plain"),
+    (status = 200, description = "Prometheus text, or OpenMetrics text when asked for", content(
+        ("text/plain; version=0.0.4; charset=utf-8"),
+        ("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    )),
     (status = 401, description = "`server.metrics_token` is set and the request does not carry it"),
 ))]
 pub async fn metrics(

@@ -141,6 +141,10 @@ async fn bad_key_requests() {
             json!({"name": "k", "scopes": ["root"], "password": PASSWORD}),
             "scopes[0]",
         ),
+        (
+            json!({"name": "k", "scopes": ["read"], "password": PASSWORD, "expires_in_days": 1.5}),
+            "expires_in_days",
+        ),
     ] {
         let response = client
             .request(Method::POST, "/api/v1/api-keys")
@@ -152,6 +156,20 @@ async fn bad_key_requests() {
         let err: serde_json::Value = response.json().await.expect("json");
         assert_eq!(err["error"]["field"], named, "{err}");
     }
+    // JSON has one number type: 30.0 is the whole number 30 (as a JSON Schema reads it).
+    let whole = client
+        .request(Method::POST, "/api/v1/api-keys")
+        .json(&json!({"name": "whole", "scopes": ["read"], "password": PASSWORD, "expires_in_days": 30.0}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(whole.status(), StatusCode::CREATED);
+    let whole: hearth_core::api::CreatedApiKey = whole.json().await.expect("json");
+    client
+        .delete_api_key(whole.api_key.id)
+        .await
+        .expect("delete");
+
     // Only an admin's key can have the admin scope.
     let err = client
         .create_api_key(&request("k", &[KeyScope::Admin], PASSWORD))

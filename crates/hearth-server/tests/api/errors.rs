@@ -40,6 +40,13 @@ async fn bad_registrations_are_refused_and_store_nothing() {
             "malformed_json",
             None,
         ),
+        // serde would read a struct from an array by position; a body is an object.
+        (
+            json!(["a@example.com", PASSWORD]).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            None,
+        ),
         (
             json!({"password": PASSWORD}).to_string(),
             StatusCode::UNPROCESSABLE_ENTITY,
