@@ -534,6 +534,29 @@ impl Accounts {
         Ok(user_view(&self.store.get_user(principal.user_id()).await?))
     }
 
+    /// The caller's account, once they have given its password again (as `field`). Guesses count
+    /// as failed sign-ins, so a stolen token cannot be used to brute-force the password.
+    async fn signed_in_user_again(
+        &self,
+        principal: &Principal,
+        field: &str,
+        password: &str,
+        ip: IpAddr,
+    ) -> Result<hearth_store::User> {
+        let user = self.store.get_user(principal.user_id()).await?;
+        self.throttle(ip, &user.email)?;
+        let password = truncate_chars(password, Password::MAX_CHARS);
+        if !self
+            .hasher
+            .verify(password, Some(&user.password_hash))
+            .await?
+        {
+            self.limiter.failed(ip, &user.email);
+            return Err(CoreError::invalid(field, "is incorrect"));
+        }
+        Ok(user)
+    }
+
     /// Changes the caller's password and ends their other sessions.
     /// Guesses of the current password count as failed sign-ins, so a stolen token cannot be
     /// used to brute-force the password.
@@ -543,17 +566,9 @@ impl Accounts {
         req: api::ChangePasswordRequest,
         ip: IpAddr,
     ) -> Result<()> {
-        let user = self.store.get_user(principal.user_id()).await?;
-        self.throttle(ip, &user.email)?;
-        let current = truncate_chars(&req.current_password, Password::MAX_CHARS);
-        if !self
-            .hasher
-            .verify(current, Some(&user.password_hash))
-            .await?
-        {
-            self.limiter.failed(ip, &user.email);
-            return Err(CoreError::invalid("current_password", "is incorrect"));
-        }
+        let user = self
+            .signed_in_user_again(principal, "current_password", &req.current_password, ip)
+            .await?;
         let new = Password::parse("new_password", &req.new_password)?;
         self.store
             .set_password_hash(user.id, &self.hasher.hash(new.expose()).await?)
@@ -606,17 +621,8 @@ impl Accounts {
                 "only admins can create keys with the `admin` scope".into(),
             ));
         }
-        let user = self.store.get_user(principal.user_id()).await?;
-        self.throttle(ip, &user.email)?;
-        let password = truncate_chars(&req.password, Password::MAX_CHARS);
-        if !self
-            .hasher
-            .verify(password, Some(&user.password_hash))
-            .await?
-        {
-            self.limiter.failed(ip, &user.email);
-            return Err(CoreError::invalid("password", "is incorrect"));
-        }
+        self.signed_in_user_again(principal, "password", &req.password, ip)
+            .await?;
         let expires_at = match req.expires_in_days {
             None => None,
             Some(days @ 1..=3650) => Some(Timestamp::now().plus_secs(u64::from(days) * 86_400)),

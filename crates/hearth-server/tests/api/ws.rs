@@ -441,14 +441,16 @@ async fn sockets_are_shared_out_per_user_and_while_authenticating() {
 
     // A socket that closes gives its slot back.
     waiting.close(None).await.expect("close");
+    socket_once_a_slot_is_free(&base, &auth.access_token).await;
+}
+
+/// A new socket of `token`'s user, once one of their slots has been given back (the server
+/// frees a slot when it notices the connection ended: polled, with a deadline).
+async fn socket_once_a_slot_is_free(base: &str, token: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let mut again = connect(&base).await;
-        send(
-            &mut again,
-            json!({"type": "auth", "token": auth.access_token}),
-        )
-        .await;
+        let mut again = connect(base).await;
+        send(&mut again, json!({"type": "auth", "token": token})).await;
         if next(&mut again).await["type"] == "ready" {
             break;
         }
@@ -529,22 +531,7 @@ async fn sse_streams_count_in_the_same_share() {
     admin.stop_run(run_id).await.expect("stop");
     while stream.next().await.is_some() {}
     drop(stream);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut again = connect(&base).await;
-        send(
-            &mut again,
-            json!({"type": "auth", "token": admin_auth.access_token}),
-        )
-        .await;
-        if next(&mut again).await["type"] == "ready" {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the stream's slot was never freed"
-        );
-    }
+    socket_once_a_slot_is_free(&base, &admin_auth.access_token).await;
 }
 
 #[tokio::test]
