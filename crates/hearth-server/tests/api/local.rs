@@ -147,7 +147,9 @@ async fn v1_serves_the_built_in_chat_model_and_embeddings() {
     );
 
     // A tool the model must call comes back as a valid OpenAI tool call.
+    // Greedy: sampled at the default temperature, the arguments could ramble past max_tokens.
     let done: Value = post(&api, "/v1/chat/completions", json!({"model": CHAT, "max_tokens": 64,
+            "temperature": 0,
             "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
             "tools": [{"type": "function", "function": {"name": "weather", "description": "Weather for a city",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
