@@ -42,7 +42,9 @@ def main():
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data:
-        env = dict(os.environ)
+        # The server's settings are this script's alone: HEARTH_* of the caller's shell (a
+        # database URL, a registration mode) must not point the fuzzer at something real.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
         env.update({
             "HEARTH_DATA_DIR": data,
             "HEARTH_LOG__LEVEL": "warn",
@@ -50,7 +52,7 @@ def main():
             "HEARTH_AUTH__ACCESS_TOKEN_TTL_SECS": "86400",
             "HEARTH_AUTH__REFRESH_TOKEN_TTL_SECS": "172800",
         })
-        if MODELS:
+        if MODELS and os.path.isdir(MODELS) and os.listdir(MODELS):
             env["HEARTH_LOCAL__MODELS_DIR"] = MODELS
         proc = subprocess.Popen([HEARTH, "serve", "--listen", f"127.0.0.1:{port}"], env=env,
                                 stdout=subprocess.DEVNULL)
@@ -85,7 +87,7 @@ def main():
                                      token)["id"],
                 "SEED_KNOWLEDGE_BASE": request("POST", base + "/api/v1/knowledge-bases",
                                                {"name": "seeded"}, token)["id"]
-                if MODELS else "00000000-0000-7000-8000-000000000000",
+                if "HEARTH_LOCAL__MODELS_DIR" in env else "00000000-0000-7000-8000-000000000000",
             }
             report = os.path.join(data, "report.json")
             config = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemathesis.toml")
@@ -99,6 +101,8 @@ def main():
                 # 3.11's "AST constructor recursion depth mismatch".
                 "--workers", "1",
                 "--seed", "1",
+                # The same cases on every machine: no database of earlier runs' examples.
+                "--generation-database", "none",
                 "--no-color",
                 "--suppress-health-check", "all",
                 # Ending the run's own session would turn every later case into a 401.
@@ -122,7 +126,11 @@ def main():
             return run.returncode
         finally:
             proc.terminate()
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 if __name__ == "__main__":

@@ -282,6 +282,9 @@ pub async fn rotate(store: &hearth_store::Store, crypto: &Crypto) -> Result<Rota
     for column in Sealed::ALL {
         let mut changed = 0u64;
         let (mut current, mut unreadable, mut raced) = (0u64, 0u64, 0u64);
+        // Values current before the rotation: counted in the first pass (later passes would
+        // count the ones it re-sealed again).
+        let mut already = None;
         for _ in 0..PASSES {
             (current, unreadable, raced) = (0, 0, 0);
             let mut after = String::new();
@@ -320,13 +323,16 @@ pub async fn rotate(store: &hearth_store::Store, crypto: &Crypto) -> Result<Rota
                     }
                 }
             }
+            already.get_or_insert(current);
             if raced == 0 {
                 break;
             }
         }
         report.unreadable += unreadable;
         report.complete &= raced == 0;
-        report.columns.push((column.name(), changed, current));
+        report
+            .columns
+            .push((column.name(), changed, already.unwrap_or(current)));
     }
     // Values that still change as v1 (an instance of an earlier version still writing) keep
     // the format unmarked, so the next start looks again.

@@ -28,7 +28,7 @@ impl Email {
             && !domain.ends_with('.')
             && !domain.contains("..")
             && !domain.contains('@');
-        if local.is_empty() || local.len() > 64 || !domain_ok {
+        if local.is_empty() || local.chars().count() > 64 || !domain_ok {
             return Err(bad("must be an email address like name@example.com"));
         }
         Ok(Self(value))
@@ -110,7 +110,8 @@ pub fn text(field: &str, raw: &str, max: usize) -> Result<String> {
     if value.is_empty() {
         return Err(CoreError::invalid(field, "must not be empty"));
     }
-    if value.chars().count() > max {
+    // The whole value, spaces included: the length the API document states.
+    if raw.chars().count() > max {
         return Err(CoreError::invalid(
             field,
             format!("must be at most {max} characters"),

@@ -111,7 +111,11 @@ pub struct MemoryView {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryText {
-    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub text: String,
 }
 
@@ -251,12 +255,12 @@ impl Memories {
         )
     }
 
-    fn clean(text: &str) -> Result<String> {
-        let text = text.trim();
+    fn clean(raw: &str) -> Result<String> {
+        let text = raw.trim();
         if text.is_empty() {
             return Err(CoreError::invalid("text", "must not be empty"));
         }
-        if text.chars().count() > MAX_TEXT {
+        if raw.chars().count() > MAX_TEXT {
             return Err(CoreError::invalid(
                 "text",
                 format!("must be at most {MAX_TEXT} characters"),

@@ -243,6 +243,12 @@ impl Application {
         let crypto = crypto(&settings)?;
         if let Some(report) = hearth_core::crypto::upgrade(&store, &crypto).await? {
             let resealed = report.columns.iter().map(|c| c.1).sum::<u64>();
+            if report.unreadable > 0 {
+                tracing::warn!(
+                    unreadable = report.unreadable,
+                    "sealed values no configured key opens were left as they are"
+                );
+            }
             if report.complete {
                 tracing::info!(
                     resealed,

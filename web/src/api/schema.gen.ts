@@ -908,7 +908,9 @@ export interface components {
             /** Format: date-time */
             indexed_at?: string | null;
             knowledge_base_id: string;
-            metadata: Record<string, never>;
+            metadata: {
+                [key: string]: unknown;
+            };
             name: string;
             /** Format: int64 */
             pages?: number | null;
@@ -1240,7 +1242,9 @@ export interface components {
             document_ids?: string[] | null;
             fusion?: null | components["schemas"]["Fusion"];
             /** @description Only documents whose metadata has these keys with these values. */
-            metadata?: Record<string, never> | null;
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
             mode?: null | components["schemas"]["SearchMode"];
             query: string;
             /** @description Hits to return (1–50, default 8). */

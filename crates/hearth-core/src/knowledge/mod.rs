@@ -310,7 +310,7 @@ pub struct DocumentView {
     pub error: Option<String>,
     pub pages: Option<i64>,
     pub chunks: i64,
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub metadata: serde_json::Value,
     /// True in an upload's answer when the knowledge base already held this content: the
     /// existing document is returned and nothing new is stored.
@@ -367,7 +367,7 @@ pub struct CreateKnowledgeBase {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
     )]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -416,7 +416,7 @@ pub struct UpdateKnowledgeBase {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
     )]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -713,8 +713,11 @@ impl Knowledge {
         principal: &Principal,
         ids: &[KnowledgeBaseId],
     ) -> Result<Vec<KnowledgeBaseId>> {
-        // Attaching knowledge to a conversation reads it: an API key needs its scope.
-        principal.may(Area::Knowledge, true)?;
+        // Attaching knowledge to a conversation reads it: an API key needs its scope (detaching
+        // all of it, `[]`, does not).
+        if !ids.is_empty() {
+            principal.may(Area::Knowledge, true)?;
+        }
         if ids.len() > MAX_ATTACHED {
             return Err(CoreError::invalid(
                 "knowledge_base_ids",
@@ -1164,12 +1167,12 @@ impl Knowledge {
     }
 }
 
-fn clean_name(name: &str) -> Result<String> {
-    let name = name.trim();
+fn clean_name(raw: &str) -> Result<String> {
+    let name = raw.trim();
     if name.is_empty() {
         return Err(CoreError::invalid("name", "must not be empty"));
     }
-    if name.chars().count() > MAX_NAME {
+    if raw.chars().count() > MAX_NAME {
         return Err(CoreError::invalid(
             "name",
             format!("must be at most {MAX_NAME} characters"),

@@ -63,7 +63,11 @@ impl SearchMode {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
-    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub query: String,
     /// Hits to return (1–50, default 8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,7 +83,7 @@ pub struct SearchRequest {
     pub document_ids: Option<Vec<DocumentId>>,
     /// Only documents whose metadata has these keys with these values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// How hybrid search fuses, for this search only: `rrf` or `convex`; default
     /// `knowledge.fusion`.
@@ -195,7 +199,7 @@ impl Knowledge {
         if query.is_empty() {
             return Err(CoreError::invalid("query", "must not be empty"));
         }
-        if query.chars().count() > MAX_QUERY {
+        if req.query.chars().count() > MAX_QUERY {
             return Err(CoreError::invalid(
                 "query",
                 format!("must be at most {MAX_QUERY} characters"),
@@ -382,7 +386,9 @@ impl Knowledge {
                     Some(filter) => {
                         let meta: serde_json::Map<String, serde_json::Value> =
                             serde_json::from_str(&d.metadata).unwrap_or_default();
-                        filter.iter().all(|(k, v)| meta.get(k) == Some(v))
+                        filter
+                            .iter()
+                            .all(|(k, v)| meta.get(k).is_some_and(|m| same_value(m, v)))
                     }
                 })
                 .map(|d| d.id)
@@ -529,6 +535,18 @@ impl Knowledge {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn metadata_numbers_compare_by_value() {
+        use serde_json::json;
+        assert!(super::same_value(&json!(2.0), &json!(2)));
+        assert!(super::same_value(
+            &json!({"v": [1, 2.0]}),
+            &json!({"v": [1.0, 2]})
+        ));
+        assert!(!super::same_value(&json!(2.5), &json!(2)));
+        assert!(!super::same_value(&json!("2"), &json!(2)));
+    }
+
     use super::*;
 
     #[test]
@@ -542,5 +560,26 @@ mod tests {
             vec!["to", "be", "or", "not"]
         );
         assert!(query_terms("?!").is_empty());
+    }
+}
+
+/// JSON equality with numbers compared by value (`2` and `2.0` are the same number; request
+/// bodies turn whole floats into integers, stored metadata keeps what was uploaded).
+fn same_value(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        _ => a == b,
     }
 }
