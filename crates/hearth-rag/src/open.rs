@@ -57,6 +57,7 @@ impl<T> OpenSet<T> {
         self.entries.remove(name);
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

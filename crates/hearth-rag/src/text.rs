@@ -72,14 +72,6 @@ impl TextIndexes {
         }
     }
 
-    /// How many indexes are open.
-    pub fn open_count(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-
     /// The index called `name`, opened (or created) on first use. An index that cannot be
     /// opened is replaced by an empty one, which the caller refills from the store.
     pub fn open(&self, name: &str) -> Result<Arc<TextIndex>, TextError> {

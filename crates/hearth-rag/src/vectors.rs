@@ -81,14 +81,6 @@ impl VectorIndexes {
         }
     }
 
-    /// How many indexes are open.
-    pub fn open_count(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-
     /// The index called `name`: already open, or loaded from its files, or new and empty when
     /// there are none (or they do not match `dimensions`, or cannot be read: the caller then
     /// refills it from the store, because `upto` is 0).

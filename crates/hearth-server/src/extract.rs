@@ -69,17 +69,21 @@ pub async fn read_body<S: Send + Sync>(
 }
 
 /// Parses a JSON body, naming the field at fault. Every body is a JSON object (serde would
-/// otherwise read a struct from an array, by position).
+/// otherwise read a struct from an array, by position). The body is read straight into `T`:
+/// only a body whose whole-number float (`2.0`) an integer field refused is read a second time,
+/// through a `Value` (see [`whole_numbers_as_integers`]), so no other body is held twice.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+    let malformed = |e: serde_json::Error| {
         ApiError::request(
             StatusCode::BAD_REQUEST,
             "malformed_json",
             format!("malformed JSON: {e}"),
             None,
         )
-    })?;
-    if !value.is_object() {
+    };
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        // The syntax is checked without building anything: bad JSON is still 400.
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(malformed)?;
         return Err(ApiError::request(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
@@ -87,35 +91,63 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             None,
         ));
     }
-    whole_numbers_as_integers(&mut value);
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let message = inner.to_string();
-        // serde reports a missing field at the parent's path; take its name from the message.
-        let missing = message
-            .split_once("missing field `")
-            .and_then(|(_, rest)| rest.split('`').next());
-        let field = match (path.as_str(), missing) {
-            (".", Some(name)) => name.to_owned(),
-            (".", None) => String::new(),
-            (p, Some(name)) => format!("{p}.{name}"),
-            (p, None) => p.to_owned(),
-        };
-        let message = if message.starts_with("missing field") {
-            format!("{field} is required")
-        } else if field.is_empty() {
-            strip_position(&message)
-        } else {
-            format!("{field}: {}", strip_position(&message))
-        };
-        ApiError::request(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            message,
-            (!field.is_empty()).then_some(field),
-        )
-    })
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize(&mut *de) {
+        Ok(value) => {
+            de.end().map_err(malformed)?;
+            Ok(value)
+        }
+        Err(err)
+            if err
+                .inner()
+                .to_string()
+                .starts_with("invalid type: floating point") =>
+        {
+            let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(malformed)?;
+            whole_numbers_as_integers(&mut value);
+            serde_path_to_error::deserialize(value).map_err(field_error)
+        }
+        Err(err) => Err(field_error(err)),
+    }
+}
+
+/// A body that is JSON but not what the endpoint takes: 422 naming the field (400 for a
+/// syntax error found while reading it).
+fn field_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    let message = inner.to_string();
+    if inner.is_syntax() || inner.is_eof() {
+        return ApiError::request(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("malformed JSON: {message}"),
+            None,
+        );
+    }
+    // serde reports a missing field at the parent's path; take its name from the message.
+    let missing = message
+        .split_once("missing field `")
+        .and_then(|(_, rest)| rest.split('`').next());
+    let field = match (path.as_str(), missing) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => String::new(),
+        (p, Some(name)) => format!("{p}.{name}"),
+        (p, None) => p.to_owned(),
+    };
+    let message = if message.starts_with("missing field") {
+        format!("{field} is required")
+    } else if field.is_empty() {
+        strip_position(&message)
+    } else {
+        format!("{field}: {}", strip_position(&message))
+    };
+    ApiError::request(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        message,
+        (!field.is_empty()).then_some(field),
+    )
 }
 
 /// JSON has one number type: `2.0` is the integer 2 to a JSON Schema, so an integer field takes
@@ -380,6 +412,43 @@ mod tests {
     use crate::error::ApiError;
 
     const FIELDS: [&str; 4] = ["email", "password", "name", "invite_token"];
+
+    fn status_of<T: serde::de::DeserializeOwned>(body: &str) -> Option<u16> {
+        match parse_json::<T>(body.as_bytes()) {
+            Ok(_) => None,
+            Err(ApiError::Request { status, .. }) => Some(status.as_u16()),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bodies_are_objects_and_whole_floats_are_integers() {
+        #[derive(serde::Deserialize)]
+        struct Days {
+            #[allow(dead_code)]
+            days: u32,
+        }
+        assert_eq!(status_of::<Days>(r#"{"days": 30}"#), None);
+        assert_eq!(status_of::<Days>(r#"{"days": 30.0}"#), None, "2.0 is 2");
+        assert_eq!(status_of::<Days>(r#"{"days": 30.5}"#), Some(422));
+        assert_eq!(status_of::<Days>("[30]"), Some(422), "not read by position");
+        assert_eq!(status_of::<Days>("not json"), Some(400));
+        assert_eq!(status_of::<Days>(r#"{"days": 30} trailing"#), Some(400));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_followed() {
+        // Past serde_json's depth limit (128) the parser stops: 400, no stack overflow.
+        let deep = format!(
+            r#"{{"days": {}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert_eq!(status_of::<serde_json::Value>(&deep), Some(400));
+        // Not an object: its syntax is checked by skipping (no recursion, no tree), then 422.
+        let deep_array = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(status_of::<serde_json::Value>(&deep_array), Some(422));
+    }
 
     proptest! {
         #[test]
