@@ -10,6 +10,7 @@ test:
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	bash scripts/check-client-deps.sh
 
 bench:
 	bash bench/run.sh

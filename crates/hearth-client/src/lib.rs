@@ -1,29 +1,29 @@
 //! A typed client for Hearth's HTTP API, used by the integration tests, the CLI and (later)
-//! remote agents. It knows the wire shapes from `hearth_core::api` and nothing of the server's
+//! remote agents. It knows the wire shapes from `hearth-api` and nothing of the server's
 //! internals.
 
-use hearth_core::api::{
+use hearth_api::auth::{
     ApiKey, AuthResponse, AuthStatus, ChangePasswordRequest, CreateApiKeyRequest,
     CreateInviteRequest, CreateUserRequest, CreatedApiKey, CreatedInvite, ErrorBody, LoginRequest,
     RefreshRequest, RegisterRequest, ResetPasswordRequest, UpdateUserRequest, User,
 };
-use hearth_core::chat::api::{
+use hearth_api::chat::{
     ApprovalRequest, Conversation, ConversationDetail, CreateConversationRequest, MessageView,
     RegenerateRequest, RunEvent, SendMessageRequest, UpdateConversationRequest,
 };
-use hearth_core::ids::{
+use hearth_api::ids::{
     ApiKeyId, ConversationId, DocumentId, KnowledgeBaseId, MessageId, ModelId, ProviderId, RunId,
     UserId,
 };
-use hearth_core::knowledge::{
+use hearth_api::knowledge::{
     CreateKnowledgeBase, DocumentView, KnowledgeBaseView, SearchRequest, SearchResults,
     UpdateKnowledgeBase, UploadResult,
 };
-use hearth_core::providers::{
+use hearth_api::providers::{
     CreateProviderRequest, ModelView, ProviderView, UpdateModelRequest, UpdateProviderRequest,
     UserModel,
 };
-use hearth_core::usage::{Trace, TraceQuery};
+use hearth_api::usage::{Trace, TraceQuery};
 use hearth_llm::sse::SseDecoder;
 pub use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;

@@ -4,37 +4,10 @@
 //! cannot be called without the check.
 
 use hearth_store::ids::{ApiKeyId, SessionId, UserId};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::error::{CoreError, Result};
 
-/// A user's role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    User,
-}
-
-impl Role {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::User => "user",
-        }
-    }
-
-    /// Parses the stored form; anything unknown is the least privilege.
-    pub fn from_stored(s: &str) -> Self {
-        if s == "admin" {
-            Role::Admin
-        } else {
-            Role::User
-        }
-    }
-}
+pub use hearth_api::auth::{KeyScope, KeyScopes, Role};
 
 /// How a principal proved who it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,85 +16,6 @@ pub enum Credential {
     Session(SessionId),
     /// This API key.
     ApiKey(ApiKeyId),
-}
-
-/// One thing an API key may be allowed to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyScope {
-    /// Read (GET) conversations, knowledge bases, memories and models.
-    Read,
-    /// Conversations, messages, runs, memories and the OpenAI-compatible `/v1` API.
-    Chat,
-    /// Knowledge bases, documents and search.
-    Knowledge,
-    /// The admin API; only an admin's key can have it.
-    Admin,
-}
-
-impl KeyScope {
-    /// Every scope, in order.
-    pub const ALL: [KeyScope; 4] = [
-        KeyScope::Read,
-        KeyScope::Chat,
-        KeyScope::Knowledge,
-        KeyScope::Admin,
-    ];
-
-    /// The stored and wire form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyScope::Read => "read",
-            KeyScope::Chat => "chat",
-            KeyScope::Knowledge => "knowledge",
-            KeyScope::Admin => "admin",
-        }
-    }
-
-    fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
-}
-
-/// A set of [`KeyScope`]s.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KeyScopes(u8);
-
-impl KeyScopes {
-    /// Every scope: what a signed-in session has (its role still limits it).
-    pub const ALL: KeyScopes = KeyScopes(0b1111);
-
-    /// Whether `scope` is in the set.
-    pub fn has(self, scope: KeyScope) -> bool {
-        self.0 & scope.bit() != 0
-    }
-
-    /// The scopes, in order.
-    pub fn to_vec(self) -> Vec<KeyScope> {
-        KeyScope::ALL.into_iter().filter(|s| self.has(*s)).collect()
-    }
-
-    /// The stored form (space-separated).
-    pub fn to_stored(self) -> String {
-        self.to_vec()
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    /// Parses the stored form; unknown words grant nothing.
-    pub fn from_stored(s: &str) -> Self {
-        s.split_whitespace()
-            .filter_map(|w| KeyScope::ALL.into_iter().find(|k| k.as_str() == w))
-            .collect()
-    }
-}
-
-impl FromIterator<KeyScope> for KeyScopes {
-    fn from_iter<I: IntoIterator<Item = KeyScope>>(iter: I) -> Self {
-        KeyScopes(iter.into_iter().fold(0, |bits, s| bits | s.bit()))
-    }
 }
 
 /// What part of the API a route belongs to, which decides the scope an API key needs for it.

@@ -8,7 +8,6 @@
 mod accounts;
 mod chat;
 mod error;
-pub mod ids;
 mod knowledge;
 mod memory;
 mod records;
@@ -28,6 +27,7 @@ use sqlx::sqlite::{
 
 pub use chat::*;
 pub use error::{Result, StoreError};
+pub use hearth_api::ids;
 pub use knowledge::*;
 pub use memory::*;
 pub use records::*;

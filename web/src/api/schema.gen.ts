@@ -941,7 +941,7 @@ export interface components {
             knowledge_base_id: string;
         };
         /**
-         * @description See [`KnowledgeSettings::fusion`].
+         * @description How hybrid search fuses its two rankings (the `knowledge.fusion` setting, or a search's own).
          * @enum {string}
          */
         Fusion: "rrf" | "convex";

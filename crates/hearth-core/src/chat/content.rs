@@ -3,60 +3,8 @@
 
 use hearth_llm::{Message as LlmMessage, Role, ToolCall};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-/// How a tool call ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolCallStatus {
-    /// Waiting to run or for approval.
-    Pending,
-    /// Ran and returned a result.
-    Ok,
-    /// Ran and failed, or the arguments were rejected.
-    Error,
-    /// Not run: denied by policy, declined by the user, or the approval timed out.
-    Denied,
-}
-
-/// One piece of a message, in order: text, or a tool call with its result.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Part {
-    Text {
-        text: String,
-    },
-    ToolCall {
-        id: String,
-        name: String,
-        /// The arguments as the model wrote them (JSON text).
-        arguments: String,
-        status: ToolCallStatus,
-        /// The result, or why there is none.
-        #[serde(default)]
-        output: Option<String>,
-    },
-}
-
-/// A knowledge-base passage given to the model with an answer; the answer cites it as `[n]`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Source {
-    /// The number the answer cites it by.
-    pub n: u32,
-    #[schema(value_type = String)]
-    pub chunk_id: hearth_store::ids::ChunkId,
-    #[schema(value_type = String)]
-    pub document_id: hearth_store::ids::DocumentId,
-    pub document_name: String,
-    #[schema(value_type = String)]
-    pub knowledge_base_id: hearth_store::ids::KnowledgeBaseId,
-    /// The heading path above the passage.
-    pub headings: String,
-    pub page: Option<i64>,
-    /// Order of the passage in its document.
-    pub position: i64,
-    pub text: String,
-}
+pub use hearth_api::chat::{Part, Source, ToolCallStatus};
 
 /// The decrypted content of a message.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

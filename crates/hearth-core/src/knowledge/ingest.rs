@@ -10,7 +10,7 @@ use hearth_store::{Document, NewChunk, Timestamp};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{DocumentView, Knowledge, Progress};
+use super::{Knowledge, Progress};
 use crate::embeddings::Purpose;
 use crate::error::{CoreError, Result};
 
@@ -128,7 +128,7 @@ impl Knowledge {
             return Ok(());
         };
         let user = kb.user_id;
-        self.publish(user, doc.clone().into(), None);
+        self.publish(user, super::doc_view(doc.clone()), None);
         match self.process(&kb, &doc).await? {
             Outcome::Indexed => {}
             Outcome::Failed(reason) => {
@@ -137,7 +137,7 @@ impl Knowledge {
             Outcome::Gone => return Ok(()),
         }
         if let Some(done) = self.0.store.find_document(id).await? {
-            self.publish(user, DocumentView::from(done), None);
+            self.publish(user, super::doc_view(done), None);
         }
         Ok(())
     }
@@ -180,7 +180,7 @@ impl Knowledge {
             return Ok(Outcome::Gone);
         }
         let user = kb.user_id;
-        let mut embedding_view = DocumentView::from(doc.clone());
+        let mut embedding_view = super::doc_view(doc.clone());
         embedding_view.status = super::DocumentStatus::Embedding;
         let total = chunks.len();
         self.publish(

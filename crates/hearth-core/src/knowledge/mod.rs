@@ -25,9 +25,13 @@ use crate::access::{self, Area, Owned, Principal};
 use crate::embeddings::Embeddings;
 use crate::error::{CoreError, Result};
 
+pub use hearth_api::knowledge::{
+    CreateKnowledgeBase, DocumentStatus, DocumentView, ExportToKnowledge, Fusion, Hit,
+    KnowledgeBaseView, Progress, RejectedFile, SearchMode, SearchRequest, SearchResults,
+    UpdateKnowledgeBase, UploadResult,
+};
 pub use ingest::Worker;
 pub use parser::ParserMode;
-pub use search::{Hit, SearchMode, SearchRequest, SearchResults};
 pub use staging::{StagedFile, Stager};
 
 /// Knowledge settings (`[knowledge]`).
@@ -93,29 +97,15 @@ pub struct KnowledgeSettings {
     pub max_open_indexes: usize,
 }
 
-/// See [`KnowledgeSettings::fusion`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Fusion {
-    /// Reciprocal rank fusion: ranks only, `weight / (rrf_k + rank)` per list.
-    Rrf,
-    /// Convex combination of the scores, each list's scaled to 0–1 (the default: ahead of RRF
-    /// on every query kind of bench/retrieval, see bench/README.md).
-    #[default]
-    Convex,
-}
-
-impl Fusion {
-    /// Parses a request's `fusion` field.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "rrf" => Ok(Self::Rrf),
-            "convex" => Ok(Self::Convex),
-            _ => Err(CoreError::invalid(
-                "fusion",
-                format!("`{s}` is not a fusion method; use rrf or convex"),
-            )),
-        }
+/// Parses a request's `fusion` field.
+pub fn parse_fusion(s: &str) -> Result<Fusion> {
+    match s {
+        "rrf" => Ok(Fusion::Rrf),
+        "convex" => Ok(Fusion::Convex),
+        _ => Err(CoreError::invalid(
+            "fusion",
+            format!("`{s}` is not a fusion method; use rrf or convex"),
+        )),
     }
 }
 
@@ -240,152 +230,6 @@ impl KnowledgeSettings {
     }
 }
 
-/// A document's place in the ingest pipeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DocumentStatus {
-    Queued,
-    Parsing,
-    Embedding,
-    Indexed,
-    Failed,
-}
-
-impl DocumentStatus {
-    fn from_stored(s: &str) -> Self {
-        match s {
-            "queued" => Self::Queued,
-            "parsing" => Self::Parsing,
-            "embedding" => Self::Embedding,
-            "indexed" => Self::Indexed,
-            _ => Self::Failed,
-        }
-    }
-}
-
-/// A knowledge base as the API shows it.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct KnowledgeBaseView {
-    #[schema(value_type = String)]
-    pub id: KnowledgeBaseId,
-    pub name: String,
-    pub description: String,
-    pub embedding_model: String,
-    pub dimensions: i64,
-    pub documents: i64,
-    pub chunks: i64,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<hearth_store::KnowledgeBase> for KnowledgeBaseView {
-    fn from(kb: hearth_store::KnowledgeBase) -> Self {
-        Self {
-            id: kb.id,
-            name: kb.name,
-            description: kb.description,
-            embedding_model: kb.embedding_model,
-            dimensions: kb.dimensions,
-            documents: kb.documents,
-            chunks: kb.chunks,
-            created_at: kb.created_at.to_datetime(),
-            updated_at: kb.updated_at.to_datetime(),
-        }
-    }
-}
-
-/// A document as the API shows it.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct DocumentView {
-    #[schema(value_type = String)]
-    pub id: DocumentId,
-    #[schema(value_type = String)]
-    pub knowledge_base_id: KnowledgeBaseId,
-    pub name: String,
-    pub format: String,
-    pub size_bytes: i64,
-    pub content_hash: String,
-    pub status: DocumentStatus,
-    /// Why it failed.
-    pub error: Option<String>,
-    pub pages: Option<i64>,
-    pub chunks: i64,
-    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
-    pub metadata: serde_json::Value,
-    /// True in an upload's answer when the knowledge base already held this content: the
-    /// existing document is returned and nothing new is stored.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub duplicate: bool,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-    pub indexed_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-impl From<hearth_store::Document> for DocumentView {
-    fn from(d: hearth_store::Document) -> Self {
-        Self {
-            id: d.id,
-            knowledge_base_id: d.kb_id,
-            name: d.name,
-            format: d.format,
-            size_bytes: d.size_bytes,
-            content_hash: d.content_hash,
-            status: DocumentStatus::from_stored(&d.status),
-            error: d.error,
-            pages: d.pages,
-            chunks: d.chunks,
-            metadata: serde_json::from_str(&d.metadata).unwrap_or_default(),
-            duplicate: false,
-            created_at: d.created_at.to_datetime(),
-            updated_at: d.updated_at.to_datetime(),
-            indexed_at: d.indexed_at.map(|t| t.to_datetime()),
-        }
-    }
-}
-
-/// A file of an upload that was not taken, and why.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct RejectedFile {
-    pub name: String,
-    pub code: String,
-    pub message: String,
-}
-
-/// What an upload did, file by file.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct UploadResult {
-    /// Queued documents, and existing ones for duplicates (`duplicate: true`).
-    pub documents: Vec<DocumentView>,
-    /// Files not taken (unsupported type).
-    pub rejected: Vec<RejectedFile>,
-}
-
-/// Body of `POST /api/v1/knowledge-bases`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateKnowledgeBase {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
-    )]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 2000)]
-    pub description: Option<String>,
-    /// Embedder to use; default: the server's `knowledge.embedding_model`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub embedding_model: Option<String>,
-}
-
-/// Body of `POST /api/v1/conversations/{id}/export-to-knowledge`.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExportToKnowledge {
-    #[schema(value_type = uuid::Uuid)]
-    pub knowledge_base_id: KnowledgeBaseId,
-}
-
 /// A file name for a document made from a title: path separators and control characters
 /// replaced, at most 100 characters, ending in `.md`.
 pub fn markdown_file_name(title: &str) -> String {
@@ -408,22 +252,6 @@ pub fn markdown_file_name(title: &str) -> String {
     }
 }
 
-/// Body of `PATCH /api/v1/knowledge-bases/{id}`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateKnowledgeBase {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
-    )]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 2000)]
-    pub description: Option<String>,
-}
-
 /// A document's progress, published while it is ingested.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct DocumentEvent {
@@ -436,11 +264,40 @@ pub struct DocumentEvent {
     pub progress: Option<Progress>,
 }
 
-/// Chunks embedded out of all of a document's chunks.
-#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
-pub struct Progress {
-    pub done: usize,
-    pub total: usize,
+/// A stored knowledge base as the API shows it.
+pub fn kb_view(kb: hearth_store::KnowledgeBase) -> KnowledgeBaseView {
+    KnowledgeBaseView {
+        id: kb.id,
+        name: kb.name,
+        description: kb.description,
+        embedding_model: kb.embedding_model,
+        dimensions: kb.dimensions,
+        documents: kb.documents,
+        chunks: kb.chunks,
+        created_at: kb.created_at.to_datetime(),
+        updated_at: kb.updated_at.to_datetime(),
+    }
+}
+
+/// A stored document as the API shows it.
+pub fn doc_view(d: hearth_store::Document) -> DocumentView {
+    DocumentView {
+        id: d.id,
+        knowledge_base_id: d.kb_id,
+        name: d.name,
+        format: d.format,
+        size_bytes: d.size_bytes,
+        content_hash: d.content_hash,
+        status: DocumentStatus::from_stored(&d.status),
+        error: d.error,
+        pages: d.pages,
+        chunks: d.chunks,
+        metadata: serde_json::from_str(&d.metadata).unwrap_or_default(),
+        duplicate: false,
+        created_at: d.created_at.to_datetime(),
+        updated_at: d.updated_at.to_datetime(),
+        indexed_at: d.indexed_at.map(|t| t.to_datetime()),
+    }
 }
 
 impl Owned for hearth_store::KnowledgeBase {
@@ -657,7 +514,7 @@ impl Knowledge {
             })
             .await
             .map_err(name_conflict)?;
-        Ok(kb.into())
+        Ok(kb_view(kb))
     }
 
     fn default_embedder(&self) -> Result<String> {
@@ -686,7 +543,7 @@ impl Knowledge {
             .store
             .list_knowledge_bases(Some(access::list_scope(principal)))
             .await?;
-        Ok(kbs.into_iter().map(Into::into).collect())
+        Ok(kbs.into_iter().map(kb_view).collect())
     }
 
     /// One of the caller's knowledge bases.
@@ -695,7 +552,7 @@ impl Knowledge {
         principal: &Principal,
         id: KnowledgeBaseId,
     ) -> Result<KnowledgeBaseView> {
-        Ok(self.owned_kb(principal, id).await?.into())
+        Ok(kb_view(self.owned_kb(principal, id).await?))
     }
 
     async fn owned_kb(
@@ -771,7 +628,7 @@ impl Knowledge {
             .await
             .map_err(name_conflict)?
             .ok_or(CoreError::NotFound("knowledge base"))?;
-        Ok(kb.into())
+        Ok(kb_view(kb))
     }
 
     /// Deletes a knowledge base with its documents, originals and index.
@@ -937,12 +794,12 @@ impl Knowledge {
                         let _ = self.0.store.delete_document(doc.id).await;
                         return Err(e);
                     }
-                    let view = DocumentView::from(doc);
+                    let view = doc_view(doc);
                     self.publish(principal.user_id(), view.clone(), None);
                     result.documents.push(view);
                 }
                 Inserted::Duplicate(existing) => {
-                    let mut view = DocumentView::from(existing);
+                    let mut view = doc_view(existing);
                     view.duplicate = true;
                     result.documents.push(view);
                 }
@@ -962,7 +819,7 @@ impl Knowledge {
     ) -> Result<Vec<DocumentView>> {
         self.owned_kb(principal, id).await?;
         let docs = self.0.store.list_documents(id).await?;
-        Ok(docs.into_iter().map(Into::into).collect())
+        Ok(docs.into_iter().map(doc_view).collect())
     }
 
     /// One document of a knowledge base.
@@ -972,7 +829,7 @@ impl Knowledge {
         id: KnowledgeBaseId,
         doc: DocumentId,
     ) -> Result<DocumentView> {
-        Ok(self.owned_document(principal, id, doc).await?.1.into())
+        Ok(doc_view(self.owned_document(principal, id, doc).await?.1))
     }
 
     /// The caller's knowledge base and one of its documents.
@@ -1035,7 +892,7 @@ impl Knowledge {
                 message: "only a failed or indexed document can be ingested again".into(),
             });
         };
-        let view = DocumentView::from(queued);
+        let view = doc_view(queued);
         self.publish(principal.user_id(), view.clone(), None);
         self.0.queued.notify_waiters();
         Ok(view)

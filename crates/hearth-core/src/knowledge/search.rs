@@ -4,11 +4,9 @@
 use std::collections::{HashMap, HashSet};
 
 use hearth_rag::fusion::{convex_combination, reciprocal_rank_fusion, Ranking, Scored};
-use hearth_store::ids::{ChunkId, DocumentId, KnowledgeBaseId};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use hearth_store::ids::{DocumentId, KnowledgeBaseId};
 
-use super::{Fusion, Knowledge};
+use super::{Fusion, Hit, Knowledge, SearchMode, SearchRequest, SearchResults};
 use crate::access::{Area, Principal};
 use crate::embeddings::Purpose;
 use crate::error::{CoreError, Result};
@@ -35,106 +33,17 @@ fn weight(field: &str, asked: Option<f64>, setting: f64) -> Result<f64> {
     }
 }
 
-/// Which rankings a search uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SearchMode {
-    #[default]
-    Hybrid,
-    Bm25,
-    Vector,
-}
-
-impl SearchMode {
-    fn parse(s: &str) -> Result<Self> {
-        match s {
-            "hybrid" => Ok(Self::Hybrid),
-            "bm25" => Ok(Self::Bm25),
-            "vector" => Ok(Self::Vector),
-            _ => Err(CoreError::invalid(
-                "mode",
-                format!("`{s}` is not a search mode; use hybrid, bm25 or vector"),
-            )),
-        }
+/// Parses a request's `mode` field.
+fn parse_mode(s: &str) -> Result<SearchMode> {
+    match s {
+        "hybrid" => Ok(SearchMode::Hybrid),
+        "bm25" => Ok(SearchMode::Bm25),
+        "vector" => Ok(SearchMode::Vector),
+        _ => Err(CoreError::invalid(
+            "mode",
+            format!("`{s}` is not a search mode; use hybrid, bm25 or vector"),
+        )),
     }
-}
-
-/// Body of `POST /api/v1/knowledge-bases/{id}/search`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SearchRequest {
-    #[schema(
-        min_length = 1,
-        max_length = 2000,
-        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    )]
-    pub query: String,
-    /// Hits to return (1–50, default 8).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 50)]
-    pub top_k: Option<usize>,
-    /// `hybrid` (default), `bm25` or `vector`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<SearchMode>)]
-    pub mode: Option<String>,
-    /// Only these documents.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
-    pub document_ids: Option<Vec<DocumentId>>,
-    /// Only documents whose metadata has these keys with these values.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
-    /// How hybrid search fuses, for this search only: `rrf` or `convex`; default
-    /// `knowledge.fusion`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<super::Fusion>)]
-    pub fusion: Option<String>,
-    /// Weight of the BM25 ranking in hybrid fusion, for this search only (tuning: `hearth eval
-    /// retrieval --bm25-weight`); default `knowledge.bm25_weight`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 0, maximum = 100)]
-    pub bm25_weight: Option<f64>,
-    /// Weight of the vector ranking in hybrid fusion, for this search only; default
-    /// `knowledge.vector_weight`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 0, maximum = 100)]
-    pub vector_weight: Option<f64>,
-}
-
-/// One passage found.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct Hit {
-    #[schema(value_type = String)]
-    pub chunk_id: ChunkId,
-    #[schema(value_type = String)]
-    pub document_id: DocumentId,
-    pub document_name: String,
-    #[schema(value_type = String)]
-    pub knowledge_base_id: KnowledgeBaseId,
-    pub text: String,
-    /// The heading path above the passage ("A > B").
-    pub headings: String,
-    /// Order of the passage in its document.
-    pub position: i64,
-    pub page: Option<i64>,
-    /// The fused score (or the single ranking's score for `bm25` / `vector`).
-    pub score: f64,
-    /// Full-text score, when the passage was in that ranking.
-    pub bm25_score: Option<f64>,
-    /// Cosine similarity, when the passage was in that ranking.
-    pub vector_score: Option<f64>,
-}
-
-/// What a search found.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct SearchResults {
-    pub mode: SearchMode,
-    /// Where vectors were searched: `embedded` or `pgvector`.
-    pub vector_index: String,
-    /// The query's terms, for highlighting.
-    pub terms: Vec<String>,
-    pub hits: Vec<Hit>,
 }
 
 /// English function words left out of full-text queries: they match most chunks, which makes
@@ -215,7 +124,7 @@ impl Knowledge {
         let mode = req
             .mode
             .as_deref()
-            .map(SearchMode::parse)
+            .map(parse_mode)
             .transpose()?
             .unwrap_or_default();
         let bm25_weight = weight("bm25_weight", req.bm25_weight, self.0.settings.bm25_weight)?;
@@ -227,7 +136,7 @@ impl Knowledge {
         let fusion = req
             .fusion
             .as_deref()
-            .map(Fusion::parse)
+            .map(super::parse_fusion)
             .transpose()?
             .unwrap_or(self.0.settings.fusion);
         if mode == SearchMode::Hybrid && bm25_weight == 0.0 && vector_weight == 0.0 {

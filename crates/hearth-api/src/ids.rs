@@ -1,11 +1,8 @@
-//! Newtype ids. Every id is a UUIDv7 (time-ordered) stored as text in both backends.
+//! Newtype ids. Every id is a UUIDv7 (time-ordered), sent as a string and stored as text in both
+//! backends (the `sqlx` feature, which only the store enables, makes them columns).
 
 use std::fmt;
 use std::str::FromStr;
-
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-use sqlx::{Database, Decode, Encode, Type};
 
 macro_rules! id_type {
     ($($(#[$doc:meta])* $name:ident),+ $(,)?) => {$(
@@ -40,36 +37,39 @@ macro_rules! id_type {
             }
         }
 
-        impl<DB: Database> Type<DB> for $name
+        #[cfg(feature = "sqlx")]
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
         where
-            String: Type<DB>,
+            String: sqlx::Type<DB>,
         {
             fn type_info() -> DB::TypeInfo {
-                <String as Type<DB>>::type_info()
+                <String as sqlx::Type<DB>>::type_info()
             }
             fn compatible(ty: &DB::TypeInfo) -> bool {
-                <String as Type<DB>>::compatible(ty)
+                <String as sqlx::Type<DB>>::compatible(ty)
             }
         }
 
-        impl<'q, DB: Database> Encode<'q, DB> for $name
+        #[cfg(feature = "sqlx")]
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $name
         where
-            String: Encode<'q, DB>,
+            String: sqlx::Encode<'q, DB>,
         {
             fn encode_by_ref(
                 &self,
-                buf: &mut <DB as Database>::ArgumentBuffer<'q>,
-            ) -> Result<IsNull, BoxDynError> {
-                <String as Encode<'q, DB>>::encode(self.0.to_string(), buf)
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <String as sqlx::Encode<'q, DB>>::encode(self.0.to_string(), buf)
             }
         }
 
-        impl<'r, DB: Database> Decode<'r, DB> for $name
+        #[cfg(feature = "sqlx")]
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
         where
-            String: Decode<'r, DB>,
+            String: sqlx::Decode<'r, DB>,
         {
-            fn decode(value: <DB as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
-                let text = <String as Decode<'r, DB>>::decode(value)?;
+            fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <String as sqlx::Decode<'r, DB>>::decode(value)?;
                 Ok(Self(uuid::Uuid::parse_str(&text)?))
             }
         }
