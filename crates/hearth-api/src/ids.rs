@@ -107,4 +107,9 @@ id_type!(
     ChunkId,
     /// A fact the assistant remembers about a user.
     MemoryId,
+    /// A job of the durable queue.
+    JobId,
+    /// One claim of a job by a worker: a worker's renewals and its result count only while its
+    /// claim is the job's current one.
+    ClaimId,
 );

@@ -7,7 +7,9 @@
 
 mod accounts;
 mod chat;
+pub(crate) mod enums;
 mod error;
+mod jobs;
 mod knowledge;
 mod memory;
 mod records;
@@ -26,8 +28,10 @@ use sqlx::sqlite::{
 };
 
 pub use chat::*;
+pub use enums::UnknownVariant;
 pub use error::{Result, StoreError};
 pub use hearth_api::ids;
+pub use jobs::*;
 pub use knowledge::*;
 pub use memory::*;
 pub use records::*;

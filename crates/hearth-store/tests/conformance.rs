@@ -1,12 +1,12 @@
 //! One storage conformance suite, run against every backend: SQLite always, PostgreSQL when
 //! `HEARTH_TEST_POSTGRES_URL` is set (each test gets its own fresh database).
 
-use hearth_store::ids::{SessionId, UserId};
+use hearth_store::ids::{ClaimId, JobId, SessionId, UserId};
 use hearth_store::testing::TempPostgres;
 use hearth_store::{
-    Backend, Inserted, NewApiKey, NewChunk, NewDocument, NewInvite, NewKnowledgeBase,
-    NewRefreshToken, NewUser, NewUserRole, Recovered, Store, StoreError, StoreOptions, Timestamp,
-    UserPatch,
+    Backend, ClaimRequest, Enqueued, Inserted, Job, JobFilter, JobState, NewApiKey, NewChunk,
+    NewDocument, NewInvite, NewJob, NewKnowledgeBase, NewRefreshToken, NewUser, NewUserRole,
+    Recovered, RecoveredJobs, Store, StoreError, StoreOptions, Timestamp, UserPatch,
 };
 
 /// A store on a fresh database, and what keeps that database alive.
@@ -111,6 +111,12 @@ conformance!(
     ingest_owners_take_turns,
     chunks_commit_atomically_and_search_by_text,
     pgvector_backfills_indexes_and_searches,
+    jobs_claim_renew_complete_and_idempotency,
+    jobs_retry_then_dead_then_rerun,
+    jobs_whose_lease_ran_out_are_taken_over,
+    jobs_cancel_queued_and_running,
+    jobs_order_turns_and_owner_limits,
+    concurrent_job_claims_take_each_job_once,
 );
 
 fn new_user(email: &str, role: NewUserRole) -> NewUser {
@@ -1707,4 +1713,395 @@ async fn pgvector_backfills_indexes_and_searches(store: &Store) {
         .await
         .expect("search");
     assert!(after.iter().all(|h| h.0 != early[0]));
+}
+
+fn job(kind: &str, owner: Option<UserId>) -> NewJob {
+    NewJob {
+        kind: kind.into(),
+        payload: "{}".into(),
+        owner,
+        priority: 0,
+        run_at: Timestamp::now(),
+        max_attempts: 3,
+        idempotency_key: None,
+    }
+}
+
+async fn enqueue(store: &Store, j: NewJob) -> Job {
+    let mut out = store.enqueue_jobs(&[j]).await.expect("enqueue");
+    match out.pop().expect("one") {
+        Enqueued::New(j) => j,
+        Enqueued::Existing(j) => panic!("expected a new job, got {j:?}"),
+    }
+}
+
+fn claim_req<'a>(kinds: &'a [&'a str], lease: Timestamp, per_owner: i64) -> ClaimRequest<'a> {
+    ClaimRequest {
+        kinds,
+        worker: "test-worker",
+        lease_until: lease,
+        per_owner,
+    }
+}
+
+async fn claim(store: &Store, kinds: &[&str], per_owner: i64) -> Option<Job> {
+    let lease = Timestamp::now().plus_secs(600);
+    store
+        .claim_job(&claim_req(kinds, lease, per_owner))
+        .await
+        .expect("claim")
+}
+
+async fn jobs_claim_renew_complete_and_idempotency(store: &Store) {
+    let keyed = NewJob {
+        idempotency_key: Some("doc-1".into()),
+        ..job("ingest", None)
+    };
+    let first = store
+        .enqueue_jobs(std::slice::from_ref(&keyed))
+        .await
+        .expect("enqueue");
+    let again = store.enqueue_jobs(&[keyed]).await.expect("enqueue again");
+    assert!(matches!(first[0], Enqueued::New(_)));
+    assert!(matches!(again[0], Enqueued::Existing(_)));
+    assert_eq!(first[0].job().id, again[0].job().id);
+    assert_eq!(first[0].job().state, JobState::Queued);
+
+    // Other kinds are not claimed; the job is claimed once.
+    assert!(claim(store, &["other"], 10).await.is_none());
+    let got = claim(store, &["other", "ingest"], 10)
+        .await
+        .expect("claimed");
+    assert_eq!(got.id, first[0].job().id);
+    assert_eq!((got.state, got.attempts), (JobState::Running, 1));
+    assert_eq!(got.worker.as_deref(), Some("test-worker"));
+    assert!(claim(store, &["ingest"], 10).await.is_none());
+
+    let claim_id = got.claim_id.expect("claim id");
+    let later = Timestamp::now().plus_secs(900);
+    assert!(store
+        .renew_job(got.id, claim_id, later)
+        .await
+        .expect("renew"));
+    assert!(!store
+        .renew_job(got.id, ClaimId::new(), later)
+        .await
+        .expect("renew with a stranger's claim"));
+    assert!(!store
+        .complete_job(got.id, ClaimId::new())
+        .await
+        .expect("stranger"));
+    assert!(store
+        .complete_job(got.id, claim_id)
+        .await
+        .expect("complete"));
+    assert!(!store.complete_job(got.id, claim_id).await.expect("twice"));
+    let done = store.get_job(got.id).await.expect("get").expect("job");
+    assert_eq!(done.state, JobState::Succeeded);
+    assert!(done.finished_at.is_some() && done.claim_id.is_none());
+
+    let counts = store.job_counts().await.expect("counts");
+    assert_eq!(counts.len(), 1);
+    assert_eq!(
+        (counts[0].kind.as_str(), counts[0].state, counts[0].count),
+        ("ingest", JobState::Succeeded, 1)
+    );
+}
+
+async fn jobs_retry_then_dead_then_rerun(store: &Store) {
+    let j = enqueue(
+        store,
+        NewJob {
+            max_attempts: 2,
+            ..job("flaky", None)
+        },
+    )
+    .await;
+    let c1 = claim(store, &["flaky"], 10).await.expect("first");
+    // A retry in the future is not claimable before then.
+    let far = Timestamp::now().plus_secs(3600);
+    let state = store
+        .fail_job(j.id, c1.claim_id.expect("claim"), "boom 1", Some(far))
+        .await
+        .expect("fail");
+    assert_eq!(state, Some(JobState::Queued));
+    assert!(claim(store, &["flaky"], 10).await.is_none());
+    let queued = store.get_job(j.id).await.expect("get").expect("job");
+    assert_eq!(queued.run_at, far);
+    assert_eq!(queued.last_error.as_deref(), Some("boom 1"));
+
+    // Retried now, it fails its last attempt: dead, whatever the retry asks.
+    assert!(store.cancel_job(j.id).await.expect("cancel").is_some());
+    store
+        .rerun_job(j.id)
+        .await
+        .expect("rerun")
+        .expect("rerun queued");
+    let c2 = claim(store, &["flaky"], 10).await.expect("second");
+    assert_eq!(c2.attempts, 1, "a re-run starts its attempts again");
+    let claim2 = c2.claim_id.expect("claim");
+    assert_eq!(
+        store
+            .fail_job(j.id, claim2, "boom 2", Some(Timestamp::now()))
+            .await
+            .expect("fail"),
+        Some(JobState::Queued)
+    );
+    let c3 = claim(store, &["flaky"], 10).await.expect("third");
+    assert_eq!(c3.attempts, 2);
+    // The old claim can no longer fail it.
+    assert_eq!(
+        store
+            .fail_job(j.id, claim2, "late", None)
+            .await
+            .expect("late"),
+        None
+    );
+    assert_eq!(
+        store
+            .fail_job(
+                j.id,
+                c3.claim_id.expect("claim"),
+                "boom 3",
+                Some(Timestamp::now())
+            )
+            .await
+            .expect("fail"),
+        Some(JobState::Dead)
+    );
+    let dead = store
+        .list_jobs(&JobFilter {
+            state: Some(JobState::Dead),
+            limit: 10,
+            ..JobFilter::default()
+        })
+        .await
+        .expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("boom 3"));
+    // Running and queued jobs are not re-run; dead ones are.
+    let rerun = store.rerun_job(j.id).await.expect("rerun").expect("queued");
+    assert_eq!((rerun.state, rerun.attempts), (JobState::Queued, 0));
+    assert!(store.rerun_job(j.id).await.expect("rerun").is_none());
+
+    // A failure not worth retrying is dead at once.
+    let c4 = claim(store, &["flaky"], 10).await.expect("fourth");
+    assert_eq!(
+        store
+            .fail_job(j.id, c4.claim_id.expect("claim"), "bad payload", None)
+            .await
+            .expect("fail"),
+        Some(JobState::Dead)
+    );
+}
+
+async fn jobs_whose_lease_ran_out_are_taken_over(store: &Store) {
+    let a = enqueue(store, job("work", None)).await;
+    let b = enqueue(
+        store,
+        NewJob {
+            max_attempts: 1,
+            ..job("work", None)
+        },
+    )
+    .await;
+    let expired = Timestamp::from_millis(Timestamp::now().millis() - 1);
+    let ca = store
+        .claim_job(&claim_req(&["work"], expired, 10))
+        .await
+        .expect("claim")
+        .expect("a");
+    let cb = store
+        .claim_job(&claim_req(&["work"], expired, 10))
+        .await
+        .expect("claim")
+        .expect("b");
+    assert_eq!((ca.id, cb.id), (a.id, b.id));
+    // A live lease is left alone.
+    let live = enqueue(store, job("work", None)).await;
+    let cl = claim(store, &["work"], 10).await.expect("live");
+    assert_eq!(cl.id, live.id);
+
+    let recovered = store.recover_jobs(Timestamp::now()).await.expect("recover");
+    assert_eq!(
+        recovered,
+        RecoveredJobs {
+            requeued: 1,
+            dead: 1
+        }
+    );
+    assert_eq!(
+        store.get_job(b.id).await.expect("get").expect("b").state,
+        JobState::Dead
+    );
+    // The stopped worker's claim is gone; the next worker takes the job over.
+    assert!(!store
+        .complete_job(a.id, ca.claim_id.expect("claim"))
+        .await
+        .expect("stale"));
+    let again = claim(store, &["work"], 10).await.expect("taken over");
+    assert_eq!((again.id, again.attempts), (a.id, 2));
+    assert_eq!(
+        store
+            .get_job(live.id)
+            .await
+            .expect("get")
+            .expect("live")
+            .state,
+        JobState::Running
+    );
+    // A release gives the attempt back.
+    assert!(store
+        .release_job(a.id, again.claim_id.expect("claim"))
+        .await
+        .expect("release"));
+    let released = store.get_job(a.id).await.expect("get").expect("a");
+    assert_eq!((released.state, released.attempts), (JobState::Queued, 1));
+}
+
+async fn jobs_cancel_queued_and_running(store: &Store) {
+    let q = enqueue(store, job("c", None)).await;
+    let cancelled = store
+        .cancel_job(q.id)
+        .await
+        .expect("cancel")
+        .expect("queued");
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    assert!(store.cancel_job(q.id).await.expect("again").is_none());
+    assert!(claim(store, &["c"], 10).await.is_none());
+
+    let r = enqueue(store, job("c", None)).await;
+    let running = claim(store, &["c"], 10).await.expect("running");
+    store
+        .cancel_job(r.id)
+        .await
+        .expect("cancel")
+        .expect("running");
+    // Its worker learns at the next renewal, and cannot finish it.
+    let claim_id = running.claim_id.expect("claim");
+    assert!(!store
+        .renew_job(r.id, claim_id, Timestamp::now().plus_secs(60))
+        .await
+        .expect("renew"));
+    assert!(!store.complete_job(r.id, claim_id).await.expect("complete"));
+    assert_eq!(
+        store.get_job(r.id).await.expect("get").expect("r").state,
+        JobState::Cancelled
+    );
+    assert!(store
+        .cancel_job(JobId::new())
+        .await
+        .expect("missing")
+        .is_none());
+}
+
+async fn jobs_order_turns_and_owner_limits(store: &Store) {
+    let a = knowledge_owner(store, "jobs-a@x.io").await;
+    let b = knowledge_owner(store, "jobs-b@x.io").await;
+    // Priority first; a job not yet due waits.
+    enqueue(
+        store,
+        NewJob {
+            run_at: Timestamp::now().plus_secs(3600),
+            priority: 100,
+            ..job("p", None)
+        },
+    )
+    .await;
+    let low = enqueue(store, job("p", None)).await;
+    let high = enqueue(
+        store,
+        NewJob {
+            priority: 5,
+            ..job("p", None)
+        },
+    )
+    .await;
+    assert_eq!(claim(store, &["p"], 10).await.expect("high").id, high.id);
+    assert_eq!(claim(store, &["p"], 10).await.expect("low").id, low.id);
+    assert!(claim(store, &["p"], 10).await.is_none());
+
+    // Owners take turns: a's three jobs do not hold up b's one.
+    let mut a_jobs = Vec::new();
+    for _ in 0..3 {
+        a_jobs.push(enqueue(store, job("t", Some(a))).await.id);
+    }
+    let b_job = enqueue(store, job("t", Some(b))).await.id;
+    let order: Vec<_> = [
+        claim(store, &["t"], 10).await,
+        claim(store, &["t"], 10).await,
+        claim(store, &["t"], 10).await,
+        claim(store, &["t"], 10).await,
+    ]
+    .into_iter()
+    .map(|j| j.expect("claimed").id)
+    .collect();
+    assert_eq!(order, vec![a_jobs[0], b_job, a_jobs[1], a_jobs[2]]);
+
+    // At the limit, an owner is skipped until one of its jobs finishes.
+    let a1 = enqueue(store, job("l", Some(a))).await;
+    let a2 = enqueue(store, job("l", Some(a))).await;
+    let b1 = enqueue(store, job("l", Some(b))).await;
+    let first = claim(store, &["l"], 1).await.expect("first");
+    let second = claim(store, &["l"], 1).await.expect("second");
+    let mut got = [first.id, second.id];
+    got.sort();
+    assert_eq!(got, [a1.id, b1.id], "one job of each owner");
+    assert!(claim(store, &["l"], 1).await.is_none(), "a is at its limit");
+    let a_claim = if first.id == a1.id { &first } else { &second };
+    store
+        .complete_job(a1.id, a_claim.claim_id.expect("claim"))
+        .await
+        .expect("complete");
+    assert_eq!(claim(store, &["l"], 1).await.expect("a2").id, a2.id);
+
+    // Deleting a user deletes their jobs.
+    store.delete_user(b).await.expect("delete");
+    assert!(store.get_job(b1.id).await.expect("get").is_none());
+}
+
+async fn concurrent_job_claims_take_each_job_once(store: &Store) {
+    let owner = knowledge_owner(store, "jobs-race@x.io").await;
+    let mut jobs = Vec::new();
+    for i in 0..30 {
+        jobs.push(job("race", if i % 3 == 0 { Some(owner) } else { None }));
+    }
+    store.enqueue_jobs(&jobs).await.expect("enqueue");
+    let mut limited = Vec::new();
+    for _ in 0..6 {
+        limited.push(job("limited", Some(owner)));
+    }
+    store.enqueue_jobs(&limited).await.expect("enqueue limited");
+
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(j) = claim(&store, &["race"], 100).await {
+                got.push(j.id);
+            }
+            let mut limited = Vec::new();
+            while let Some(j) = claim(&store, &["limited"], 2).await {
+                limited.push(j.id);
+            }
+            (got, limited)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut all_limited = Vec::new();
+    for t in tasks {
+        let (got, limited) = t.await.expect("join");
+        all.extend(got);
+        all_limited.extend(limited);
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((n, all.len()), (30, 30), "each job claimed exactly once");
+    assert_eq!(
+        all_limited.len(),
+        2,
+        "the owner's limit holds under racing claims"
+    );
 }
