@@ -1,4 +1,5 @@
-//! One durable queue for every kind of background work, and the workers that run it.
+//! One durable queue for every kind of background work, the workers that run it, and the
+//! supervised [`Runtime`] that owns every background loop of a process.
 //!
 //! A job is a row of the store's `jobs` table, so the queue is as durable as the store and works
 //! the same on SQLite (claims go through the one writer connection) and PostgreSQL (`FOR UPDATE
@@ -24,6 +25,7 @@
 //! and have no owner turns or limits.
 
 mod backoff;
+mod runtime;
 mod worker;
 
 use std::sync::Arc;
@@ -37,6 +39,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::retry_delay;
+pub use runtime::{LoopStatus, Runtime};
 pub use worker::{Stats, StatsSnapshot, Workers};
 
 /// Largest payload, as JSON text: payloads carry ids and parameters, not data.

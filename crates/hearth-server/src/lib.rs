@@ -233,6 +233,7 @@ pub struct Application {
     store: Store,
     chat: Chat,
     knowledge: hearth_core::knowledge::Knowledge,
+    runtime: hearth_jobs::Runtime,
 }
 
 impl Application {
@@ -328,6 +329,7 @@ impl Application {
             );
         }
         let listen = settings.server.listen;
+        let runtime = hearth_jobs::Runtime::new();
         let state = AppState::new(Services {
             settings,
             store: store.clone(),
@@ -340,6 +342,7 @@ impl Application {
             usage: hearth_core::usage::Usage::new(store.clone()),
             metrics: Arc::new(Metrics::new()),
             sockets: crate::ws::Sockets::default(),
+            runtime: runtime.clone(),
         });
         let router = router(state);
         let listener = tokio::net::TcpListener::bind(listen)
@@ -354,6 +357,7 @@ impl Application {
             store,
             chat,
             knowledge,
+            runtime,
         })
     }
 
@@ -364,12 +368,38 @@ impl Application {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// Starts the background loops under the runtime.
+    fn start_loops(&self) {
+        // Other instances fail the runs of an instance that stops beating (and this one fails
+        // theirs): without the beat, a peer's restart would fail this instance's live runs.
+        let chat = self.chat.clone();
+        self.runtime.every(
+            "heartbeat",
+            true,
+            hearth_core::chat::HEARTBEAT_EVERY,
+            move || {
+                let chat = chat.clone();
+                Box::pin(async move {
+                    let failed = chat.heartbeat().await.map_err(|e| e.to_string())?;
+                    if failed > 0 {
+                        tracing::warn!(
+                            failed,
+                            "answers of a stopped instance were marked as failed"
+                        );
+                    }
+                    Ok(())
+                })
+            },
+        );
+    }
+
     /// Serves until `shutdown` completes, then drains connections and closes the store.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         use axum::serve::ListenerExt as _;
+        self.start_loops();
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -392,6 +422,9 @@ impl Application {
             .await;
         // Workers stop between steps; a document cut off mid-way is queued again at next start.
         workers.join().await;
+        if !self.runtime.shutdown(Duration::from_secs(10)).await {
+            tracing::warn!("background loops did not stop within 10 s and were aborted");
+        }
         // Let stopping runs store what they have before the store closes.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while !self.chat.hub().is_empty() && tokio::time::Instant::now() < deadline {

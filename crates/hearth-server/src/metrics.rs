@@ -5,6 +5,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -23,11 +24,19 @@ struct RouteLabels {
 
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoopLabels {
+    task: String,
+}
+
 /// The process's metrics registry.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
+    loop_up: Family<LoopLabels, Gauge>,
+    loop_restarts: Family<LoopLabels, Gauge>,
+    loop_failed_ticks: Family<LoopLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -53,10 +62,31 @@ impl Metrics {
             "HTTP request latency by method and route template",
             latency.clone(),
         );
+        let loop_up = Family::<LoopLabels, Gauge>::default();
+        let loop_restarts = Family::<LoopLabels, Gauge>::default();
+        let loop_failed_ticks = Family::<LoopLabels, Gauge>::default();
+        registry.register(
+            "background_task_up",
+            "1 while a background loop runs, 0 while it waits to be restarted",
+            loop_up.clone(),
+        );
+        registry.register(
+            "background_task_restarts",
+            "Times a background loop panicked or ended and was restarted",
+            loop_restarts.clone(),
+        );
+        registry.register(
+            "background_task_failed_ticks",
+            "Ticks of a periodic background loop that failed",
+            loop_failed_ticks.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            loop_up,
+            loop_restarts,
+            loop_failed_ticks,
         }
     }
 
@@ -77,8 +107,21 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// The text exposition format.
-    pub fn render(&self) -> String {
+    /// The text exposition format, with the background loops' current status.
+    pub fn render(&self, loops: &[hearth_jobs::LoopStatus]) -> String {
+        let as_gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        for l in loops {
+            let labels = LoopLabels {
+                task: l.name.to_owned(),
+            };
+            self.loop_up.get_or_create(&labels).set(i64::from(l.up));
+            self.loop_restarts
+                .get_or_create(&labels)
+                .set(as_gauge(l.restarts));
+            self.loop_failed_ticks
+                .get_or_create(&labels)
+                .set(as_gauge(l.failed_ticks));
+        }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

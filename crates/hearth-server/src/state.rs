@@ -29,6 +29,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Open WebSockets: per user, and those still to authenticate.
     pub sockets: crate::ws::Sockets,
+    /// Owns the background loops; `/ready` and `/metrics` read their status.
+    pub runtime: hearth_jobs::Runtime,
 }
 
 impl AppState {

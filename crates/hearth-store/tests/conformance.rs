@@ -2055,6 +2055,24 @@ async fn jobs_order_turns_and_owner_limits(store: &Store) {
         .expect("complete");
     assert_eq!(claim(store, &["l"], 1).await.expect("a2").id, a2.id);
 
+    // A backlog does not hold up a newcomer: with 40 of a's jobs waiting and 10 served, c's
+    // one job is among the next two claims.
+    let c = knowledge_owner(store, "jobs-c@x.io").await;
+    let backlog: Vec<_> = (0..40).map(|_| job("f", Some(a))).collect();
+    store.enqueue_jobs(&backlog).await.expect("backlog");
+    for _ in 0..10 {
+        claim(store, &["f"], 100).await.expect("backlog job");
+    }
+    let newcomer = enqueue(store, job("f", Some(c))).await;
+    let next_two = [
+        claim(store, &["f"], 100).await.expect("next").id,
+        claim(store, &["f"], 100).await.expect("next").id,
+    ];
+    assert!(
+        next_two.contains(&newcomer.id),
+        "the newcomer waited behind the backlog"
+    );
+
     // Deleting a user deletes their jobs.
     store.delete_user(b).await.expect("delete");
     assert!(store.get_job(b1.id).await.expect("get").is_none());

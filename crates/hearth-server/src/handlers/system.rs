@@ -34,7 +34,7 @@ pub async fn health() -> Json<Status> {
 #[utoipa::path(get, path = "/ready", tag = "system", responses((status = 200, body = Status), (status = 503, body = Status)))]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let reason = match state.store.is_migrated().await {
-        Ok(true) => None,
+        Ok(true) => state.runtime.ready().err(),
         Ok(false) => Some("migrations pending".to_owned()),
         Err(e) => {
             tracing::warn!(error.cause = %e, "readiness check failed");
@@ -89,6 +89,6 @@ pub async fn metrics(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(),
+        state.metrics.render(&state.runtime.status()),
     ))
 }

@@ -16,6 +16,12 @@ async fn health_ready_and_metrics_by_route_template() {
         metrics.contains("hearth_http_request_duration_seconds_bucket"),
         "{metrics}"
     );
+    // The background loops run under the runtime and report there.
+    assert!(
+        metrics.contains(r#"hearth_background_task_up{task="heartbeat"} 1"#)
+            && metrics.contains(r#"hearth_background_task_restarts{task="heartbeat"} 0"#),
+        "{metrics}"
+    );
     assert!(
         !metrics.contains(&key.api_key.id.to_string()),
         "ids never become labels"
