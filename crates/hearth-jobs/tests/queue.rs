@@ -10,7 +10,7 @@ use futures_util::FutureExt as _;
 use hearth_jobs::{
     Handler, JobContext, JobError, JobSpec, JobsError, JobsSettings, Queue, Workers,
 };
-use hearth_store::testing::TempPostgres;
+use hearth_store::testing::TestStore;
 use hearth_store::{Enqueued, JobState, Store, StoreOptions};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -18,25 +18,18 @@ use tokio_util::sync::CancellationToken;
 
 struct Fixture {
     store: Store,
+    db: TestStore,
     _dir: Option<tempfile::TempDir>,
-    pg: Option<TempPostgres>,
 }
 
 impl Fixture {
     async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("hearth.db").display());
-        let store = Store::open(&url, &StoreOptions::default())
-            .await
-            .expect("open");
-        store
-            .migrate(&dir.path().join("backups"))
-            .await
-            .expect("migrate");
+        let db = TestStore::sqlite(dir.path()).await.expect("sqlite store");
         Self {
-            store,
+            store: db.store.clone(),
+            db,
             _dir: Some(dir),
-            pg: None,
         }
     }
 
@@ -45,26 +38,18 @@ impl Fixture {
             eprintln!("skipping the PostgreSQL run: HEARTH_TEST_POSTGRES_URL is unset");
             return None;
         };
-        let db = TempPostgres::create(&admin).await.expect("create database");
-        let store = Store::open(&db.url, &StoreOptions::default())
+        let db = TestStore::postgres(&admin, &StoreOptions::default())
             .await
-            .expect("open");
-        store
-            .migrate(std::path::Path::new("/nonexistent"))
-            .await
-            .expect("migrate");
+            .expect("postgres store");
         Some(Self {
-            store,
+            store: db.store.clone(),
+            db,
             _dir: None,
-            pg: Some(db),
         })
     }
 
     async fn finish(self) {
-        self.store.close().await;
-        if let Some(db) = self.pg {
-            db.drop_now().await.expect("drop database");
-        }
+        self.db.finish().await.expect("close and drop");
     }
 }
 

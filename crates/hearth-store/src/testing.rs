@@ -1,7 +1,46 @@
-//! Throw-away databases for test suites (the conformance suite, the API tests). Not used by
-//! the server itself.
+//! Throw-away databases for test suites (the conformance suite, the queue tests, the API
+//! tests) and benchmarks. Not used by the server itself.
+
+use std::path::Path;
 
 use crate::{Result, Store, StoreOptions};
+
+/// A migrated store on a fresh database, and what keeps that database alive.
+pub struct TestStore {
+    pub store: Store,
+    pg: Option<TempPostgres>,
+}
+
+impl TestStore {
+    /// A migrated SQLite store in `dir` (the caller keeps the directory).
+    pub async fn sqlite(dir: &Path) -> Result<Self> {
+        let url = format!("sqlite://{}", dir.join("hearth.db").display());
+        let store = Store::open(&url, &StoreOptions::default()).await?;
+        store.migrate(&dir.join("backups")).await?;
+        Ok(Self { store, pg: None })
+    }
+
+    /// A migrated store on a fresh database of the PostgreSQL server at `admin_url`.
+    pub async fn postgres(admin_url: &str, options: &StoreOptions) -> Result<Self> {
+        let db = TempPostgres::create(admin_url).await?;
+        let store = Store::open(&db.url, options).await?;
+        // No backup before migrating a database made a moment ago.
+        store.migrate(Path::new("/nonexistent")).await?;
+        Ok(Self {
+            store,
+            pg: Some(db),
+        })
+    }
+
+    /// Closes the store and drops its PostgreSQL database.
+    pub async fn finish(self) -> Result<()> {
+        self.store.close().await;
+        match self.pg {
+            Some(db) => db.drop_now().await,
+            None => Ok(()),
+        }
+    }
+}
 
 /// A fresh PostgreSQL database made on a server the tests may use; dropped by [`Self::drop_now`].
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 //! `HEARTH_TEST_POSTGRES_URL` is set (each test gets its own fresh database).
 
 use hearth_store::ids::{ClaimId, JobId, SessionId, UserId};
-use hearth_store::testing::TempPostgres;
+use hearth_store::testing::TestStore;
 use hearth_store::{
     Backend, ClaimRequest, Enqueued, Inserted, Job, JobFilter, JobState, NewApiKey, NewChunk,
     NewDocument, NewInvite, NewJob, NewKnowledgeBase, NewRefreshToken, NewUser, NewUserRole,
@@ -12,25 +12,18 @@ use hearth_store::{
 /// A store on a fresh database, and what keeps that database alive.
 pub struct Fixture {
     pub store: Store,
+    db: TestStore,
     _dir: Option<tempfile::TempDir>,
-    pg: Option<TempPostgres>,
 }
 
 impl Fixture {
     async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("hearth.db").display());
-        let store = Store::open(&url, &StoreOptions::default())
-            .await
-            .expect("open sqlite");
-        store
-            .migrate(&dir.path().join("backups"))
-            .await
-            .expect("migrate");
+        let db = TestStore::sqlite(dir.path()).await.expect("sqlite store");
         Self {
-            store,
+            store: db.store.clone(),
+            db,
             _dir: Some(dir),
-            pg: None,
         }
     }
 
@@ -39,28 +32,18 @@ impl Fixture {
             eprintln!("skipping the PostgreSQL conformance run: HEARTH_TEST_POSTGRES_URL is unset");
             return None;
         };
-        let db = TempPostgres::create(&admin_url)
+        let db = TestStore::postgres(&admin_url, &StoreOptions::default())
             .await
-            .expect("create database");
-        let store = Store::open(&db.url, &StoreOptions::default())
-            .await
-            .expect("open postgres");
-        store
-            .migrate(std::path::Path::new("/nonexistent"))
-            .await
-            .expect("migrate");
+            .expect("postgres store");
         Some(Self {
-            store,
+            store: db.store.clone(),
+            db,
             _dir: None,
-            pg: Some(db),
         })
     }
 
     async fn finish(self) {
-        self.store.close().await;
-        if let Some(db) = self.pg {
-            db.drop_now().await.expect("drop database");
-        }
+        self.db.finish().await.expect("close and drop");
     }
 }
 

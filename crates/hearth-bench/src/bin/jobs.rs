@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt as _;
 use hearth_jobs::{Handler, JobContext, JobError, JobSpec, JobsSettings, Queue, Workers};
-use hearth_store::testing::TempPostgres;
+use hearth_store::testing::TestStore;
 use hearth_store::{ClaimRequest, Store, StoreOptions, Timestamp};
 use tokio_util::sync::CancellationToken;
 
@@ -176,34 +176,19 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let store = Store::open(&url, &StoreOptions::default())
-        .await
-        .expect("open sqlite");
-    store
-        .migrate(&dir.path().join("backups"))
-        .await
-        .expect("migrate");
-    measure("SQLite", store.clone(), &args).await;
-    store.close().await;
+    let db = TestStore::sqlite(dir.path()).await.expect("sqlite store");
+    measure("SQLite", db.store.clone(), &args).await;
+    db.finish().await.expect("close");
 
     if let Some(admin) = &args.postgres {
-        let db = TempPostgres::create(admin).await.expect("create database");
-        let store = Store::open(
-            &db.url,
-            &StoreOptions {
-                max_connections: 16,
-                ..StoreOptions::default()
-            },
-        )
-        .await
-        .expect("open postgres");
-        store
-            .migrate(std::path::Path::new("/nonexistent"))
+        let options = StoreOptions {
+            max_connections: 16,
+            ..StoreOptions::default()
+        };
+        let db = TestStore::postgres(admin, &options)
             .await
-            .expect("migrate");
-        measure("PostgreSQL", store.clone(), &args).await;
-        store.close().await;
-        db.drop_now().await.expect("drop");
+            .expect("postgres store");
+        measure("PostgreSQL", db.store.clone(), &args).await;
+        db.finish().await.expect("close and drop");
     }
 }
