@@ -28,19 +28,6 @@ pub enum DocumentStatus {
     Failed,
 }
 
-impl DocumentStatus {
-    /// Parses the stored form; anything unknown is `failed`.
-    pub fn from_stored(s: &str) -> Self {
-        match s {
-            "queued" => Self::Queued,
-            "parsing" => Self::Parsing,
-            "embedding" => Self::Embedding,
-            "indexed" => Self::Indexed,
-            _ => Self::Failed,
-        }
-    }
-}
-
 /// A knowledge base as the API shows it.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct KnowledgeBaseView {

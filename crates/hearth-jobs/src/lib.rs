@@ -14,6 +14,8 @@
 //!   jitter until its attempts run out; then, or at once for [`JobError::Fatal`], it is *dead*:
 //!   kept with its last error until someone re-runs it;
 //! - a cancelled job's handler sees its [`JobContext::cancelled`] token fire at the next renewal;
+//! - schedules (cron in a time zone, see [`ScheduleSpec`]) enqueue a job per tick, once per tick
+//!   however many instances fire them;
 //! - owners take turns, and one owner never has more than `per_owner` running jobs, so one user's
 //!   thousand jobs do not hold up another user's one.
 //!
@@ -26,6 +28,7 @@
 
 mod backoff;
 mod runtime;
+mod schedule;
 mod worker;
 
 use std::sync::Arc;
@@ -40,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use backoff::retry_delay;
 pub use runtime::{LoopStatus, Runtime};
+pub use schedule::{Cron, ScheduleSpec, MAX_SCHEDULE_NAME};
 pub use worker::{Stats, StatsSnapshot, Workers};
 
 /// Largest payload, as JSON text: payloads carry ids and parameters, not data.
@@ -155,6 +159,8 @@ pub struct JobContext {
     pub owner: Option<UserId>,
     /// This attempt's number, from 1.
     pub attempt: u32,
+    /// Its last attempt's number: a handler may record a failure for good on it.
+    pub max_attempts: u32,
     payload: String,
     /// Fires when the job is cancelled, taken over, or the worker shuts down: stop soon.
     pub cancelled: CancellationToken,
@@ -339,6 +345,23 @@ impl Queue {
         Ok(job)
     }
 
+    /// Takes back running jobs whose lease ran out (the workers' maintenance does this
+    /// periodically). With `all`, every running job, whatever its lease: only for a process
+    /// that is the store's one user (embedded SQLite) at start, when they are all its own
+    /// jobs from before a crash.
+    pub async fn recover(&self, all: bool) -> Result<hearth_store::RecoveredJobs, JobsError> {
+        let expired_before = if all {
+            Timestamp::from_millis(i64::MAX)
+        } else {
+            Timestamp::now()
+        };
+        let recovered = self.store.recover_jobs(expired_before).await?;
+        for _ in 0..recovered.requeued.min(self.settings.workers as u64) {
+            self.wake.notify_one();
+        }
+        Ok(recovered)
+    }
+
     pub async fn get(&self, id: JobId) -> Result<Option<Job>, JobsError> {
         Ok(self.store.get_job(id).await?)
     }
@@ -353,6 +376,57 @@ impl Queue {
                 ..JobFilter::default()
             })
             .await?)
+    }
+}
+
+/// The kind of the job that deletes finished jobs past `jobs.retention_hours`.
+pub const PURGE_JOB: &str = "jobs.purge";
+
+/// Deletes finished jobs (succeeded, dead, cancelled) past retention.
+struct Purge(Queue);
+
+impl Handler for Purge {
+    fn kind(&self) -> &str {
+        PURGE_JOB
+    }
+
+    fn run(&self, _job: JobContext) -> BoxFuture<'static, Result<(), JobError>> {
+        let queue = self.0.clone();
+        Box::pin(async move {
+            let keep = queue.settings.retention_hours.saturating_mul(3_600_000);
+            let before = Timestamp::from_millis(
+                Timestamp::now()
+                    .millis()
+                    .saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX)),
+            );
+            let purged = queue
+                .store
+                .purge_jobs(before)
+                .await
+                .map_err(|e| JobError::Retry(e.to_string()))?;
+            if purged > 0 {
+                tracing::info!(purged, "deleted finished jobs past retention");
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Queue {
+    /// The queue's own jobs' handlers (the purge), for a worker pool.
+    pub fn system_handlers(&self) -> Vec<Arc<dyn Handler>> {
+        vec![Arc::new(Purge(self.clone()))]
+    }
+
+    /// Schedules the queue's own jobs (the hourly purge); every instance may call it at start.
+    pub async fn install_system_schedules(&self) -> Result<(), JobsError> {
+        self.put_schedule(ScheduleSpec::new(
+            PURGE_JOB,
+            "17 * * * *",
+            JobSpec::new(PURGE_JOB, serde_json::json!({})),
+        ))
+        .await?;
+        Ok(())
     }
 }
 

@@ -1,5 +1,5 @@
 //! The workers: slots that claim due jobs and run them under a renewed lease, and the loop that
-//! takes back jobs whose worker died and deletes old finished ones.
+//! takes back jobs whose worker died.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,6 +27,11 @@ pub struct Stats {
     recovered: AtomicU64,
     /// Sum of claim round trips, in microseconds (with `claimed`, the mean).
     claim_micros: AtomicU64,
+    /// Sum of the time claimed jobs waited past their `run_at`, in milliseconds.
+    wait_millis: AtomicU64,
+    /// Runs whose handler ended (any outcome), and the sum of their durations.
+    ran: AtomicU64,
+    run_micros: AtomicU64,
     /// Bumped after every count changes, so a caller can wait for an outcome.
     changed: tokio::sync::watch::Sender<u64>,
 }
@@ -43,6 +48,9 @@ pub struct StatsSnapshot {
     pub released: u64,
     pub recovered: u64,
     pub claim_micros: u64,
+    pub wait_millis: u64,
+    pub ran: u64,
+    pub run_micros: u64,
 }
 
 impl Stats {
@@ -76,17 +84,25 @@ impl Stats {
             released: get(&self.released),
             recovered: get(&self.recovered),
             claim_micros: get(&self.claim_micros),
+            wait_millis: get(&self.wait_millis),
+            ran: get(&self.ran),
+            run_micros: get(&self.run_micros),
         }
     }
 }
 
-/// Runs the jobs of the kinds it has handlers for.
+/// Runs the jobs of the kinds it has handlers for. Cheap to clone (clones share their stats).
+#[derive(Clone)]
 pub struct Workers {
     queue: Queue,
     handlers: Arc<Handlers>,
     kinds: Arc<Vec<String>>,
     name: String,
     stats: Arc<Stats>,
+    /// Jobs run at the same time.
+    slots: usize,
+    /// Whether [`Workers::run`] also takes back abandoned jobs.
+    maintain: bool,
 }
 
 /// How one run ended.
@@ -107,31 +123,46 @@ impl Workers {
             .collect();
         let mut kinds: Vec<String> = handlers.keys().cloned().collect();
         kinds.sort();
+        let slots = queue.settings.workers;
         Self {
             queue,
             handlers: Arc::new(handlers),
             kinds: Arc::new(kinds),
             name: name.into(),
             stats: Arc::new(Stats::default()),
+            slots,
+            maintain: true,
         }
+    }
+
+    /// Runs `n` jobs at the same time instead of `jobs.workers` (a pool for one heavy kind).
+    pub fn slots(mut self, n: usize) -> Self {
+        self.slots = n.max(1);
+        self
+    }
+
+    /// Leaves taking back abandoned jobs to another pool of the process (one is enough).
+    pub fn without_maintenance(mut self) -> Self {
+        self.maintain = false;
+        self
     }
 
     pub fn stats(&self) -> Arc<Stats> {
         self.stats.clone()
     }
 
-    /// Runs `jobs.workers` slots and the recovery loop until `shutdown` fires, then stops
-    /// claiming, gives running handlers `jobs.shutdown_grace_secs` to finish, puts back the jobs
-    /// of those that did not, and returns.
+    /// Runs its slots and the recovery loop until `shutdown` fires, then stops claiming, gives
+    /// running handlers `jobs.shutdown_grace_secs` to finish, puts back the jobs of those that
+    /// did not, and returns.
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
         let mut set = JoinSet::new();
-        for slot in 0..this.queue.settings.workers {
+        for slot in 0..this.slots {
             let this = this.clone();
             let shutdown = shutdown.clone();
             set.spawn(async move { this.slot(slot, shutdown).await });
         }
-        {
+        if this.maintain {
             let this = this.clone();
             let shutdown = shutdown.clone();
             set.spawn(async move { this.maintain(shutdown).await });
@@ -166,6 +197,12 @@ impl Workers {
                     self.stats.bump(&self.stats.claimed);
                     let micros = u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX);
                     self.stats.claim_micros.fetch_add(micros, Ordering::Relaxed);
+                    let waited = Timestamp::now()
+                        .millis()
+                        .saturating_sub(job.run_at.millis());
+                    self.stats
+                        .wait_millis
+                        .fetch_add(u64::try_from(waited).unwrap_or(0), Ordering::Relaxed);
                     self.run_one(job, &shutdown).await;
                 }
                 Ok(None) => {
@@ -198,9 +235,11 @@ impl Workers {
             kind: job.kind.clone(),
             owner: job.owner,
             attempt: u32::try_from(job.attempts).unwrap_or(u32::MAX),
+            max_attempts: u32::try_from(job.max_attempts).unwrap_or(u32::MAX),
             payload: job.payload.clone(),
             cancelled: cancelled.clone(),
         };
+        let started = Instant::now();
         let mut task = tokio::spawn(handler.run(ctx));
         let renew_every = settings.lease() / 3;
         let mut renew =
@@ -239,6 +278,9 @@ impl Workers {
                 }
             }
         };
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.stats.run_micros.fetch_add(micros, Ordering::Relaxed);
+        self.stats.ran.fetch_add(1, Ordering::Relaxed);
         let recorded = match outcome {
             Outcome::Lost => {
                 self.stats.bump(&self.stats.lost);
@@ -314,18 +356,17 @@ impl Workers {
         Ok(())
     }
 
-    /// Takes back jobs whose worker stopped renewing, and deletes finished jobs past retention.
+    /// Takes back jobs whose worker stopped renewing.
     async fn maintain(&self, shutdown: CancellationToken) {
         let settings = &self.queue.settings;
         let every = (settings.lease() / 2).max(Duration::from_secs(1));
-        let mut last_purge: Option<Instant> = None;
         let mut tick = tokio::time::interval(every);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = shutdown.cancelled() => return,
             }
-            match self.queue.store.recover_jobs(Timestamp::now()).await {
+            match self.queue.recover(false).await {
                 Ok(r) => {
                     if r.requeued + r.dead > 0 {
                         tracing::warn!(
@@ -337,27 +378,9 @@ impl Workers {
                             .recovered
                             .fetch_add(r.requeued + r.dead, Ordering::Relaxed);
                         self.stats.changed.send_modify(|v| *v += 1);
-                        for _ in 0..r.requeued.min(settings.workers as u64) {
-                            self.queue.wake.notify_one();
-                        }
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "recovering jobs failed"),
-            }
-            if last_purge.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
-                last_purge = Some(Instant::now());
-                let keep = settings
-                    .retention_hours
-                    .saturating_mul(3600)
-                    .saturating_mul(1000);
-                let before = Timestamp::from_millis(
-                    Timestamp::now()
-                        .millis()
-                        .saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX)),
-                );
-                if let Err(e) = self.queue.store.purge_jobs(before).await {
-                    tracing::warn!(error = %e, "deleting old jobs failed");
-                }
             }
         }
     }

@@ -8,10 +8,10 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt as _;
 use hearth_jobs::{
-    Handler, JobContext, JobError, JobSpec, JobsError, JobsSettings, Queue, Workers,
+    Handler, JobContext, JobError, JobSpec, JobsError, JobsSettings, Queue, ScheduleSpec, Workers,
 };
 use hearth_store::testing::TestStore;
-use hearth_store::{Enqueued, JobState, Store, StoreOptions};
+use hearth_store::{Enqueued, JobState, Store, StoreOptions, Timestamp};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -87,6 +87,8 @@ both!(
     a_dead_workers_job_is_taken_over,
     shutdown_puts_unfinished_jobs_back,
     bad_specs_are_refused_with_the_field,
+    a_tick_fires_once_however_many_instances_fire_it,
+    missed_ticks_coalesce_and_disabled_schedules_wait,
 );
 
 /// Settings for tests: quick retries, short leases, and a poll so slow that only a wake-up
@@ -509,4 +511,144 @@ async fn bad_specs_are_refused_with_the_field(store: &Store) {
         })
     ));
     assert!(store.job_counts().await.expect("counts").is_empty());
+}
+
+/// The jobs a schedule's tick enqueued.
+async fn tick_jobs(store: &Store, kind: &str) -> Vec<hearth_store::Job> {
+    store
+        .list_jobs(&hearth_store::JobFilter {
+            kind: Some(kind.into()),
+            limit: 100,
+            ..hearth_store::JobFilter::default()
+        })
+        .await
+        .expect("list")
+}
+
+async fn a_tick_fires_once_however_many_instances_fire_it(store: &Store) {
+    let queue = Queue::new(store.clone(), settings());
+    let spec = ScheduleSpec::new(
+        "digest",
+        "*/5 * * * *",
+        JobSpec::new("digest.send", json!({"to": "team"})),
+    )
+    .timezone("Europe/Paris");
+    let schedule = queue.put_schedule(spec).await.expect("schedule");
+    let tick = schedule.next_at;
+    assert_eq!(tick.millis() % 300_000, 0, "on a five-minute boundary");
+    // Not due yet: nothing fires a moment before the tick.
+    let before = Timestamp::from_millis(tick.millis() - 1);
+    assert_eq!(queue.fire_due(before).await.expect("fire"), 0);
+
+    // Eight instances (each its own queue on the same store) fire the due tick at once.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let instance = Queue::new(store.clone(), settings());
+        tasks.push(tokio::spawn(async move {
+            instance.fire_due(tick).await.expect("fire")
+        }));
+    }
+    let mut fired = 0;
+    for t in tasks {
+        fired += t.await.expect("join");
+    }
+    assert_eq!(fired, 1);
+    let jobs = tick_jobs(store, "digest.send").await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].payload, r#"{"to":"team"}"#);
+    assert_eq!(jobs[0].run_at, tick);
+    assert_eq!(
+        jobs[0].idempotency_key.as_deref(),
+        Some(format!("schedule:digest:{}", tick.millis()).as_str())
+    );
+    let moved = store
+        .get_schedule("digest")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(moved.next_at.millis(), tick.millis() + 300_000);
+    assert_eq!(moved.last_at, Some(tick));
+    // The same moment again fires nothing; the next tick fires the next job.
+    assert_eq!(queue.fire_due(tick).await.expect("again"), 0);
+    assert_eq!(queue.fire_due(moved.next_at).await.expect("next"), 1);
+    assert_eq!(tick_jobs(store, "digest.send").await.len(), 2);
+}
+
+async fn missed_ticks_coalesce_and_disabled_schedules_wait(store: &Store) {
+    let queue = Queue::new(store.clone(), settings());
+    let hourly = queue
+        .put_schedule(ScheduleSpec::new(
+            "hourly",
+            "0 * * * *",
+            JobSpec::new("report.hourly", json!({})),
+        ))
+        .await
+        .expect("schedule");
+    // Down for five hours: one job for the missed ticks, then the first tick after now.
+    let later = Timestamp::from_millis(hourly.next_at.millis() + 5 * 3_600_000 + 60_000);
+    assert_eq!(queue.fire_due(later).await.expect("fire"), 1);
+    assert_eq!(tick_jobs(store, "report.hourly").await.len(), 1);
+    let moved = store
+        .get_schedule("hourly")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(
+        moved.next_at.millis(),
+        hourly.next_at.millis() + 6 * 3_600_000
+    );
+
+    let paused = queue
+        .put_schedule(
+            ScheduleSpec::new("paused", "* * * * *", JobSpec::new("noop", json!({})))
+                .enabled(false),
+        )
+        .await
+        .expect("schedule");
+    let far = Timestamp::from_millis(paused.next_at.millis() + 3_600_000);
+    queue.fire_due(far).await.expect("fire");
+    assert!(tick_jobs(store, "noop").await.is_empty());
+    assert!(queue.delete_schedule("paused").await.expect("delete"));
+    assert!(!queue.delete_schedule("paused").await.expect("gone"));
+
+    // Bad schedules are refused with the field, and store nothing.
+    let refused = |spec: ScheduleSpec| {
+        let queue = queue.clone();
+        async move {
+            match queue.put_schedule(spec).await {
+                Err(JobsError::Invalid { field, .. }) => field,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let job = || JobSpec::new("noop", json!({}));
+    assert_eq!(
+        refused(ScheduleSpec::new("Bad Name", "* * * * *", job())).await,
+        "name"
+    );
+    assert_eq!(
+        refused(ScheduleSpec::new("x", "* * * *", job())).await,
+        "cron"
+    );
+    assert_eq!(
+        refused(ScheduleSpec::new("x", "* * * * *", job()).timezone("Nowhere/Land")).await,
+        "timezone"
+    );
+    assert_eq!(
+        refused(ScheduleSpec::new(
+            "x",
+            "* * * * *",
+            JobSpec::new("", json!({}))
+        ))
+        .await,
+        "kind"
+    );
+    let names: Vec<String> = queue
+        .schedules()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, vec!["hourly"]);
 }

@@ -63,6 +63,34 @@ pub enum StartupError {
     },
     #[error("{0}")]
     Core(#[from] hearth_core::CoreError),
+    /// A combination of roles this store cannot run.
+    #[error("{0}")]
+    Roles(String),
+}
+
+/// What a process runs: the HTTP API and UI, the background jobs, or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    pub http: bool,
+    pub jobs: bool,
+}
+
+impl Roles {
+    /// `hearth serve`: both.
+    pub const ALL: Roles = Roles {
+        http: true,
+        jobs: true,
+    };
+    /// `hearth serve --no-jobs`: HTTP only; workers elsewhere run the jobs.
+    pub const HTTP: Roles = Roles {
+        http: true,
+        jobs: false,
+    };
+    /// `hearth worker`: jobs only.
+    pub const WORKER: Roles = Roles {
+        http: false,
+        jobs: true,
+    };
 }
 
 /// Opens the store named by the settings and applies pending migrations (backing up SQLite first).
@@ -226,19 +254,65 @@ async fn load_local_models(settings: &Settings) -> hearth_local::LocalModels {
     loaded
 }
 
+/// How often documents without a live ingest job are put right.
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+/// How often changed vector indexes are saved.
+const SAVE_INDEXES_EVERY: Duration = Duration::from_secs(30);
+
+fn log_reconciled(r: hearth_core::knowledge::Reconciled) {
+    if r.enqueued + r.failed + r.restarted > 0 {
+        tracing::warn!(
+            enqueued = r.enqueued,
+            failed = r.failed,
+            restarted = r.restarted,
+            "documents without a live ingest job were put right"
+        );
+    }
+}
+
+fn jobs_startup(e: hearth_jobs::JobsError) -> StartupError {
+    match e {
+        hearth_jobs::JobsError::Store(e) => e.into(),
+        other => StartupError::Core(hearth_core::CoreError::Other(Box::new(other))),
+    }
+}
+
 /// A server bound to its port, ready to run.
 pub struct Application {
-    listener: tokio::net::TcpListener,
+    /// `None` for a worker, which serves no HTTP.
+    listener: Option<tokio::net::TcpListener>,
+    roles: Roles,
     router: Router,
     store: Store,
     chat: Chat,
     knowledge: hearth_core::knowledge::Knowledge,
     runtime: hearth_jobs::Runtime,
+    queue: hearth_jobs::Queue,
+    /// The worker pool that ingests documents (`knowledge.workers` at once).
+    ingest: hearth_jobs::Workers,
+    /// The worker pool for every other kind (`jobs.workers` at once).
+    general: hearth_jobs::Workers,
+    /// How long shutdown waits for the background loops (handlers get `jobs.shutdown_grace_secs`).
+    shutdown_bound: Duration,
 }
 
 impl Application {
     /// Opens and migrates the store, builds the services and binds the listener.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with(settings, Roles::ALL).await
+    }
+
+    /// Like [`Application::build`] for a process with only some roles. Splitting roles needs
+    /// PostgreSQL: an embedded SQLite store belongs to one process, which runs both.
+    pub async fn build_with(settings: Settings, roles: Roles) -> Result<Self, StartupError> {
+        if roles != Roles::ALL && !settings.database_url().starts_with("postgres") {
+            return Err(StartupError::Roles(
+                "serving without jobs, or running a separate worker, needs PostgreSQL \
+                 (database.url): an embedded SQLite store belongs to one process, which runs \
+                 both"
+                    .into(),
+            ));
+        }
         let store = open_store(&settings).await?;
         let accounts = accounts(&settings, store.clone())?;
         let crypto = crypto(&settings)?;
@@ -278,27 +352,32 @@ impl Application {
         let recorder = hearth_core::usage::Recorder::start(store.clone());
         let embeddings = hearth_core::embeddings::Embeddings::new(local.embedders)
             .with_providers(providers.clone(), recorder.clone());
+        let queue = hearth_jobs::Queue::new(store.clone(), settings.jobs.clone());
         let knowledge = hearth_core::knowledge::Knowledge::new(
             store.clone(),
             embeddings.clone(),
             settings.knowledge.clone(),
             settings.knowledge_dir(),
+            queue.clone(),
         );
         let pgvector = knowledge.choose_vector_index().await?;
         tracing::info!(
             vector_index = if pgvector { "pgvector" } else { "embedded" },
             "knowledge vector index"
         );
-        // Embedded SQLite has one process: every document left in progress was this server's.
-        let recovered = knowledge
-            .recover(store.backend() == hearth_store::Backend::Sqlite)
-            .await?;
-        if recovered.requeued + recovered.failed > 0 {
-            tracing::warn!(
-                requeued = recovered.requeued,
-                failed = recovered.failed,
-                "documents cut off by the previous shutdown were taken back"
-            );
+        // Embedded SQLite has one process: every job left running was this server's.
+        if store.backend() == hearth_store::Backend::Sqlite && roles.jobs {
+            let recovered = queue.recover(true).await.map_err(jobs_startup)?;
+            if recovered.requeued + recovered.dead > 0 {
+                tracing::warn!(
+                    requeued = recovered.requeued,
+                    dead = recovered.dead,
+                    "jobs cut off by the previous shutdown were taken back"
+                );
+            }
+        }
+        if roles.jobs {
+            log_reconciled(knowledge.reconcile_ingest().await?);
         }
         let memory_embedder = Some(settings.knowledge.embedding_model.trim())
             .filter(|m| !m.is_empty())
@@ -330,6 +409,21 @@ impl Application {
         }
         let listen = settings.server.listen;
         let runtime = hearth_jobs::Runtime::new();
+        let instance = chat.instance().to_owned();
+        let ingest = hearth_jobs::Workers::new(
+            queue.clone(),
+            format!("{instance}/ingest"),
+            vec![knowledge.ingest_handler()],
+        )
+        .slots(settings.knowledge.workers)
+        .without_maintenance();
+        // Every other kind of job; this pool also takes back jobs whose worker died.
+        let general = hearth_jobs::Workers::new(queue.clone(), instance, queue.system_handlers());
+        queue
+            .install_system_schedules()
+            .await
+            .map_err(jobs_startup)?;
+        let shutdown_bound = Duration::from_secs(settings.jobs.shutdown_grace_secs + 5);
         let state = AppState::new(Services {
             settings,
             store: store.clone(),
@@ -343,29 +437,42 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             sockets: crate::ws::Sockets::default(),
             runtime: runtime.clone(),
+            queue: queue.clone(),
+            job_pools: vec![("ingest", ingest.stats()), ("general", general.stats())],
         });
         let router = router(state);
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|source| StartupError::Listen {
-                addr: listen,
-                source,
-            })?;
+        let listener = match roles.http {
+            true => Some(
+                tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(|source| StartupError::Listen {
+                        addr: listen,
+                        source,
+                    })?,
+            ),
+            false => None,
+        };
         Ok(Self {
             listener,
+            roles,
             router,
             store,
             chat,
             knowledge,
             runtime,
+            queue,
+            ingest,
+            general,
+            shutdown_bound,
         })
     }
 
-    /// The address actually bound (the real port when 0 was asked for).
+    /// The address actually bound (the real port when 0 was asked for); port 0 for a worker.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// Starts the background loops under the runtime.
@@ -391,39 +498,102 @@ impl Application {
                 })
             },
         );
+        if !self.roles.jobs {
+            return;
+        }
+        let ingest = self.ingest.clone();
+        self.runtime.spawn("jobs-ingest", true, move |stop| {
+            Box::pin(ingest.clone().run(stop))
+        });
+        let general = self.general.clone();
+        self.runtime.spawn("jobs-general", true, move |stop| {
+            Box::pin(general.clone().run(stop))
+        });
+        // Cron ticks: every instance looks; each tick fires once.
+        let queue = self.queue.clone();
+        self.runtime
+            .every("job-scheduler", true, Duration::from_secs(1), move || {
+                let queue = queue.clone();
+                Box::pin(async move {
+                    queue
+                        .fire_due(hearth_store::Timestamp::now())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(())
+                })
+            });
+        // A document whose job never got stored, or died, is put right here.
+        let knowledge = self.knowledge.clone();
+        self.runtime
+            .every("kb-reconcile", true, RECONCILE_EVERY, move || {
+                let knowledge = knowledge.clone();
+                Box::pin(async move {
+                    log_reconciled(
+                        knowledge
+                            .reconcile_ingest()
+                            .await
+                            .map_err(|e| e.to_string())?,
+                    );
+                    Ok(())
+                })
+            });
+        // Vector indexes are saved on a timer, not each time the queue empties: a large graph is
+        // written whole, and a lost save only means a catch-up from the store.
+        let knowledge = self.knowledge.clone();
+        self.runtime
+            .every("kb-index-save", false, SAVE_INDEXES_EVERY, move || {
+                let knowledge = knowledge.clone();
+                Box::pin(async move {
+                    knowledge.save_indexes().await.map_err(|e| e.to_string())?;
+                    Ok(())
+                })
+            });
     }
 
-    /// Serves until `shutdown` completes, then drains connections and closes the store.
+    /// Serves (and runs its jobs) until `shutdown` completes, then drains connections, stops
+    /// the background loops and closes the store.
     pub async fn run_until(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         use axum::serve::ListenerExt as _;
         self.start_loops();
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        // Streamed answers are many small writes; Nagle's algorithm would hold each one back
-        // until the previous is acknowledged (40 ms with delayed ACKs).
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         // On shutdown, runs stop (their partial answers are kept as `stopped`), which also ends
         // the SSE streams that graceful shutdown waits for.
         let hub = self.chat.hub().clone();
-        let stop_workers = tokio_util::sync::CancellationToken::new();
-        let workers = self.knowledge.start_workers(stop_workers.clone());
-        let result = axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
+        let result = match self.listener.take() {
+            Some(listener) => {
+                let service = self
+                    .router
+                    .clone()
+                    .into_make_service_with_connect_info::<SocketAddr>();
+                // Streamed answers are many small writes; Nagle's algorithm would hold each one
+                // back until the previous is acknowledged (40 ms with delayed ACKs).
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(async move {
+                        shutdown.await;
+                        hub.cancel_all();
+                    })
+                    .await
+            }
+            None => {
                 shutdown.await;
                 hub.cancel_all();
-                stop_workers.cancel();
-            })
-            .await;
-        // Workers stop between steps; a document cut off mid-way is queued again at next start.
-        workers.join().await;
-        if !self.runtime.shutdown(Duration::from_secs(10)).await {
-            tracing::warn!("background loops did not stop within 10 s and were aborted");
+                Ok(())
+            }
+        };
+        // Job handlers get their grace to finish; a job cut off is put back in the queue.
+        if !self.runtime.shutdown(self.shutdown_bound).await {
+            tracing::warn!(
+                bound = ?self.shutdown_bound,
+                "background loops did not stop in time and were aborted"
+            );
+        }
+        if let Err(e) = self.knowledge.save_indexes().await {
+            tracing::error!(error = %e, "could not save vector indexes at shutdown");
         }
         // Let stopping runs store what they have before the store closes.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

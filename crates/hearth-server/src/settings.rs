@@ -30,6 +30,7 @@ pub struct Settings {
     pub local: hearth_local::LocalConfig,
     pub knowledge: hearth_core::knowledge::KnowledgeSettings,
     pub memory: hearth_core::memory::MemorySettings,
+    pub jobs: hearth_jobs::JobsSettings,
     pub log: LogSettings,
 }
 
@@ -160,6 +161,7 @@ impl Default for Settings {
             local: hearth_local::LocalConfig::default(),
             knowledge: hearth_core::knowledge::KnowledgeSettings::default(),
             memory: hearth_core::memory::MemorySettings::default(),
+            jobs: hearth_jobs::JobsSettings::default(),
             log: LogSettings {
                 format: LogFormat::Json,
                 level: "info".into(),
@@ -455,6 +457,9 @@ impl Settings {
             return Err(SettingsError(why));
         }
         if let Err(why) = self.memory.validate() {
+            return Err(SettingsError(why));
+        }
+        if let Err(why) = self.jobs.validate() {
             return Err(SettingsError(why));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

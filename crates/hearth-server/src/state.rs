@@ -31,6 +31,10 @@ pub struct Services {
     pub sockets: crate::ws::Sockets,
     /// Owns the background loops; `/ready` and `/metrics` read their status.
     pub runtime: hearth_jobs::Runtime,
+    /// The durable job queue.
+    pub queue: hearth_jobs::Queue,
+    /// This process's worker pools' counts, by pool name, for `/metrics`.
+    pub job_pools: Vec<(&'static str, Arc<hearth_jobs::Stats>)>,
 }
 
 impl AppState {

@@ -485,31 +485,35 @@ impl Store {
         })?)
     }
 
-    /// Takes back running jobs whose lease ran out before `now` (their worker stopped): queued
-    /// again at once, or dead when they are out of attempts.
-    pub async fn recover_jobs(&self, now: Timestamp) -> Result<RecoveredJobs> {
+    /// Takes back running jobs whose lease ran out before `expired_before` (their worker
+    /// stopped; a process that is the store's only user passes a time past every lease at
+    /// start): queued again at once, or dead when they are out of attempts.
+    pub async fn recover_jobs(&self, expired_before: Timestamp) -> Result<RecoveredJobs> {
+        let now = Timestamp::now();
         on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             let dead = sqlx::query(
                 "UPDATE jobs SET state = $1, lease_until = NULL, claim_id = NULL, finished_at = $2, \
                  updated_at = $2, last_error = $3 \
-                 WHERE state = $4 AND lease_until < $2 AND attempts >= max_attempts",
+                 WHERE state = $4 AND lease_until < $5 AND attempts >= max_attempts",
             )
             .bind(JobState::Dead)
             .bind(now)
             .bind("its worker stopped (the lease ran out) on every attempt")
             .bind(JobState::Running)
+            .bind(expired_before)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             let requeued = sqlx::query(
                 "UPDATE jobs SET state = $1, lease_until = NULL, claim_id = NULL, run_at = $2, \
-                 updated_at = $2, last_error = $3 WHERE state = $4 AND lease_until < $2",
+                 updated_at = $2, last_error = $3 WHERE state = $4 AND lease_until < $5",
             )
             .bind(JobState::Queued)
             .bind(now)
             .bind("its worker stopped (the lease ran out); queued again")
             .bind(JobState::Running)
+            .bind(expired_before)
             .execute(&mut *tx)
             .await?
             .rows_affected();

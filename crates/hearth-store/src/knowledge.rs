@@ -1,9 +1,26 @@
-//! Knowledge bases, documents (which double as the ingest queue) and chunks with their
+//! Knowledge bases, documents (with where each is on its way into the index) and chunks with their
 //! full-text search on PostgreSQL (a generated `tsvector`; on SQLite the embedded index in
 //! hearth-rag does it) and pgvector when the extension is there.
 
+use crate::enums::text_enum;
 use crate::ids::{ChunkId, DocumentId, KnowledgeBaseId, UserId};
-use crate::{on_pool, on_writer, Pool, Result, Store, Timestamp};
+use crate::{on_pool, on_writer, JobState, Pool, Result, Store, Timestamp};
+
+text_enum!(
+    /// Where a document is on its way into the index.
+    DocumentState {
+        /// Waiting for its ingest job.
+        Queued = "queued",
+        /// Its original is being read into chunks.
+        Parsing = "parsing",
+        /// Its chunks are being embedded.
+        Embedding = "embedding",
+        /// Searchable.
+        Indexed = "indexed",
+        /// Could not be read; `error` says why.
+        Failed = "failed",
+    }
+);
 
 /// A knowledge base as stored.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -54,14 +71,13 @@ pub struct Document {
     pub content_hash: String,
     /// A JSON object the uploader attached, for search filters.
     pub metadata: String,
-    /// `queued`, `parsing`, `embedding`, `indexed` or `failed`.
-    pub status: String,
+    pub status: DocumentState,
     /// Why it failed, for the user.
     pub error: Option<String>,
-    /// Times a worker claimed it.
+    /// Times a worker started its current round.
     pub attempts: i64,
-    /// Until when the claiming worker owns it.
-    pub lease_until: Option<Timestamp>,
+    /// Rounds it was queued for, from 0 (a retry starts the next).
+    pub ingest_gen: i64,
     pub pages: Option<i64>,
     pub chunks: i64,
     pub created_at: Timestamp,
@@ -117,19 +133,22 @@ pub enum Inserted {
     Duplicate(Document),
 }
 
-/// What [`Store::recover_documents`] did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Recovered {
-    /// Put back in the queue.
-    pub requeued: u64,
-    /// Given up on: claimed too often.
-    pub failed: u64,
+/// A document whose ingest round has no live job; see [`Store::unfinished_ingests`].
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct UnfinishedIngest {
+    pub document: DocumentId,
+    pub owner: UserId,
+    pub gen: i64,
+    /// The round's job's state, `None` when there is no job.
+    pub job_state: Option<JobState>,
+    pub job_error: Option<String>,
 }
 
 const KB_COLUMNS: &str = "k.id, k.user_id, k.name, k.description, k.embedding_model, k.dimensions, \
     k.created_at, k.updated_at, \
     (SELECT COUNT(*) FROM kb_documents d WHERE d.kb_id = k.id) AS documents, \
     (SELECT CAST(COALESCE(SUM(d.chunks), 0) AS BIGINT) FROM kb_documents d WHERE d.kb_id = k.id AND d.status = 'indexed') AS chunks";
+// (`'indexed'` above is DocumentState::Indexed; a test checks the two agree.)
 
 const CHUNK_COLUMNS: &str = "c.seq, c.id, c.kb_id, c.document_id, d.name AS document_name, \
     c.position, c.headings, c.text, c.page, c.tokens";
@@ -229,7 +248,7 @@ impl Store {
         let row = on_writer!(self, |pool| {
             sqlx::query_as::<_, Document>(
                 "INSERT INTO kb_documents (id, kb_id, name, format, size_bytes, content_hash, metadata, status, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $8, $8) \
                  ON CONFLICT (kb_id, content_hash) DO NOTHING RETURNING *",
             )
             .bind(new.id)
@@ -240,6 +259,7 @@ impl Store {
             .bind(&new.content_hash)
             .bind(&new.metadata)
             .bind(now)
+            .bind(DocumentState::Queued)
             .fetch_optional(pool)
             .await
         })?;
@@ -308,77 +328,50 @@ impl Store {
                 // PostgreSQL sums BIGINTs as NUMERIC: cast back.
                 "SELECT CAST(COUNT(*) AS BIGINT) AS documents, \
                  CAST(COALESCE(SUM(d.size_bytes), 0) AS BIGINT) AS bytes, \
-                 CAST(COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS queued \
+                 CAST(COALESCE(SUM(CASE WHEN d.status = $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS queued \
                  FROM kb_documents d JOIN knowledge_bases k ON k.id = d.kb_id WHERE k.user_id = $1",
             )
             .bind(user)
+            .bind(DocumentState::Queued)
             .fetch_one(pool)
             .await
         })?)
     }
 
-    /// Claims a queued document for a worker until `lease_until`: its status becomes `parsing`
-    /// and its attempts grow by one. Owners take turns (`ingest_turns`): the claim goes to the
-    /// oldest queued document of the owner served longest ago (or never), so queues of different
-    /// users interleave. Two workers never claim the same document.
-    pub async fn claim_document(&self, lease_until: Timestamp) -> Result<Option<Document>> {
-        let now = Timestamp::now();
-        const NEXT: &str = "SELECT d.id, k.user_id FROM kb_documents d \
-             JOIN knowledge_bases k ON k.id = d.kb_id \
-             LEFT JOIN ingest_turns t ON t.user_id = k.user_id \
-             WHERE d.status = 'queued' \
-             ORDER BY COALESCE(t.served_at, 0), d.created_at, d.id LIMIT 1";
-        const CLAIM: &str = "UPDATE kb_documents SET status = 'parsing', attempts = attempts + 1, \
-             lease_until = $1, error = NULL, updated_at = $2 WHERE id = $3 RETURNING *";
-        // A counter, not a clock: claims within one millisecond still take turns.
-        const TURN: &str = "INSERT INTO ingest_turns (user_id, served_at) \
-             VALUES ($1, (SELECT COALESCE(MAX(served_at), 0) + 1 FROM ingest_turns)) \
-             ON CONFLICT (user_id) DO UPDATE SET served_at = excluded.served_at";
-        macro_rules! claim {
-            ($pool:expr, $next:expr) => {{
-                let mut tx = $pool.begin().await?;
-                let next: Option<(DocumentId, UserId)> =
-                    sqlx::query_as($next).fetch_optional(&mut *tx).await?;
-                let Some((id, owner)) = next else {
-                    return Ok(None);
-                };
-                let doc = sqlx::query_as::<_, Document>(CLAIM)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                sqlx::query(TURN).bind(owner).execute(&mut *tx).await?;
-                tx.commit().await?;
-                Some(doc)
-            }};
-        }
-        Ok(match &self.pool {
-            // SQLite has one writer at a time, so the pick and the update are atomic.
-            Pool::Sqlite(readers) => claim!(self.writer.as_ref().unwrap_or(readers), NEXT),
-            Pool::Postgres(pool) => {
-                claim!(pool, &format!("{NEXT} FOR UPDATE OF d SKIP LOCKED"))
-            }
-        })
+    /// Starts round `gen` of a queued (or interrupted) document: its status becomes `parsing`
+    /// and its attempts grow by one. `None` when the document is gone, finished, or queued
+    /// again since (a later round's job owns it then).
+    pub async fn start_document(&self, id: DocumentId, gen: i64) -> Result<Option<Document>> {
+        Ok(on_writer!(self, |pool| {
+            sqlx::query_as::<_, Document>(
+                "UPDATE kb_documents SET status = $3, attempts = attempts + 1, error = NULL, \
+                 updated_at = $4 WHERE id = $1 AND ingest_gen = $2 AND status IN ($5, $3, $6) \
+                 RETURNING *",
+            )
+            .bind(id)
+            .bind(gen)
+            .bind(DocumentState::Parsing)
+            .bind(Timestamp::now())
+            .bind(DocumentState::Queued)
+            .bind(DocumentState::Embedding)
+            .fetch_optional(pool)
+            .await
+        })?)
     }
 
-    /// Moves a claimed document to `status` (`parsing` or `embedding`) and renews its lease.
-    /// False when the document is gone or no longer in progress (deleted, or recovered).
-    pub async fn advance_document(
-        &self,
-        id: DocumentId,
-        status: &str,
-        lease_until: Timestamp,
-    ) -> Result<bool> {
+    /// Moves a started document to `status` (`parsing` or `embedding`). False when the
+    /// document is gone or no longer in progress (deleted, or given up on).
+    pub async fn advance_document(&self, id: DocumentId, status: DocumentState) -> Result<bool> {
         let done = on_writer!(self, |pool| {
             sqlx::query(
-                "UPDATE kb_documents SET status = $2, lease_until = $3, updated_at = $4 \
-                 WHERE id = $1 AND status IN ('parsing', 'embedding')",
+                "UPDATE kb_documents SET status = $2, updated_at = $3 \
+                 WHERE id = $1 AND status IN ($4, $5)",
             )
             .bind(id)
             .bind(status)
-            .bind(lease_until)
             .bind(Timestamp::now())
+            .bind(DocumentState::Parsing)
+            .bind(DocumentState::Embedding)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
@@ -386,16 +379,19 @@ impl Store {
         Ok(done > 0)
     }
 
-    /// Marks a document failed with a reason for the user.
+    /// Marks a started document failed with a reason for the user.
     pub async fn fail_document(&self, id: DocumentId, reason: &str) -> Result<bool> {
         let done = on_writer!(self, |pool| {
             sqlx::query(
-                "UPDATE kb_documents SET status = 'failed', error = $2, lease_until = NULL, \
-                 updated_at = $3 WHERE id = $1 AND status IN ('parsing', 'embedding')",
+                "UPDATE kb_documents SET status = $4, error = $2, updated_at = $3 \
+                 WHERE id = $1 AND status IN ($5, $6)",
             )
             .bind(id)
             .bind(reason)
             .bind(Timestamp::now())
+            .bind(DocumentState::Failed)
+            .bind(DocumentState::Parsing)
+            .bind(DocumentState::Embedding)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
@@ -403,17 +399,64 @@ impl Store {
         Ok(done > 0)
     }
 
-    /// Puts a failed or indexed document back in the queue (its chunks are replaced when it is
-    /// indexed again); `None` when it is not failed or indexed.
+    /// Gives up on round `gen` of a document still queued or in progress (its job died or was
+    /// cancelled): it fails with `reason`. False when it moved on meanwhile.
+    pub async fn abandon_document(&self, id: DocumentId, gen: i64, reason: &str) -> Result<bool> {
+        let done = on_writer!(self, |pool| {
+            sqlx::query(
+                "UPDATE kb_documents SET status = $4, error = $3, updated_at = $5 \
+                 WHERE id = $1 AND ingest_gen = $2 AND status IN ($6, $7, $8)",
+            )
+            .bind(id)
+            .bind(gen)
+            .bind(reason)
+            .bind(DocumentState::Failed)
+            .bind(Timestamp::now())
+            .bind(DocumentState::Queued)
+            .bind(DocumentState::Parsing)
+            .bind(DocumentState::Embedding)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done > 0)
+    }
+
+    /// Puts a failed or indexed document back in the queue as a new round (`ingest_gen` + 1;
+    /// its chunks are replaced when it is indexed again); `None` when it is not failed or
+    /// indexed.
     pub async fn requeue_document(&self, id: DocumentId) -> Result<Option<Document>> {
         Ok(on_writer!(self, |pool| {
             sqlx::query_as::<_, Document>(
-                "UPDATE kb_documents SET status = 'queued', error = NULL, attempts = 0, \
-                 lease_until = NULL, updated_at = $2 WHERE id = $1 AND status IN ('failed', 'indexed') \
+                "UPDATE kb_documents SET status = $3, error = NULL, attempts = 0, \
+                 ingest_gen = ingest_gen + 1, updated_at = $2 WHERE id = $1 AND status IN ($4, $5) \
                  RETURNING *",
             )
             .bind(id)
             .bind(Timestamp::now())
+            .bind(DocumentState::Queued)
+            .bind(DocumentState::Failed)
+            .bind(DocumentState::Indexed)
+            .fetch_optional(pool)
+            .await
+        })?)
+    }
+
+    /// Queues a document again as a new round when round `gen` ended without an outcome (its
+    /// job finished but the document is still queued or started); `None` when it moved on.
+    pub async fn restart_document(&self, id: DocumentId, gen: i64) -> Result<Option<Document>> {
+        Ok(on_writer!(self, |pool| {
+            sqlx::query_as::<_, Document>(
+                "UPDATE kb_documents SET status = $3, error = NULL, attempts = 0, \
+                 ingest_gen = ingest_gen + 1, updated_at = $4 \
+                 WHERE id = $1 AND ingest_gen = $2 AND status IN ($3, $5, $6) RETURNING *",
+            )
+            .bind(id)
+            .bind(gen)
+            .bind(DocumentState::Queued)
+            .bind(Timestamp::now())
+            .bind(DocumentState::Parsing)
+            .bind(DocumentState::Embedding)
             .fetch_optional(pool)
             .await
         })?)
@@ -421,7 +464,7 @@ impl Store {
 
     /// Writes a document's chunks and marks it indexed, in one transaction (replacing chunks it
     /// had). Returns the new chunks' keys in order, or `None` when the document is no longer in
-    /// progress (deleted, or taken back by recovery) and nothing was written.
+    /// progress (deleted, or given up on) and nothing was written.
     /// With `pgvector` (see [`Store::enable_pgvector`]) each embedding is also written to the
     /// `vector` column its HNSW index covers.
     pub async fn commit_chunks(
@@ -435,14 +478,17 @@ impl Store {
         on_writer!(self, |pool| {
             let mut tx = pool.begin().await?;
             let kb: Option<KnowledgeBaseId> = sqlx::query_scalar(
-                "UPDATE kb_documents SET status = 'indexed', error = NULL, lease_until = NULL, \
+                "UPDATE kb_documents SET status = $5, error = NULL, \
                  pages = $2, chunks = $3, indexed_at = $4, updated_at = $4 \
-                 WHERE id = $1 AND status IN ('parsing', 'embedding') RETURNING kb_id",
+                 WHERE id = $1 AND status IN ($6, $7) RETURNING kb_id",
             )
             .bind(id)
             .bind(pages)
             .bind(i64::try_from(chunks.len()).unwrap_or(i64::MAX))
             .bind(now)
+            .bind(DocumentState::Indexed)
+            .bind(DocumentState::Parsing)
+            .bind(DocumentState::Embedding)
             .fetch_optional(&mut *tx)
             .await?;
             let Some(kb) = kb else {
@@ -483,78 +529,56 @@ impl Store {
         })
     }
 
-    /// Takes back documents whose worker stopped (lease expired, or every lease when `all`,
-    /// which a single embedded process uses at start). One that was being parsed fails: the
-    /// parser may be what stopped the worker, and running it again at every start would loop;
-    /// retrying it is the user's explicit act. One that was being embedded goes back to the
-    /// queue, or fails once it has been claimed `max_attempts` times.
-    pub async fn recover_documents(&self, all: bool, max_attempts: i64) -> Result<Recovered> {
-        let now = Timestamp::now();
-        let expired = if all {
-            Timestamp::from_millis(i64::MAX)
-        } else {
-            now
-        };
-        let crashed = "the server stopped while reading this file (it may have crashed the \
-                       parser); retry to read it again";
-        let reason = format!(
-            "ingest was interrupted {max_attempts} times (the server stopped while processing it)"
-        );
-        on_writer!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let mut failed = sqlx::query(
-                "UPDATE kb_documents SET status = 'failed', error = $2, lease_until = NULL, updated_at = $3 \
-                 WHERE status = 'parsing' AND (lease_until IS NULL OR lease_until < $1)",
-            )
-            .bind(expired)
-            .bind(crashed)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            failed += sqlx::query(
-                "UPDATE kb_documents SET status = 'failed', error = $3, lease_until = NULL, updated_at = $4 \
-                 WHERE status = 'embedding' AND (lease_until IS NULL OR lease_until < $1) \
-                 AND attempts >= $2",
-            )
-            .bind(expired)
-            .bind(max_attempts)
-            .bind(&reason)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            let requeued = sqlx::query(
-                "UPDATE kb_documents SET status = 'queued', lease_until = NULL, updated_at = $2 \
-                 WHERE status = 'embedding' AND (lease_until IS NULL OR lease_until < $1)",
-            )
-            .bind(expired)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            tx.commit().await?;
-            Ok(Recovered { requeued, failed })
-        })
-    }
-
-    /// Puts a document a worker holds back in the queue without counting the claim, when the
-    /// worker stops for a shutdown (so the next start does not take it for a crash). False when
-    /// it was no longer in progress.
+    /// Puts a started document back in the queue without counting the attempt, when its worker
+    /// stops for a shutdown (so the next round does not take it for a crash). False when it
+    /// was no longer in progress.
     pub async fn release_document(&self, id: DocumentId) -> Result<bool> {
         let done = on_writer!(self, |pool| {
             sqlx::query(
-                "UPDATE kb_documents SET status = 'queued', lease_until = NULL, updated_at = $2, \
+                "UPDATE kb_documents SET status = $3, updated_at = $2, \
                  attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
-                 WHERE id = $1 AND status IN ('parsing', 'embedding')",
+                 WHERE id = $1 AND status IN ($4, $5)",
             )
             .bind(id)
             .bind(Timestamp::now())
+            .bind(DocumentState::Queued)
+            .bind(DocumentState::Parsing)
+            .bind(DocumentState::Embedding)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
         })?;
         Ok(done > 0)
+    }
+
+    /// Documents queued or in progress whose round has no live job of `kind` (keyed
+    /// `<document id>:<ingest_gen>`): none was ever stored (a crash between the upload and the
+    /// enqueue), or it ended (dead, cancelled, or succeeded without an outcome). Oldest first.
+    pub async fn unfinished_ingests(
+        &self,
+        kind: &str,
+        limit: i64,
+    ) -> Result<Vec<UnfinishedIngest>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, UnfinishedIngest>(
+                "SELECT d.id AS document, k.user_id AS owner, d.ingest_gen AS gen, \
+                 j.state AS job_state, j.last_error AS job_error \
+                 FROM kb_documents d JOIN knowledge_bases k ON k.id = d.kb_id \
+                 LEFT JOIN jobs j ON j.kind = $1 \
+                   AND j.idempotency_key = d.id || ':' || CAST(d.ingest_gen AS TEXT) \
+                 WHERE d.status IN ($2, $3, $4) AND (j.id IS NULL OR j.state NOT IN ($5, $6)) \
+                 ORDER BY d.created_at, d.id LIMIT $7",
+            )
+            .bind(kind)
+            .bind(DocumentState::Queued)
+            .bind(DocumentState::Parsing)
+            .bind(DocumentState::Embedding)
+            .bind(JobState::Queued)
+            .bind(JobState::Running)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?)
     }
 
     /// Full-text search on PostgreSQL: chunk keys and `ts_rank_cd` scores (higher is better) for
@@ -833,4 +857,15 @@ fn vector_literal(bytes: &[u8]) -> String {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).to_string())
         .collect();
     format!("[{}]", values.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chunk_count_reads_indexed_documents() {
+        let clause = format!("d.status = '{}'", DocumentState::Indexed);
+        assert!(KB_COLUMNS.contains(&clause), "{KB_COLUMNS}");
+    }
 }

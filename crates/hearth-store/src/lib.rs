@@ -13,6 +13,7 @@ mod jobs;
 mod knowledge;
 mod memory;
 mod records;
+mod schedules;
 mod sealed;
 pub mod testing;
 mod time;
@@ -35,6 +36,7 @@ pub use jobs::*;
 pub use knowledge::*;
 pub use memory::*;
 pub use records::*;
+pub use schedules::*;
 pub use sealed::{Sealed, SealedValue};
 pub use time::Timestamp;
 

@@ -6,7 +6,7 @@ use hearth_store::testing::TestStore;
 use hearth_store::{
     Backend, ClaimRequest, Enqueued, Inserted, Job, JobFilter, JobState, NewApiKey, NewChunk,
     NewDocument, NewInvite, NewJob, NewKnowledgeBase, NewRefreshToken, NewUser, NewUserRole,
-    Recovered, RecoveredJobs, Store, StoreError, StoreOptions, Timestamp, UserPatch,
+    RecoveredJobs, Store, StoreError, StoreOptions, Timestamp, UserPatch,
 };
 
 /// A store on a fresh database, and what keeps that database alive.
@@ -90,8 +90,7 @@ conformance!(
     llm_calls_filters_and_sums,
     sealed_columns_page_and_compare_and_set,
     knowledge_bases_documents_and_duplicates,
-    ingest_queue_claims_once_and_recovers,
-    ingest_owners_take_turns,
+    ingest_rounds_move_by_condition,
     chunks_commit_atomically_and_search_by_text,
     pgvector_backfills_indexes_and_searches,
     jobs_claim_renew_complete_and_idempotency,
@@ -1231,7 +1230,7 @@ async fn knowledge_bases_documents_and_duplicates(store: &Store) {
         Inserted::New(d) => d,
         Inserted::Duplicate(_) => panic!("first upload is new"),
     };
-    assert_eq!(first.status, "queued");
+    assert_eq!(first.status, hearth_store::DocumentState::Queued);
     match store
         .insert_document(new_doc(kb.id, "copy.txt", "h1"))
         .await
@@ -1257,201 +1256,162 @@ async fn knowledge_bases_documents_and_duplicates(store: &Store) {
     assert!(!store.delete_knowledge_base(kb.id).await.expect("again"));
 }
 
-async fn ingest_queue_claims_once_and_recovers(store: &Store) {
+async fn ingest_rounds_move_by_condition(store: &Store) {
+    use hearth_store::DocumentState as D;
     let user = knowledge_owner(store, "kb-q@x.io").await;
     let kb = store
         .create_knowledge_base(new_kb(user, "Q"))
         .await
         .expect("kb");
+    let mut ids = Vec::new();
     for i in 0..3 {
-        store
+        let Inserted::New(d) = store
             .insert_document(new_doc(kb.id, &format!("{i}.txt"), &format!("h{i}")))
             .await
-            .expect("doc");
+            .expect("doc")
+        else {
+            panic!("new")
+        };
+        assert_eq!((d.status, d.ingest_gen, d.attempts), (D::Queued, 0, 0));
+        ids.push(d.id);
     }
-    let lease = Timestamp::now().plus_secs(600);
-    // Concurrent claims never hand out the same document.
-    let claims = futures_claims(store, lease, 5).await;
-    let mut ids: Vec<_> = claims.iter().flatten().map(|d| d.id).collect();
-    assert_eq!(ids.len(), 3);
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 3);
-    assert!(claims
-        .iter()
-        .flatten()
-        .all(|d| d.status == "parsing" && d.attempts == 1));
-
     let (a, b, c) = (ids[0], ids[1], ids[2]);
+
+    // A round starts only at its own generation; starting again (a later attempt) counts.
+    assert!(store.start_document(a, 1).await.expect("start").is_none());
+    let started = store.start_document(a, 0).await.expect("start").expect("a");
+    assert_eq!((started.status, started.attempts), (D::Parsing, 1));
     assert!(store
-        .advance_document(a, "embedding", lease)
+        .advance_document(a, D::Embedding)
         .await
         .expect("advance"));
+    let again = store.start_document(a, 0).await.expect("start").expect("a");
+    assert_eq!((again.status, again.attempts), (D::Parsing, 2));
+
+    // A failed document stays failed: nothing advances or starts it.
+    store.start_document(b, 0).await.expect("start").expect("b");
     assert!(store
         .fail_document(b, "the file is empty")
         .await
         .expect("fail"));
     assert!(!store
-        .advance_document(b, "embedding", lease)
+        .advance_document(b, D::Embedding)
         .await
-        .expect("failed stays failed"));
-
-    // Live leases are left alone, unless the caller owns every lease. A document cut off
-    // while embedding goes back to the queue; one cut off while parsing (c) fails, because its
-    // parser may be what stopped the worker.
-    assert_eq!(
-        store.recover_documents(false, 3).await.expect("recover"),
-        Recovered::default()
-    );
-    let got = store.recover_documents(true, 3).await.expect("recover all");
-    assert_eq!(
-        got,
-        Recovered {
-            requeued: 1,
-            failed: 1
-        }
-    );
-    let again = store.find_document(a).await.expect("find").expect("a");
-    assert_eq!((again.status.as_str(), again.attempts), ("queued", 1));
-    assert_eq!(
-        store.find_document(b).await.expect("b").expect("b").status,
-        "failed"
-    );
-    let crashed = store.find_document(c).await.expect("c").expect("c");
-    assert_eq!(crashed.status, "failed");
-    assert!(
-        crashed
-            .error
-            .as_deref()
-            .unwrap_or("")
-            .contains("crashed the parser"),
-        "{crashed:?}"
-    );
-
-    // A document cut off while embedding too often fails with a reason instead of looping.
-    for _ in 0..2 {
-        let claimed = store
-            .claim_document(lease)
-            .await
-            .expect("claim")
-            .expect("a");
-        assert_eq!(claimed.id, a);
-        assert!(store
-            .advance_document(a, "embedding", lease)
-            .await
-            .expect("advance"));
-        store.recover_documents(true, 3).await.expect("recover");
-    }
-    let gave_up = store.find_document(a).await.expect("a").expect("a");
-    assert_eq!(gave_up.status, "failed");
-    assert!(
-        gave_up
-            .error
-            .as_deref()
-            .unwrap_or("")
-            .contains("interrupted 3 times"),
-        "{gave_up:?}"
-    );
-
-    // A shutdown releases a held document without counting the claim.
-    let requeued = store
-        .requeue_document(a)
+        .expect("stays failed"));
+    assert!(store.start_document(b, 0).await.expect("start").is_none());
+    // A queued document cannot be advanced or failed as if started.
+    assert!(!store
+        .advance_document(c, D::Embedding)
         .await
-        .expect("requeue")
-        .expect("was failed");
-    assert_eq!((requeued.status.as_str(), requeued.attempts), ("queued", 0));
-    let held = store
-        .claim_document(lease)
-        .await
-        .expect("claim")
-        .expect("a");
-    assert_eq!((held.id, held.attempts), (a, 1));
+        .expect("queued"));
+    assert!(!store.fail_document(c, "no").await.expect("queued"));
+
+    // A shutdown releases a started document without counting the attempt.
     assert!(store.release_document(a).await.expect("release"));
     let released = store.find_document(a).await.expect("a").expect("a");
-    assert_eq!((released.status.as_str(), released.attempts), ("queued", 0));
-    assert!(!store.release_document(a).await.expect("not held"));
+    assert_eq!((released.status, released.attempts), (D::Queued, 1));
+    assert!(!store.release_document(a).await.expect("not started"));
 
+    // A retry is a new round: the old round's generation no longer starts it.
     let requeued = store
-        .requeue_document(c)
+        .requeue_document(b)
         .await
         .expect("requeue")
         .expect("was failed");
-    assert_eq!((requeued.status.as_str(), requeued.attempts), ("queued", 0));
-    assert!(store.requeue_document(c).await.expect("again").is_none());
     assert_eq!(
-        store.find_document(c).await.expect("c").expect("c").status,
-        "queued"
+        (requeued.status, requeued.attempts, requeued.ingest_gen),
+        (D::Queued, 0, 1)
     );
-}
+    assert!(store.requeue_document(b).await.expect("again").is_none());
+    assert!(store
+        .start_document(b, 0)
+        .await
+        .expect("old round")
+        .is_none());
 
-async fn ingest_owners_take_turns(store: &Store) {
-    let a = knowledge_owner(store, "many@x.io").await;
-    let b = knowledge_owner(store, "one@x.io").await;
-    let kb_a = store
-        .create_knowledge_base(new_kb(a, "A"))
+    // Rounds without a live job: none stored yet for any of the three.
+    let kind = "kb.ingest";
+    let key = |id: hearth_store::ids::DocumentId, gen: i64| format!("{id}:{gen}");
+    let mut unfinished: Vec<_> = store
+        .unfinished_ingests(kind, 100)
         .await
-        .expect("kb")
-        .id;
-    let kb_b = store
-        .create_knowledge_base(new_kb(b, "B"))
-        .await
-        .expect("kb")
-        .id;
-    let mut a_docs = Vec::new();
-    for i in 0..3 {
-        a_docs.push(
-            store
-                .insert_document(new_doc(kb_a, &format!("a{i}.txt"), &format!("a{i}")))
-                .await
-                .expect("doc"),
-        );
-    }
-    // B queues after all of A's documents, and is served second, not fourth.
-    store
-        .insert_document(new_doc(kb_b, "b.txt", "b"))
-        .await
-        .expect("doc");
+        .expect("unfinished")
+        .into_iter()
+        .map(|u| (u.document, u.gen, u.job_state, u.owner))
+        .collect();
+    unfinished.sort_by_key(|u| u.0);
+    let mut want = vec![(a, 0, None, user), (b, 1, None, user), (c, 0, None, user)];
+    want.sort_by_key(|u| u.0);
+    assert_eq!(unfinished, want);
+    // A live job hides its round; a job of an earlier round does not; a dead one shows.
+    let keyed = |id, gen| NewJob {
+        idempotency_key: Some(key(id, gen)),
+        ..job(kind, Some(user))
+    };
+    enqueue(store, keyed(a, 0)).await;
+    enqueue(store, keyed(b, 0)).await;
+    let dead = enqueue(store, keyed(c, 0)).await;
     let lease = Timestamp::now().plus_secs(600);
-    let mut order = Vec::new();
-    while let Some(doc) = store.claim_document(lease).await.expect("claim") {
-        order.push(doc.name);
-    }
-    assert_eq!(order, vec!["a0.txt", "b.txt", "a1.txt", "a2.txt"]);
-    // A new document of B's goes before A's next, A having been served last.
-    store
-        .insert_document(new_doc(kb_a, "a3.txt", "a3"))
-        .await
-        .expect("doc");
-    store
-        .insert_document(new_doc(kb_b, "b2.txt", "b2"))
-        .await
-        .expect("doc");
-    let next = store
-        .claim_document(lease)
+    let mut claimed = None;
+    while let Some(j) = store
+        .claim_job(&claim_req(&[kind], lease, 10))
         .await
         .expect("claim")
-        .expect("doc");
-    assert_eq!(next.name, "b2.txt");
-    drop(a_docs);
-}
+    {
+        if j.id == dead.id {
+            claimed = Some(j);
+        }
+    }
+    let claimed = claimed.expect("c's job claimed");
+    store
+        .fail_job(dead.id, claimed.claim_id.expect("claim"), "boom", None)
+        .await
+        .expect("fail");
+    let unfinished = store
+        .unfinished_ingests(kind, 100)
+        .await
+        .expect("unfinished");
+    let mut seen: Vec<_> = unfinished
+        .iter()
+        .map(|u| (u.document, u.gen, u.job_state, u.job_error.clone()))
+        .collect();
+    seen.sort_by_key(|u| u.0);
+    let mut want = vec![
+        (b, 1, None, None),
+        (c, 0, Some(JobState::Dead), Some("boom".to_owned())),
+    ];
+    want.sort_by_key(|u| u.0);
+    assert_eq!(seen, want);
 
-async fn futures_claims(
-    store: &Store,
-    lease: Timestamp,
-    n: usize,
-) -> Vec<Option<hearth_store::Document>> {
-    let mut tasks = Vec::new();
-    for _ in 0..n {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            store.claim_document(lease).await.expect("claim")
-        }));
-    }
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.expect("join"));
-    }
-    out
+    // Giving up is conditional on the round; restarting makes a new round.
+    assert!(!store
+        .abandon_document(c, 1, "x")
+        .await
+        .expect("wrong round"));
+    assert!(store
+        .abandon_document(c, 0, "gave up")
+        .await
+        .expect("abandon"));
+    let gave_up = store.find_document(c).await.expect("c").expect("c");
+    assert_eq!(
+        (gave_up.status, gave_up.error.as_deref()),
+        (D::Failed, Some("gave up"))
+    );
+    assert!(!store
+        .abandon_document(c, 0, "again")
+        .await
+        .expect("already failed"));
+    let restarted = store
+        .restart_document(a, 0)
+        .await
+        .expect("restart")
+        .expect("a in progress");
+    assert_eq!((restarted.status, restarted.ingest_gen), (D::Queued, 1));
+    assert!(store
+        .restart_document(a, 0)
+        .await
+        .expect("old round")
+        .is_none());
 }
 
 async fn chunks_commit_atomically_and_search_by_text(store: &Store) {
@@ -1491,8 +1451,8 @@ async fn chunks_commit_atomically_and_search_by_text(store: &Store) {
         .await
         .expect("commit")
         .is_none());
-    let lease = Timestamp::now().plus_secs(600);
-    while store.claim_document(lease).await.expect("claim").is_some() {}
+    store.start_document(doc.id, 0).await.expect("start");
+    store.start_document(doc2.id, 0).await.expect("start");
     let seqs = store
         .commit_chunks(doc.id, Some(1), &chunks, false)
         .await
@@ -1512,8 +1472,8 @@ async fn chunks_commit_atomically_and_search_by_text(store: &Store) {
         .expect("in progress");
     let indexed = store.find_document(doc.id).await.expect("f").expect("d");
     assert_eq!(
-        (indexed.status.as_str(), indexed.chunks, indexed.pages),
-        ("indexed", 2, Some(1))
+        (indexed.status, indexed.chunks, indexed.pages),
+        (hearth_store::DocumentState::Indexed, 2, Some(1))
     );
     assert_eq!(
         store
@@ -1626,7 +1586,6 @@ async fn pgvector_backfills_indexes_and_searches(store: &Store) {
         .create_knowledge_base(new_kb(user, "V"))
         .await
         .expect("kb");
-    let lease = Timestamp::now().plus_secs(600);
     let mut docs = Vec::new();
     for name in ["a", "b"] {
         let Inserted::New(d) = store
@@ -1638,7 +1597,9 @@ async fn pgvector_backfills_indexes_and_searches(store: &Store) {
         };
         docs.push(d.id);
     }
-    while store.claim_document(lease).await.expect("claim").is_some() {}
+    for d in &docs {
+        store.start_document(*d, 0).await.expect("start");
+    }
     // Chunks stored before pgvector was enabled are filled in by the backfill.
     let early = store
         .commit_chunks(

@@ -26,7 +26,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use hearth_core::access::{Admin, Role};
 use hearth_core::api::CreateUserRequest;
 use hearth_server::settings::{Loaded, Overrides, Settings};
-use hearth_server::{Application, StartupError};
+use hearth_server::{Application, Roles, StartupError};
 
 #[derive(Parser)]
 #[command(
@@ -59,6 +59,16 @@ enum Command {
         /// Address to listen on, e.g. 127.0.0.1:8080 (settings key `server.listen`).
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<SocketAddr>,
+        /// Serve HTTP only and leave background jobs (ingest, schedules) to `hearth worker`
+        /// processes on the same PostgreSQL database.
+        #[arg(long)]
+        no_jobs: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run background jobs (ingest, schedules) without serving HTTP, beside `hearth serve`
+    /// instances on the same PostgreSQL database.
+    Worker {
         #[command(flatten)]
         common: Common,
     },
@@ -232,7 +242,18 @@ async fn run(cli: Cli) -> Result<(), String> {
         Ok(settings)
     };
     match cli.command {
-        Command::Serve { listen, common } => serve(load(listen, common)?).await,
+        Command::Serve {
+            listen,
+            no_jobs,
+            common,
+        } => {
+            let roles = match no_jobs {
+                true => Roles::HTTP,
+                false => Roles::ALL,
+            };
+            serve(load(listen, common)?, roles).await
+        }
+        Command::Worker { common } => worker(load(None, common)?).await,
         Command::Models(command) => models(command, load),
         Command::Ingest(args) => knowledge::ingest(args).await,
         Command::Search(args) => knowledge::search(args).await,
@@ -446,8 +467,8 @@ async fn accounts(
     Ok((accounts, store))
 }
 
-async fn serve(settings: Settings) -> Result<(), String> {
-    let app = Application::build(settings)
+async fn serve(settings: Settings, roles: Roles) -> Result<(), String> {
+    let app = Application::build_with(settings, roles)
         .await
         .map_err(|e| e.to_string())?;
     let addr = app.local_addr();
@@ -466,6 +487,20 @@ async fn serve(settings: Settings) -> Result<(), String> {
     app.run_until(shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))
+}
+
+async fn worker(settings: Settings) -> Result<(), String> {
+    let app = Application::build_with(settings, Roles::WORKER)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "hearth worker started");
+    {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), "Hearth worker is running");
+    }
+    app.run_until(shutdown_signal())
+        .await
+        .map_err(|e| format!("worker failed: {e}"))
 }
 
 async fn shutdown_signal() {

@@ -185,7 +185,6 @@ async fn measure(n: usize) -> Result<String, Error> {
     let mut texts: Vec<Vec<u16>> = Vec::with_capacity(n);
 
     // Load: documents of 1,000 chunks, each committed in one transaction like an ingest.
-    let lease = hearth_store::Timestamp::now().plus_secs(3600);
     let started = Instant::now();
     let mut seqs: Vec<i64> = Vec::with_capacity(n);
     let mut made = 0;
@@ -206,7 +205,7 @@ async fn measure(n: usize) -> Result<String, Error> {
         if !matches!(inserted, Inserted::New(_)) {
             return Err("duplicate synthetic document".into());
         }
-        store.claim_document(lease).await?;
+        store.start_document(doc_id, 0).await?;
         let mut chunks = Vec::with_capacity(count);
         for position in 0..count {
             let center = &centers[rng.gen_range(0..clusters)];

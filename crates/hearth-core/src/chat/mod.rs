@@ -181,6 +181,11 @@ impl Chat {
         Ok(self.store.set_conversation_knowledge(conv, &json).await?)
     }
 
+    /// This instance's id among those sharing the store.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
     /// Runs in progress on this instance.
     pub fn hub(&self) -> &RunHub {
         &self.hub

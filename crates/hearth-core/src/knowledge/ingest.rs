@@ -1,149 +1,237 @@
-//! The ingest pipeline, as background workers: claim a queued document (a lease in the store),
-//! parse it, chunk it, embed the chunks in batches, then write chunks and the `indexed` status
-//! in one transaction and add the vectors to the index. A document that cannot be read ends
-//! `failed` with a reason for the user; a worker that dies leaves a lease that recovery takes
-//! back, so every document ends indexed or failed.
+//! The ingest pipeline, run as `kb.ingest` jobs on the durable queue: a job takes one round of
+//! one document (`<id>:<ingest_gen>`), parses it, chunks it, embeds the chunks in batches,
+//! then writes chunks and the `indexed` status in one transaction and adds the vectors to the
+//! index. A document that cannot be read ends `failed` with a reason for the user.
+//!
+//! The queue holds the lease (renewed while a job runs, taken back when its worker dies) and
+//! the owners' turns, so one user's thousand files do not hold up another user's one. What
+//! keeps every document moving is [`Knowledge::reconcile_ingest`]: a queued or started
+//! document whose round has no live job gets one (a crash between the upload and the enqueue),
+//! or fails with the job's last error when its job died; so every document ends indexed or
+//! failed.
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use hearth_store::{Document, NewChunk, Timestamp};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use futures_util::future::BoxFuture;
+use hearth_jobs::{Handler, JobContext, JobError, JobSpec, Queue};
+use hearth_store::ids::{DocumentId, UserId};
+use hearth_store::{Document, DocumentState, JobState, NewChunk};
+use serde::{Deserialize, Serialize};
 
 use super::{Knowledge, Progress};
 use crate::embeddings::Purpose;
 use crate::error::{CoreError, Result};
 
-/// How long a claim lasts without being renewed (each pipeline step renews it).
-const LEASE_SECS: u64 = 300;
-/// Queue check when no wake-up came (another instance may have queued documents).
-const POLL: Duration = Duration::from_secs(5);
-/// Vector indexes are saved this often when they changed.
-const SAVE_EVERY: Duration = Duration::from_secs(30);
+/// The job kind that ingests a document.
+pub const INGEST_JOB: &str = "kb.ingest";
+/// Attempts one round gets: a worker that dies (or an internal error) costs one.
+const ATTEMPTS: u32 = 3;
+/// Documents looked at per reconciliation pass.
+const RECONCILE_BATCH: i64 = 500;
 
-/// The running workers.
-#[derive(Debug)]
-pub struct Worker {
-    tasks: Vec<JoinHandle<()>>,
+/// A `kb.ingest` job's payload.
+#[derive(Debug, Serialize, Deserialize)]
+struct IngestPayload {
+    document: DocumentId,
+    gen: i64,
 }
 
-impl Worker {
-    /// Waits for the workers to finish (after their shutdown token was cancelled).
-    pub async fn join(self) {
-        for task in self.tasks {
-            let _ = task.await;
-        }
-    }
+/// The job for round `gen` of `document`, owned by `owner` (whose turn it takes).
+pub fn ingest_job(document: DocumentId, gen: i64, owner: UserId) -> JobSpec {
+    JobSpec::new(
+        INGEST_JOB,
+        serde_json::json!({ "document": document, "gen": gen }),
+    )
+    .owner(owner)
+    .max_attempts(ATTEMPTS)
+    .idempotency_key(format!("{document}:{gen}"))
+}
+
+/// What [`Knowledge::reconcile_ingest`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Documents that had no job and got one.
+    pub enqueued: u64,
+    /// Documents whose job died or was cancelled: failed.
+    pub failed: u64,
+    /// Documents whose job ended without an outcome: queued as a new round.
+    pub restarted: u64,
 }
 
 /// Why a document stopped, short of an infrastructure error.
 enum Outcome {
     Indexed,
     Failed(String),
-    /// Deleted or taken back while being processed: nothing to record.
+    /// Deleted or given up on while being processed: nothing to record.
     Gone,
 }
 
+/// Runs `kb.ingest` jobs.
+struct IngestHandler(Knowledge);
+
+impl Handler for IngestHandler {
+    fn kind(&self) -> &str {
+        INGEST_JOB
+    }
+
+    fn run(&self, job: JobContext) -> BoxFuture<'static, std::result::Result<(), JobError>> {
+        let this = self.0.clone();
+        Box::pin(async move { this.run_job(job).await })
+    }
+}
+
+fn retry(e: impl std::fmt::Display) -> JobError {
+    JobError::Retry(e.to_string())
+}
+
 impl Knowledge {
-    /// Starts `knowledge.workers` ingest workers and the periodic index saver; they stop when
-    /// `shutdown` is cancelled (the indexes are saved once more on the way out).
-    pub fn start_workers(&self, shutdown: CancellationToken) -> Worker {
-        let mut tasks = Vec::new();
-        for _ in 0..self.0.settings.workers {
-            let this = self.clone();
-            let stop = shutdown.clone();
-            tasks.push(tokio::spawn(async move { this.work(stop).await }));
-        }
-        let this = self.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SAVE_EVERY);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = shutdown.cancelled() => break,
-                }
-                if let Err(e) = this.save_indexes().await {
-                    tracing::error!(error = %e, "could not save vector indexes");
-                }
-            }
-            if let Err(e) = this.save_indexes().await {
-                tracing::error!(error = %e, "could not save vector indexes at shutdown");
-            }
-        }));
-        Worker { tasks }
+    /// The handler of `kb.ingest` jobs, for a worker pool.
+    pub fn ingest_handler(&self) -> Arc<dyn Handler> {
+        Arc::new(IngestHandler(self.clone()))
     }
 
-    async fn work(&self, shutdown: CancellationToken) {
-        loop {
-            // Register for a wake-up before looking, so a document queued in between is seen.
-            let queued = self.0.queued.notified();
-            let claimed = self
-                .0
-                .store
-                .claim_document(Timestamp::now().plus_secs(LEASE_SECS))
-                .await;
-            match claimed {
-                Ok(Some(doc)) => {
-                    let id = doc.id;
-                    tokio::select! {
-                        result = self.ingest(doc) => {
-                            if let Err(e) = result {
-                                tracing::error!(document = %id, error = %e, "ingest failed on an internal error");
-                                let _ = self.finish_failed(id, "internal error while ingesting; try again").await;
-                            }
-                        }
-                        // Back to the queue, so the next start does not take it for a crash.
-                        () = shutdown.cancelled() => {
-                            if let Err(e) = self.0.store.release_document(id).await {
-                                tracing::warn!(document = %id, error = %e, "could not release a document at shutdown");
-                            }
-                            return;
+    /// Queues round `doc.ingest_gen` of a document. A failure is logged, not returned: the
+    /// document is stored, and [`Knowledge::reconcile_ingest`] enqueues it later.
+    pub(super) async fn enqueue_ingest(&self, doc: &Document, owner: UserId) {
+        if let Err(e) = self
+            .queue()
+            .enqueue(ingest_job(doc.id, doc.ingest_gen, owner))
+            .await
+        {
+            tracing::warn!(document = %doc.id, error = %e, "could not queue a document's ingest job; reconciliation will");
+        }
+    }
+
+    fn queue(&self) -> &Queue {
+        &self.0.queue
+    }
+
+    /// Gives every queued or started document a live job: one that never got a job gets one,
+    /// one whose job died or was cancelled fails with the job's last error, and one whose job
+    /// ended without an outcome is queued again as a new round. Runs at start and
+    /// periodically; safe on any number of instances at once (the job's idempotency key makes
+    /// their enqueues one job, and each document change is conditional).
+    pub async fn reconcile_ingest(&self) -> Result<Reconciled> {
+        let store = &self.0.store;
+        let mut done = Reconciled::default();
+        for row in store
+            .unfinished_ingests(INGEST_JOB, RECONCILE_BATCH)
+            .await?
+        {
+            match row.job_state {
+                None | Some(JobState::Queued | JobState::Running) => {
+                    let spec = ingest_job(row.document, row.gen, row.owner);
+                    self.queue().enqueue(spec).await.map_err(jobs_error)?;
+                    done.enqueued += 1;
+                }
+                Some(JobState::Dead | JobState::Cancelled) => {
+                    let why = row.job_error.as_deref().unwrap_or("it was cancelled");
+                    let reason = format!(
+                        "ingest was interrupted and given up on ({why}); retry to read it again"
+                    );
+                    if store
+                        .abandon_document(row.document, row.gen, &reason)
+                        .await?
+                    {
+                        done.failed += 1;
+                        if let Some(doc) = store.find_document(row.document).await? {
+                            self.publish(row.owner, super::doc_view(doc), None);
                         }
                     }
                 }
-                Ok(None) => {
-                    // Vector indexes are saved by the timer, not each time the queue empties:
-                    // a large graph is written whole, and a lost save only means a catch-up.
-                    tokio::select! {
-                        () = queued => {}
-                        () = tokio::time::sleep(POLL) => {}
-                        () = shutdown.cancelled() => return,
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "could not claim a document to ingest");
-                    tokio::select! {
-                        () = tokio::time::sleep(POLL) => {}
-                        () = shutdown.cancelled() => return,
+                Some(JobState::Succeeded) => {
+                    if let Some(doc) = store.restart_document(row.document, row.gen).await? {
+                        self.enqueue_ingest(&doc, row.owner).await;
+                        done.restarted += 1;
                     }
                 }
             }
         }
+        Ok(done)
     }
 
-    async fn ingest(&self, doc: Document) -> Result<()> {
-        let id = doc.id;
-        let Some(kb) = self.0.store.find_knowledge_base(doc.kb_id).await? else {
+    async fn run_job(&self, job: JobContext) -> std::result::Result<(), JobError> {
+        let payload: IngestPayload = job.payload()?;
+        let store = &self.0.store;
+        let Some(doc) = store.find_document(payload.document).await.map_err(retry)? else {
+            return Ok(()); // deleted
+        };
+        let in_progress = matches!(
+            doc.status,
+            DocumentState::Queued | DocumentState::Parsing | DocumentState::Embedding
+        );
+        if doc.ingest_gen != payload.gen || !in_progress {
+            return Ok(()); // a later round owns it, or it is done
+        }
+        let Some(kb) = store.find_knowledge_base(doc.kb_id).await.map_err(retry)? else {
             return Ok(());
         };
         let user = kb.user_id;
+        // A shutdown or a failed attempt puts a started document back in the queue, so one
+        // still being parsed at a later attempt was cut off mid-parse: perhaps by the file
+        // itself. Parsing it again at every start would loop; retrying is the user's act.
+        if doc.status == DocumentState::Parsing && job.attempt > 1 {
+            let reason = "the server stopped while reading this file (it may have crashed the \
+                          parser); retry to read it again";
+            if store.fail_document(doc.id, reason).await.map_err(retry)? {
+                if let Some(done) = store.find_document(doc.id).await.map_err(retry)? {
+                    self.publish(user, super::doc_view(done), None);
+                }
+            }
+            return Ok(());
+        }
+        let Some(doc) = store
+            .start_document(doc.id, payload.gen)
+            .await
+            .map_err(retry)?
+        else {
+            return Ok(());
+        };
+        let id = doc.id;
+        let result = tokio::select! {
+            result = self.ingest(&kb, doc) => result,
+            // Back to the queue, so the next attempt does not take it for a crash.
+            () = job.cancelled.cancelled() => {
+                if let Err(e) = store.release_document(id).await {
+                    tracing::warn!(document = %id, error = %e, "could not put back a document whose ingest stopped");
+                }
+                return Err(JobError::Retry("stopped before it finished".into()));
+            }
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if job.attempt >= job.max_attempts => {
+                tracing::error!(document = %id, error = %e, "ingest failed on an internal error");
+                let _ = store
+                    .fail_document(id, "internal error while ingesting; try again")
+                    .await;
+                if let Ok(Some(done)) = store.find_document(id).await {
+                    self.publish(user, super::doc_view(done), None);
+                }
+                Err(JobError::Fatal(e.to_string()))
+            }
+            Err(e) => {
+                tracing::warn!(document = %id, error = %e, "ingest failed on an internal error; it will be retried");
+                let _ = store.release_document(id).await;
+                Err(retry(e))
+            }
+        }
+    }
+
+    async fn ingest(&self, kb: &hearth_store::KnowledgeBase, doc: Document) -> Result<()> {
+        let id = doc.id;
+        let user = kb.user_id;
         self.publish(user, super::doc_view(doc.clone()), None);
-        match self.process(&kb, &doc).await? {
+        match self.process(kb, &doc).await? {
             Outcome::Indexed => {}
             Outcome::Failed(reason) => {
-                self.finish_failed(id, &reason).await?;
+                self.0.store.fail_document(id, &reason).await?;
             }
             Outcome::Gone => return Ok(()),
         }
         if let Some(done) = self.0.store.find_document(id).await? {
             self.publish(user, super::doc_view(done), None);
         }
-        Ok(())
-    }
-
-    async fn finish_failed(&self, id: hearth_store::ids::DocumentId, reason: &str) -> Result<()> {
-        self.0.store.fail_document(id, reason).await?;
         Ok(())
     }
 
@@ -174,7 +262,7 @@ impl Knowledge {
         if !self
             .0
             .store
-            .advance_document(doc.id, "embedding", Timestamp::now().plus_secs(LEASE_SECS))
+            .advance_document(doc.id, DocumentState::Embedding)
             .await?
         {
             return Ok(Outcome::Gone);
@@ -239,7 +327,7 @@ impl Knowledge {
             if !self
                 .0
                 .store
-                .advance_document(doc.id, "embedding", Timestamp::now().plus_secs(LEASE_SECS))
+                .advance_document(doc.id, DocumentState::Embedding)
                 .await?
             {
                 return Ok(Outcome::Gone);
@@ -289,5 +377,12 @@ impl Knowledge {
             .map_err(|e| CoreError::Other(Box::new(e)))?
             .map_err(|e| CoreError::Other(Box::new(e)))?;
         Ok(Outcome::Indexed)
+    }
+}
+
+fn jobs_error(e: hearth_jobs::JobsError) -> CoreError {
+    match e {
+        hearth_jobs::JobsError::Store(e) => e.into(),
+        other => CoreError::Other(Box::new(other)),
     }
 }

@@ -18,7 +18,7 @@ use hearth_rag::Format;
 use hearth_store::ids::{DocumentId, KnowledgeBaseId};
 use hearth_store::{Inserted, NewDocument, NewKnowledgeBase, Store, StoreError};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
 use crate::access::{self, Area, Owned, Principal};
@@ -30,7 +30,7 @@ pub use hearth_api::knowledge::{
     KnowledgeBaseView, Progress, RejectedFile, SearchMode, SearchRequest, SearchResults,
     UpdateKnowledgeBase, UploadResult,
 };
-pub use ingest::Worker;
+pub use ingest::{ingest_job, Reconciled, INGEST_JOB};
 pub use parser::ParserMode;
 pub use staging::{StagedFile, Stager};
 
@@ -178,8 +178,8 @@ impl KnowledgeSettings {
         positive("max_bytes_per_user", self.max_bytes_per_user > 0)?;
         positive("max_queued_per_user", self.max_queued_per_user > 0)?;
         positive("max_open_indexes", self.max_open_indexes > 0)?;
-        // A parse may take 2 x cpu + 10 s of wall time, which must stay inside the claim's
-        // 300 s lease (it is not renewed while parsing), or recovery would take it back.
+        // A parse may take 2 x cpu + 10 s of wall time: bounded, so a stuck parser cannot hold
+        // an ingest slot for long.
         if !(1..=140).contains(&self.parser_cpu_secs) {
             return Err("knowledge.parser_cpu_secs must be between 1 and 140".into());
         }
@@ -279,6 +279,18 @@ pub fn kb_view(kb: hearth_store::KnowledgeBase) -> KnowledgeBaseView {
     }
 }
 
+/// A stored document state as the API shows it.
+pub fn doc_status(s: hearth_store::DocumentState) -> DocumentStatus {
+    use hearth_store::DocumentState as S;
+    match s {
+        S::Queued => DocumentStatus::Queued,
+        S::Parsing => DocumentStatus::Parsing,
+        S::Embedding => DocumentStatus::Embedding,
+        S::Indexed => DocumentStatus::Indexed,
+        S::Failed => DocumentStatus::Failed,
+    }
+}
+
 /// A stored document as the API shows it.
 pub fn doc_view(d: hearth_store::Document) -> DocumentView {
     DocumentView {
@@ -288,7 +300,7 @@ pub fn doc_view(d: hearth_store::Document) -> DocumentView {
         format: d.format,
         size_bytes: d.size_bytes,
         content_hash: d.content_hash,
-        status: DocumentStatus::from_stored(&d.status),
+        status: doc_status(d.status),
         error: d.error,
         pages: d.pages,
         chunks: d.chunks,
@@ -315,8 +327,6 @@ const MAX_DESCRIPTION: usize = 2000;
 const MAX_METADATA: usize = 8 * 1024;
 /// Most knowledge bases attached to one conversation.
 const MAX_ATTACHED: usize = 20;
-/// Times a document may be claimed before recovery gives up on it.
-const MAX_ATTEMPTS: i64 = 3;
 
 /// The knowledge service. Cheap to clone.
 #[derive(Clone)]
@@ -338,8 +348,8 @@ struct Inner {
     /// Knowledge bases whose full-text index was caught up with the store in this process.
     text_caught_up: tokio::sync::Mutex<HashSet<KnowledgeBaseId>>,
     events: broadcast::Sender<DocumentEvent>,
-    /// Woken when documents are queued.
-    queued: Notify,
+    /// Where ingest jobs go.
+    queue: hearth_jobs::Queue,
     /// Vectors live in PostgreSQL (pgvector) rather than in the embedded index.
     pgvector: std::sync::atomic::AtomicBool,
 }
@@ -353,12 +363,14 @@ impl std::fmt::Debug for Knowledge {
 }
 
 impl Knowledge {
-    /// The service, keeping originals and vector indexes under `dir`.
+    /// The service, keeping originals and vector indexes under `dir` and queueing ingest jobs
+    /// on `queue` (a worker pool runs them with [`Knowledge::ingest_handler`]).
     pub fn new(
         store: Store,
         embeddings: Embeddings,
         settings: KnowledgeSettings,
         dir: PathBuf,
+        queue: hearth_jobs::Queue,
     ) -> Self {
         let (events, _) = broadcast::channel(1024);
         let vectors = VectorIndexes::with_max_open(dir.join("vectors"), settings.max_open_indexes);
@@ -388,7 +400,7 @@ impl Knowledge {
             vectors,
             caught_up: tokio::sync::Mutex::new(HashSet::new()),
             events,
-            queued: Notify::new(),
+            queue,
             pgvector: std::sync::atomic::AtomicBool::new(false),
         }))
     }
@@ -794,6 +806,7 @@ impl Knowledge {
                         let _ = self.0.store.delete_document(doc.id).await;
                         return Err(e);
                     }
+                    self.enqueue_ingest(&doc, kb.user_id).await;
                     let view = doc_view(doc);
                     self.publish(principal.user_id(), view.clone(), None);
                     result.documents.push(view);
@@ -804,9 +817,6 @@ impl Knowledge {
                     result.documents.push(view);
                 }
             }
-        }
-        if result.documents.iter().any(|d| !d.duplicate) {
-            self.0.queued.notify_waiters();
         }
         Ok(result)
     }
@@ -892,20 +902,10 @@ impl Knowledge {
                 message: "only a failed or indexed document can be ingested again".into(),
             });
         };
+        self.enqueue_ingest(&queued, kb.user_id).await;
         let view = doc_view(queued);
         self.publish(principal.user_id(), view.clone(), None);
-        self.0.queued.notify_waiters();
         Ok(view)
-    }
-
-    /// Takes back documents a stopped worker left in progress. `all` when this process is the
-    /// only one working on the store (embedded SQLite): then every lease is stale.
-    pub async fn recover(&self, all: bool) -> Result<hearth_store::Recovered> {
-        let recovered = self.0.store.recover_documents(all, MAX_ATTEMPTS).await?;
-        if recovered.requeued > 0 {
-            self.0.queued.notify_waiters();
-        }
-        Ok(recovered)
     }
 
     /// Saves vector indexes changed since their last save.

@@ -84,11 +84,24 @@ pub async fn metrics(
             )));
         }
     }
+    let queue = state
+        .queue
+        .store()
+        .job_counts()
+        .await
+        .map_err(hearth_core::CoreError::from)?;
+    let pools: Vec<_> = state
+        .job_pools
+        .iter()
+        .map(|(name, stats)| (*name, stats.snapshot()))
+        .collect();
     Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(&state.runtime.status()),
+        state
+            .metrics
+            .render(&state.runtime.status(), &queue, &pools),
     ))
 }

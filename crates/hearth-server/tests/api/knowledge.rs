@@ -233,6 +233,22 @@ async fn documents_are_ingested_searched_and_deleted_everywhere() {
 
     let ids: Vec<DocumentId> = uploaded.documents.iter().map(|d| d.id).collect();
     let events = settle(&mut ws, &ids).await;
+    // Each document was one `kb.ingest` job on the queue, none of them a dead letter (a file
+    // that cannot be read is a failed document, not a failed job).
+    let metrics = app.client.metrics().await.expect("metrics");
+    let ingest_jobs = |state: &str| -> i64 {
+        let line = format!(r#"hearth_job_queue_jobs{{kind="kb.ingest",state="{state}"}} "#);
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {state} line in {metrics}"))
+    };
+    let all: i64 = ["queued", "running", "succeeded", "dead", "cancelled"]
+        .iter()
+        .map(|s| ingest_jobs(s))
+        .sum();
+    assert_eq!((all, ingest_jobs("dead")), (7, 0), "{metrics}");
     let by_name: HashMap<String, DocumentId> = uploaded
         .documents
         .iter()
@@ -728,24 +744,34 @@ async fn documents_a_stopped_server_left_in_progress_end_indexed_or_failed() {
     stop.send(()).expect("stop");
     running.await.expect("join").expect("clean shutdown");
 
-    // What a kill in the middle of ingesting leaves: documents claimed (leased) and never
-    // finished: one cut off while embedding, one cut off while embedding for the third time,
-    // and one cut off while being parsed (perhaps by its own parser), and a vector index that
-    // was never saved (its files gone).
+    // What a kill in the middle of ingesting leaves: ingest jobs held by a worker that is gone
+    // (their leases still live) and their documents started and never finished: one cut off
+    // while embedding, one cut off while embedding on its last attempt, and one cut off while
+    // being parsed (perhaps by its own parser); a document whose job was never stored (a kill
+    // between the upload's two writes); and a vector index that was never saved (its files
+    // gone).
     let store = hearth_store::Store::open(
         &format!("sqlite://{}", settings.data_dir.join("hearth.db").display()),
         &hearth_store::StoreOptions::default(),
     )
     .await
     .expect("open store");
+    let queue = hearth_jobs::Queue::new(store.clone(), hearth_jobs::JobsSettings::default());
+    let owner = store
+        .find_knowledge_base(kb)
+        .await
+        .expect("find kb")
+        .expect("kb")
+        .user_id;
     let files = settings.data_dir.join("knowledge").join("files");
     let lease = hearth_store::Timestamp::now().plus_secs(3600);
+    let kinds = [hearth_core::knowledge::INGEST_JOB];
     let mut stuck = Vec::new();
-    // Each is claimed before the next is queued, so the claims take them in this order.
     for (name, body) in [
         ("cities.csv", CITIES_CSV),
         ("postgres.md", POSTGRES_MD),
         ("cats.html", CATS_HTML),
+        ("config.json", CONFIG_JSON),
     ] {
         let id = DocumentId::new();
         std::fs::write(files.join(id.to_string()), body).expect("original");
@@ -763,22 +789,39 @@ async fn documents_a_stopped_server_left_in_progress_end_indexed_or_failed() {
             .expect("insert");
         assert!(matches!(inserted, hearth_store::Inserted::New(_)));
         stuck.push(id);
+        if name == "config.json" {
+            continue;
+        }
+        queue
+            .enqueue(hearth_core::knowledge::ingest_job(id, 0, owner))
+            .await
+            .expect("enqueue");
         let rounds = if name == "cities.csv" { 3 } else { 1 };
         for round in 0..rounds {
             if round > 0 {
-                store.recover_documents(true, 10).await.expect("requeue");
+                queue.recover(true).await.expect("take back");
             }
-            let claimed = store
-                .claim_document(lease)
+            let job = store
+                .claim_job(&hearth_store::ClaimRequest {
+                    kinds: &kinds,
+                    worker: "killed",
+                    lease_until: lease,
+                    per_owner: 10,
+                })
                 .await
                 .expect("claim")
                 .expect("queued");
-            assert_eq!(claimed.id, id);
+            assert!(job.payload.contains(&id.to_string()), "{job:?}");
+            store
+                .start_document(id, 0)
+                .await
+                .expect("start")
+                .expect("in progress");
             if name != "cats.html" {
-                store
-                    .advance_document(id, "embedding", lease)
+                assert!(store
+                    .advance_document(id, hearth_store::DocumentState::Embedding)
                     .await
-                    .expect("advance");
+                    .expect("advance"));
             }
         }
     }
@@ -822,6 +865,8 @@ async fn documents_a_stopped_server_left_in_progress_end_indexed_or_failed() {
     assert_eq!(given_up, DocumentStatus::Failed);
     assert!(reason.contains("interrupted"), "{reason}");
     assert_eq!(status(stuck[1]).0, DocumentStatus::Indexed);
+    // The one whose job was never stored got one at start.
+    assert_eq!(status(stuck[3]).0, DocumentStatus::Indexed);
     // The one being parsed is not run again by itself (it may be what stopped the server)...
     let (crashed, reason) = status(stuck[2]);
     assert_eq!(crashed, DocumentStatus::Failed);

@@ -22,6 +22,26 @@ async fn health_ready_and_metrics_by_route_template() {
             && metrics.contains(r#"hearth_background_task_restarts{task="heartbeat"} 0"#),
         "{metrics}"
     );
+    // So do the job pools and the scheduler, and each pool's counts are there from the start.
+    for task in [
+        "jobs-ingest",
+        "jobs-general",
+        "job-scheduler",
+        "kb-reconcile",
+    ] {
+        assert!(
+            metrics.contains(&format!(r#"hearth_background_task_up{{task="{task}"}} 1"#)),
+            "{task}: {metrics}"
+        );
+    }
+    for pool in ["ingest", "general"] {
+        assert!(
+            metrics.contains(&format!(
+                r#"hearth_job_outcomes{{pool="{pool}",outcome="dead"}} 0"#
+            )) && metrics.contains(&format!(r#"hearth_job_run_seconds_sum{{pool="{pool}"}}"#)),
+            "{pool}: {metrics}"
+        );
+    }
     assert!(
         !metrics.contains(&key.api_key.id.to_string()),
         "ids never become labels"
