@@ -53,10 +53,16 @@ fn serve(data_dir: &Path) -> Server {
 
 /// Starts `hearth serve` on port 0 with extra environment variables.
 fn serve_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+    serve_args(data_dir, env, &[])
+}
+
+/// Starts `hearth serve` on port 0 with extra environment variables and flags.
+fn serve_args(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
     let mut child = hearth()
         .envs(env.iter().copied())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -1018,4 +1024,133 @@ fn hostile_files_fail_in_their_parser_process_and_the_server_stays_up() {
     assert_eq!(find(&ordinary.name)["status"], "indexed");
     // The server stayed up throughout.
     assert_eq!(get(&format!("{base}/health")).0, 200);
+}
+
+#[test]
+fn split_roles_need_postgresql_and_a_worker_ingests_for_a_server_without_jobs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // On embedded SQLite one process owns the store: both splits are refused, naming why.
+    for args in [&["worker"][..], &["serve", "--no-jobs"][..]] {
+        let out = run(hearth()
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path().join("lite")));
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            error_line(&out).contains("needs PostgreSQL"),
+            "{args:?}: {}",
+            error_line(&out)
+        );
+    }
+
+    let Ok(admin) = std::env::var("HEARTH_TEST_POSTGRES_URL") else {
+        eprintln!("skipping the split run: HEARTH_TEST_POSTGRES_URL is unset");
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let db = runtime
+        .block_on(hearth_store::testing::TempPostgres::create(&admin))
+        .expect("database");
+    let models = embedder_models(dir.path());
+    // The two share the data dir as they would share a volume: the worker reads the originals
+    // the server stored.
+    let data = dir.path().join("data");
+    let env = [
+        ("HEARTH_DATABASE__URL", db.url.as_str()),
+        ("HEARTH_LOCAL__MODELS_DIR", models.to_str().expect("utf-8")),
+        ("HEARTH_AUTH__REGISTRATION", "open"),
+        (
+            "HEARTH_AUTH__JWT_SECRET",
+            "a-secret-the-two-processes-share-000000",
+        ),
+    ];
+    let server = serve_args(&data, &env, &["--no-jobs"]);
+    let base = server.url.trim_end_matches('/').to_owned();
+    let auth = post_json(
+        &format!("{base}/api/v1/auth/register"),
+        None,
+        serde_json::json!({"email": "split@example.com", "password": "correct-horse-battery"}),
+    );
+    let token = auth["access_token"].as_str().expect("token");
+    let key = post_json(
+        &format!("{base}/api/v1/api-keys"),
+        Some(token),
+        serde_json::json!({"name": "cli", "scopes": ["knowledge"], "password": "correct-horse-battery"}),
+    );
+    let key = key["key"].as_str().expect("key").to_owned();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let first = write(
+        "vacuum.md",
+        "# Vacuum\n\nThe autovacuum daemon automates VACUUM and ANALYZE.\n",
+    );
+    let remote = ["--server", base.as_str(), "--api-key", key.as_str()];
+    // Uploaded through the server, which runs no jobs: the document waits in the queue.
+    let out = run(hearth()
+        .args(["ingest", "--no-wait", "--kb", "Docs"])
+        .arg(&first)
+        .args(remote));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A worker on the same database takes the jobs, oldest first (one ingest slot): once the
+    // second upload is indexed, so is the first.
+    let mut worker = hearth()
+        .envs(env.iter().copied())
+        .args(["worker", "--data-dir"])
+        .arg(&data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn worker");
+    let ready = BufReader::new(worker.stdout.take().expect("stdout"))
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l == "Hearth worker is running");
+    assert!(ready, "the worker printed its ready line");
+    let worker = Server {
+        child: worker,
+        url: String::new(),
+    };
+    let second = write(
+        "bread.txt",
+        "Bread dough rises because yeast ferments sugars.\n",
+    );
+    let out = run(hearth()
+        .args(["ingest", "--kb", "Docs"])
+        .arg(&second)
+        .args(remote));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(
+        printed.contains("indexed 1 of 1 new documents"),
+        "{printed}"
+    );
+    let bases = get_json(&format!("{base}/api/v1/knowledge-bases"), &key);
+    let kb = bases
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|b| b["name"] == "Docs")
+        .map(|b| b["id"].as_str().expect("id").to_owned())
+        .expect("Docs");
+    let docs = get_json(
+        &format!("{base}/api/v1/knowledge-bases/{kb}/documents"),
+        &key,
+    );
+    drop((server, worker));
+    runtime.block_on(db.drop_now()).expect("drop database");
+    let statuses: Vec<&str> = docs
+        .as_array()
+        .expect("documents")
+        .iter()
+        .map(|d| d["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses, vec!["indexed", "indexed"], "{docs}");
 }
