@@ -418,13 +418,21 @@ impl Queue {
         vec![Arc::new(Purge(self.clone()))]
     }
 
-    /// Schedules the queue's own jobs (the hourly purge); every instance may call it at start.
+    /// Schedules the queue's own jobs (the hourly purge); every instance may call it at start
+    /// (a tick already due keeps its place, and an operator's `enabled = false` is kept).
     pub async fn install_system_schedules(&self) -> Result<(), JobsError> {
-        self.put_schedule(ScheduleSpec::new(
-            PURGE_JOB,
-            "17 * * * *",
-            JobSpec::new(PURGE_JOB, serde_json::json!({})),
-        ))
+        let enabled = match self.store.get_schedule(PURGE_JOB).await? {
+            Some(s) => s.enabled,
+            None => true,
+        };
+        self.put_schedule(
+            ScheduleSpec::new(
+                PURGE_JOB,
+                "17 * * * *",
+                JobSpec::new(PURGE_JOB, serde_json::json!({})),
+            )
+            .enabled(enabled),
+        )
         .await?;
         Ok(())
     }

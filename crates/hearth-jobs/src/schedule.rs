@@ -26,7 +26,8 @@ impl Cron {
     /// Parses `expr` (`minute hour day-of-month month day-of-week`, as in crontab: numbers,
     /// `*`, lists, ranges, steps, month and day names, day 0 or 7 for Sunday; or one of
     /// `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`) in `timezone` (`UTC`,
-    /// `Europe/Paris`…). The error names the field at fault.
+    /// `Europe/Paris`…). Unlike crontab, restricting both day fields is refused (crontab fires
+    /// on either). The error names the field at fault.
     pub fn parse(expr: &str, timezone: &str) -> Result<Self, JobsError> {
         let invalid = |field, message: String| JobsError::Invalid { field, message };
         let tz = jiff::tz::TimeZone::get(timezone.trim()).map_err(|_| {
@@ -76,6 +77,16 @@ fn to_six_fields(expr: &str) -> Result<String, String> {
             fields.len()
         ));
     };
+    // crontab fires when either day field matches if both are restricted; the parser needs
+    // both to match. Rather than fire on other days than the user meant, refuse the mix.
+    let any = |f: &str| f == "*" || f == "?";
+    if !any(day) && !any(weekday) {
+        return Err(
+            "restricts both the day of month and the day of week; crontab reads that as \
+             either, this scheduler cannot: restrict one of them (or use two schedules)"
+                .into(),
+        );
+    }
     Ok(format!(
         "0 {minute} {hour} {day} {month} {}",
         weekdays(weekday)?
@@ -356,6 +367,7 @@ mod tests {
         assert_eq!(field("0 25 * * *", "UTC"), "cron");
         assert_eq!(field("0 0 30 2 *", "UTC"), "cron");
         assert_eq!(field("@sometimes", "UTC"), "cron");
+        assert_eq!(field("0 0 1 * 1", "UTC"), "cron");
         assert_eq!(field("0 9 * * 1-5", "Mars/Olympus"), "timezone");
         assert_eq!(field("0 9 * * 1-5", ""), "timezone");
     }

@@ -361,6 +361,16 @@ impl Application {
             queue.clone(),
         );
         let pgvector = knowledge.choose_vector_index().await?;
+        // Each process keeps its own embedded vector index, caught up from the store when it
+        // first opens it: a server that does not ingest would never see what workers add.
+        if roles != Roles::ALL && !pgvector {
+            return Err(StartupError::Roles(
+                "serving without jobs, or running a separate worker, needs the pgvector \
+                 extension in PostgreSQL (knowledge vectors must live in the database all \
+                 processes share)"
+                    .into(),
+            ));
+        }
         tracing::info!(
             vector_index = if pgvector { "pgvector" } else { "embedded" },
             "knowledge vector index"
@@ -377,7 +387,13 @@ impl Application {
             }
         }
         if roles.jobs {
-            log_reconciled(knowledge.reconcile_ingest().await?);
+            // The loop runs it again every minute: a failure here only delays it.
+            match knowledge.reconcile_ingest().await {
+                Ok(r) => log_reconciled(r),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not put documents' ingest right at start")
+                }
+            }
         }
         let memory_embedder = Some(settings.knowledge.embedding_model.trim())
             .filter(|m| !m.is_empty())
@@ -423,7 +439,8 @@ impl Application {
             .install_system_schedules()
             .await
             .map_err(jobs_startup)?;
-        let shutdown_bound = Duration::from_secs(settings.jobs.shutdown_grace_secs + 5);
+        let shutdown_bound =
+            Duration::from_secs(settings.jobs.shutdown_grace_secs.saturating_add(5));
         let state = AppState::new(Services {
             settings,
             store: store.clone(),
@@ -561,6 +578,8 @@ impl Application {
         // On shutdown, runs stop (their partial answers are kept as `stopped`), which also ends
         // the SSE streams that graceful shutdown waits for.
         let hub = self.chat.hub().clone();
+        // Background loops stop taking work at the signal, not after the last connection.
+        let loops = self.runtime.stopping();
         let result = match self.listener.take() {
             Some(listener) => {
                 let service = self
@@ -576,12 +595,14 @@ impl Application {
                     .with_graceful_shutdown(async move {
                         shutdown.await;
                         hub.cancel_all();
+                        loops.cancel();
                     })
                     .await
             }
             None => {
                 shutdown.await;
                 hub.cancel_all();
+                loops.cancel();
                 Ok(())
             }
         };

@@ -359,19 +359,26 @@ impl Store {
         })?)
     }
 
-    /// Moves a started document to `status` (`parsing` or `embedding`). False when the
-    /// document is gone or no longer in progress (deleted, or given up on).
-    pub async fn advance_document(&self, id: DocumentId, status: DocumentState) -> Result<bool> {
+    /// Moves round `gen` of a started document to `status` (`parsing` or `embedding`). False
+    /// when the document is gone, no longer in progress (deleted, or given up on), or in a
+    /// later round.
+    pub async fn advance_document(
+        &self,
+        id: DocumentId,
+        gen: i64,
+        status: DocumentState,
+    ) -> Result<bool> {
         let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE kb_documents SET status = $2, updated_at = $3 \
-                 WHERE id = $1 AND status IN ($4, $5)",
+                 WHERE id = $1 AND status IN ($4, $5) AND ingest_gen = $6",
             )
             .bind(id)
             .bind(status)
             .bind(Timestamp::now())
             .bind(DocumentState::Parsing)
             .bind(DocumentState::Embedding)
+            .bind(gen)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
@@ -379,12 +386,12 @@ impl Store {
         Ok(done > 0)
     }
 
-    /// Marks a started document failed with a reason for the user.
-    pub async fn fail_document(&self, id: DocumentId, reason: &str) -> Result<bool> {
+    /// Marks round `gen` of a started document failed with a reason for the user.
+    pub async fn fail_document(&self, id: DocumentId, gen: i64, reason: &str) -> Result<bool> {
         let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE kb_documents SET status = $4, error = $2, updated_at = $3 \
-                 WHERE id = $1 AND status IN ($5, $6)",
+                 WHERE id = $1 AND status IN ($5, $6) AND ingest_gen = $7",
             )
             .bind(id)
             .bind(reason)
@@ -392,6 +399,7 @@ impl Store {
             .bind(DocumentState::Failed)
             .bind(DocumentState::Parsing)
             .bind(DocumentState::Embedding)
+            .bind(gen)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
@@ -462,7 +470,7 @@ impl Store {
         })?)
     }
 
-    /// Writes a document's chunks and marks it indexed, in one transaction (replacing chunks it
+    /// Writes round `gen` of a document's chunks and marks it indexed, in one transaction (replacing chunks it
     /// had). Returns the new chunks' keys in order, or `None` when the document is no longer in
     /// progress (deleted, or given up on) and nothing was written.
     /// With `pgvector` (see [`Store::enable_pgvector`]) each embedding is also written to the
@@ -470,6 +478,7 @@ impl Store {
     pub async fn commit_chunks(
         &self,
         id: DocumentId,
+        gen: i64,
         pages: Option<i64>,
         chunks: &[NewChunk],
         pgvector: bool,
@@ -480,7 +489,7 @@ impl Store {
             let kb: Option<KnowledgeBaseId> = sqlx::query_scalar(
                 "UPDATE kb_documents SET status = $5, error = NULL, \
                  pages = $2, chunks = $3, indexed_at = $4, updated_at = $4 \
-                 WHERE id = $1 AND status IN ($6, $7) RETURNING kb_id",
+                 WHERE id = $1 AND status IN ($6, $7) AND ingest_gen = $8 RETURNING kb_id",
             )
             .bind(id)
             .bind(pages)
@@ -489,6 +498,7 @@ impl Store {
             .bind(DocumentState::Indexed)
             .bind(DocumentState::Parsing)
             .bind(DocumentState::Embedding)
+            .bind(gen)
             .fetch_optional(&mut *tx)
             .await?;
             let Some(kb) = kb else {
@@ -532,18 +542,19 @@ impl Store {
     /// Puts a started document back in the queue without counting the attempt, when its worker
     /// stops for a shutdown (so the next round does not take it for a crash). False when it
     /// was no longer in progress.
-    pub async fn release_document(&self, id: DocumentId) -> Result<bool> {
+    pub async fn release_document(&self, id: DocumentId, gen: i64) -> Result<bool> {
         let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE kb_documents SET status = $3, updated_at = $2, \
                  attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
-                 WHERE id = $1 AND status IN ($4, $5)",
+                 WHERE id = $1 AND status IN ($4, $5) AND ingest_gen = $6",
             )
             .bind(id)
             .bind(Timestamp::now())
             .bind(DocumentState::Queued)
             .bind(DocumentState::Parsing)
             .bind(DocumentState::Embedding)
+            .bind(gen)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
@@ -554,9 +565,12 @@ impl Store {
     /// Documents queued or in progress whose round has no live job of `kind` (keyed
     /// `<document id>:<ingest_gen>`): none was ever stored (a crash between the upload and the
     /// enqueue), or it ended (dead, cancelled, or succeeded without an outcome). Oldest first.
+    /// A document without any job is only listed once `settled_before` passed its last change:
+    /// an upload stores the row, then the original, then the job.
     pub async fn unfinished_ingests(
         &self,
         kind: &str,
+        settled_before: Timestamp,
         limit: i64,
     ) -> Result<Vec<UnfinishedIngest>> {
         Ok(on_pool!(self, |pool| {
@@ -567,6 +581,7 @@ impl Store {
                  LEFT JOIN jobs j ON j.kind = $1 \
                    AND j.idempotency_key = d.id || ':' || CAST(d.ingest_gen AS TEXT) \
                  WHERE d.status IN ($2, $3, $4) AND (j.id IS NULL OR j.state NOT IN ($5, $6)) \
+                 AND (j.id IS NOT NULL OR d.updated_at < $8) \
                  ORDER BY d.created_at, d.id LIMIT $7",
             )
             .bind(kind)
@@ -576,6 +591,7 @@ impl Store {
             .bind(JobState::Queued)
             .bind(JobState::Running)
             .bind(limit)
+            .bind(settled_before)
             .fetch_all(pool)
             .await
         })?)

@@ -45,8 +45,9 @@ pub struct NewSchedule {
 }
 
 impl Store {
-    /// Creates a schedule, or replaces the one of that name (its next tick included; its last
-    /// tick is kept).
+    /// Creates a schedule, or replaces the one of that name. A replacement with the same cron
+    /// expression and time zone keeps its next tick (so a tick that is due, or was missed
+    /// while nothing ran, still fires); its last tick is always kept.
     pub async fn put_schedule(&self, s: &NewSchedule) -> Result<Schedule> {
         let now = Timestamp::now();
         Ok(on_writer!(self, |pool| {
@@ -58,7 +59,10 @@ impl Store {
                  timezone = excluded.timezone, kind = excluded.kind, payload = excluded.payload, \
                  owner = excluded.owner, priority = excluded.priority, \
                  max_attempts = excluded.max_attempts, enabled = excluded.enabled, \
-                 next_at = excluded.next_at, updated_at = excluded.updated_at RETURNING *",
+                 next_at = CASE WHEN schedules.cron = excluded.cron \
+                   AND schedules.timezone = excluded.timezone \
+                   THEN schedules.next_at ELSE excluded.next_at END, \
+                 updated_at = excluded.updated_at RETURNING *",
             )
             .bind(&s.name)
             .bind(&s.cron)

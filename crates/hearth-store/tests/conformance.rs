@@ -1282,7 +1282,7 @@ async fn ingest_rounds_move_by_condition(store: &Store) {
     let started = store.start_document(a, 0).await.expect("start").expect("a");
     assert_eq!((started.status, started.attempts), (D::Parsing, 1));
     assert!(store
-        .advance_document(a, D::Embedding)
+        .advance_document(a, 0, D::Embedding)
         .await
         .expect("advance"));
     let again = store.start_document(a, 0).await.expect("start").expect("a");
@@ -1291,26 +1291,26 @@ async fn ingest_rounds_move_by_condition(store: &Store) {
     // A failed document stays failed: nothing advances or starts it.
     store.start_document(b, 0).await.expect("start").expect("b");
     assert!(store
-        .fail_document(b, "the file is empty")
+        .fail_document(b, 0, "the file is empty")
         .await
         .expect("fail"));
     assert!(!store
-        .advance_document(b, D::Embedding)
+        .advance_document(b, 0, D::Embedding)
         .await
         .expect("stays failed"));
     assert!(store.start_document(b, 0).await.expect("start").is_none());
     // A queued document cannot be advanced or failed as if started.
     assert!(!store
-        .advance_document(c, D::Embedding)
+        .advance_document(c, 0, D::Embedding)
         .await
         .expect("queued"));
-    assert!(!store.fail_document(c, "no").await.expect("queued"));
+    assert!(!store.fail_document(c, 0, "no").await.expect("queued"));
 
     // A shutdown releases a started document without counting the attempt.
-    assert!(store.release_document(a).await.expect("release"));
+    assert!(store.release_document(a, 0).await.expect("release"));
     let released = store.find_document(a).await.expect("a").expect("a");
     assert_eq!((released.status, released.attempts), (D::Queued, 1));
-    assert!(!store.release_document(a).await.expect("not started"));
+    assert!(!store.release_document(a, 0).await.expect("not started"));
 
     // A retry is a new round: the old round's generation no longer starts it.
     let requeued = store
@@ -1333,7 +1333,7 @@ async fn ingest_rounds_move_by_condition(store: &Store) {
     let kind = "kb.ingest";
     let key = |id: hearth_store::ids::DocumentId, gen: i64| format!("{id}:{gen}");
     let mut unfinished: Vec<_> = store
-        .unfinished_ingests(kind, 100)
+        .unfinished_ingests(kind, Timestamp::from_millis(i64::MAX), 100)
         .await
         .expect("unfinished")
         .into_iter()
@@ -1368,7 +1368,7 @@ async fn ingest_rounds_move_by_condition(store: &Store) {
         .await
         .expect("fail");
     let unfinished = store
-        .unfinished_ingests(kind, 100)
+        .unfinished_ingests(kind, Timestamp::from_millis(i64::MAX), 100)
         .await
         .expect("unfinished");
     let mut seen: Vec<_> = unfinished
@@ -1447,14 +1447,14 @@ async fn chunks_commit_atomically_and_search_by_text(store: &Store) {
     ];
     // Not claimed: nothing is written.
     assert!(store
-        .commit_chunks(doc.id, Some(1), &chunks, false)
+        .commit_chunks(doc.id, 0, Some(1), &chunks, false)
         .await
         .expect("commit")
         .is_none());
     store.start_document(doc.id, 0).await.expect("start");
     store.start_document(doc2.id, 0).await.expect("start");
     let seqs = store
-        .commit_chunks(doc.id, Some(1), &chunks, false)
+        .commit_chunks(doc.id, 0, Some(1), &chunks, false)
         .await
         .expect("commit")
         .expect("in progress");
@@ -1463,6 +1463,7 @@ async fn chunks_commit_atomically_and_search_by_text(store: &Store) {
     store
         .commit_chunks(
             doc2.id,
+            0,
             None,
             &[chunk(0, "vacuum cleaners for dead tuples")],
             false,
@@ -1604,6 +1605,7 @@ async fn pgvector_backfills_indexes_and_searches(store: &Store) {
     let early = store
         .commit_chunks(
             docs[0],
+            0,
             None,
             &[chunk_with(0, "north", [1.0, 0.0, 0.0, 0.0])],
             false,
@@ -1623,6 +1625,7 @@ async fn pgvector_backfills_indexes_and_searches(store: &Store) {
     let late = store
         .commit_chunks(
             docs[1],
+            0,
             None,
             &[
                 chunk_with(0, "east", [0.0, 1.0, 0.0, 0.0]),

@@ -1067,6 +1067,33 @@ fn split_roles_need_postgresql_and_a_worker_ingests_for_a_server_without_jobs() 
             "a-secret-the-two-processes-share-000000",
         ),
     ];
+    let has_pgvector = runtime.block_on(async {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_available_extensions WHERE name = 'vector'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("extensions");
+        pool.close().await;
+        n > 0
+    });
+    if !has_pgvector {
+        // Each process would keep its own vector index: refused, naming what is missing.
+        let out = run(hearth()
+            .envs(env.iter().copied())
+            .args(["worker", "--data-dir"])
+            .arg(&data));
+        runtime.block_on(db.drop_now()).expect("drop database");
+        assert!(!out.status.success());
+        assert!(
+            error_line(&out).contains("pgvector"),
+            "{}",
+            error_line(&out)
+        );
+        eprintln!("note: the split run itself needs PostgreSQL with pgvector (.ci/run has one)");
+        return;
+    }
     let server = serve_args(&data, &env, &["--no-jobs"]);
     let base = server.url.trim_end_matches('/').to_owned();
     let auth = post_json(

@@ -235,7 +235,7 @@ async fn measure(n: usize) -> Result<String, Error> {
             texts.push(words);
         }
         let new = store
-            .commit_chunks(doc_id, None, &chunks, false)
+            .commit_chunks(doc_id, 0, None, &chunks, false)
             .await?
             .ok_or("document not in progress")?;
         seqs.extend(new);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use hearth_jobs::{Handler, JobContext, JobError, JobSpec, Queue};
 use hearth_store::ids::{DocumentId, UserId};
-use hearth_store::{Document, DocumentState, JobState, NewChunk};
+use hearth_store::{Document, DocumentState, JobState, NewChunk, Timestamp, UnfinishedIngest};
 use serde::{Deserialize, Serialize};
 
 use super::{Knowledge, Progress};
@@ -28,6 +28,8 @@ pub const INGEST_JOB: &str = "kb.ingest";
 const ATTEMPTS: u32 = 3;
 /// Documents looked at per reconciliation pass.
 const RECONCILE_BATCH: i64 = 500;
+/// How long a document without a job is left alone (its upload may still be enqueueing it).
+const SETTLE_MILLIS: i64 = 60_000;
 
 /// A `kb.ingest` job's payload.
 #[derive(Debug, Serialize, Deserialize)]
@@ -114,40 +116,51 @@ impl Knowledge {
     pub async fn reconcile_ingest(&self) -> Result<Reconciled> {
         let store = &self.0.store;
         let mut done = Reconciled::default();
-        for row in store
-            .unfinished_ingests(INGEST_JOB, RECONCILE_BATCH)
-            .await?
-        {
-            match row.job_state {
-                None | Some(JobState::Queued | JobState::Running) => {
-                    let spec = ingest_job(row.document, row.gen, row.owner);
-                    self.queue().enqueue(spec).await.map_err(jobs_error)?;
-                    done.enqueued += 1;
-                }
-                Some(JobState::Dead | JobState::Cancelled) => {
-                    let why = row.job_error.as_deref().unwrap_or("it was cancelled");
-                    let reason = format!(
-                        "ingest was interrupted and given up on ({why}); retry to read it again"
-                    );
-                    if store
-                        .abandon_document(row.document, row.gen, &reason)
-                        .await?
-                    {
-                        done.failed += 1;
-                        if let Some(doc) = store.find_document(row.document).await? {
-                            self.publish(row.owner, super::doc_view(doc), None);
-                        }
-                    }
-                }
-                Some(JobState::Succeeded) => {
-                    if let Some(doc) = store.restart_document(row.document, row.gen).await? {
-                        self.enqueue_ingest(&doc, row.owner).await;
-                        done.restarted += 1;
-                    }
-                }
+        // An upload stores the row, then the original, then the job: leave it a moment.
+        let settled = Timestamp::from_millis(Timestamp::now().millis() - SETTLE_MILLIS);
+        let rows = store
+            .unfinished_ingests(INGEST_JOB, settled, RECONCILE_BATCH)
+            .await?;
+        for row in rows {
+            // One document's trouble must not hold up the others behind it.
+            if let Err(e) = self.reconcile_one(&row, &mut done).await {
+                tracing::warn!(document = %row.document, error = %e, "could not put a document's ingest right; next pass tries again");
             }
         }
         Ok(done)
+    }
+
+    async fn reconcile_one(&self, row: &UnfinishedIngest, done: &mut Reconciled) -> Result<()> {
+        let store = &self.0.store;
+        match row.job_state {
+            None | Some(JobState::Queued | JobState::Running) => {
+                let spec = ingest_job(row.document, row.gen, row.owner);
+                self.queue().enqueue(spec).await.map_err(jobs_error)?;
+                done.enqueued += 1;
+            }
+            Some(JobState::Dead | JobState::Cancelled) => {
+                let why = row.job_error.as_deref().unwrap_or("it was cancelled");
+                let reason = format!(
+                    "ingest was interrupted and given up on ({why}); retry to read it again"
+                );
+                if store
+                    .abandon_document(row.document, row.gen, &reason)
+                    .await?
+                {
+                    done.failed += 1;
+                    if let Some(doc) = store.find_document(row.document).await? {
+                        self.publish(row.owner, super::doc_view(doc), None);
+                    }
+                }
+            }
+            Some(JobState::Succeeded) => {
+                if let Some(doc) = store.restart_document(row.document, row.gen).await? {
+                    self.enqueue_ingest(&doc, row.owner).await;
+                    done.restarted += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn run_job(&self, job: JobContext) -> std::result::Result<(), JobError> {
@@ -173,7 +186,11 @@ impl Knowledge {
         if doc.status == DocumentState::Parsing && job.attempt > 1 {
             let reason = "the server stopped while reading this file (it may have crashed the \
                           parser); retry to read it again";
-            if store.fail_document(doc.id, reason).await.map_err(retry)? {
+            if store
+                .fail_document(doc.id, doc.ingest_gen, reason)
+                .await
+                .map_err(retry)?
+            {
                 if let Some(done) = store.find_document(doc.id).await.map_err(retry)? {
                     self.publish(user, super::doc_view(done), None);
                 }
@@ -188,11 +205,12 @@ impl Knowledge {
             return Ok(());
         };
         let id = doc.id;
+        let gen = doc.ingest_gen;
         let result = tokio::select! {
             result = self.ingest(&kb, doc) => result,
             // Back to the queue, so the next attempt does not take it for a crash.
             () = job.cancelled.cancelled() => {
-                if let Err(e) = store.release_document(id).await {
+                if let Err(e) = store.release_document(id, gen).await {
                     tracing::warn!(document = %id, error = %e, "could not put back a document whose ingest stopped");
                 }
                 return Err(JobError::Retry("stopped before it finished".into()));
@@ -202,17 +220,27 @@ impl Knowledge {
             Ok(()) => Ok(()),
             Err(e) if job.attempt >= job.max_attempts => {
                 tracing::error!(document = %id, error = %e, "ingest failed on an internal error");
-                let _ = store
-                    .fail_document(id, "internal error while ingesting; try again")
-                    .await;
-                if let Ok(Some(done)) = store.find_document(id).await {
-                    self.publish(user, super::doc_view(done), None);
+                match store
+                    .fail_document(id, gen, "internal error while ingesting; try again")
+                    .await
+                {
+                    Ok(_) => {
+                        if let Ok(Some(done)) = store.find_document(id).await {
+                            self.publish(user, super::doc_view(done), None);
+                        }
+                    }
+                    // Its job is dead now: reconciliation fails the document.
+                    Err(e) => {
+                        tracing::warn!(document = %id, error = %e, "could not record a failed ingest")
+                    }
                 }
                 Err(JobError::Fatal(e.to_string()))
             }
             Err(e) => {
                 tracing::warn!(document = %id, error = %e, "ingest failed on an internal error; it will be retried");
-                let _ = store.release_document(id).await;
+                if let Err(e) = store.release_document(id, gen).await {
+                    tracing::warn!(document = %id, error = %e, "could not put back a document for its retry");
+                }
                 Err(retry(e))
             }
         }
@@ -225,7 +253,10 @@ impl Knowledge {
         match self.process(kb, &doc).await? {
             Outcome::Indexed => {}
             Outcome::Failed(reason) => {
-                self.0.store.fail_document(id, &reason).await?;
+                self.0
+                    .store
+                    .fail_document(id, doc.ingest_gen, &reason)
+                    .await?;
             }
             Outcome::Gone => return Ok(()),
         }
@@ -262,7 +293,7 @@ impl Knowledge {
         if !self
             .0
             .store
-            .advance_document(doc.id, DocumentState::Embedding)
+            .advance_document(doc.id, doc.ingest_gen, DocumentState::Embedding)
             .await?
         {
             return Ok(Outcome::Gone);
@@ -327,7 +358,7 @@ impl Knowledge {
             if !self
                 .0
                 .store
-                .advance_document(doc.id, DocumentState::Embedding)
+                .advance_document(doc.id, doc.ingest_gen, DocumentState::Embedding)
                 .await?
             {
                 return Ok(Outcome::Gone);
@@ -346,7 +377,7 @@ impl Knowledge {
         let Some(seqs) = self
             .0
             .store
-            .commit_chunks(doc.id, pages, &rows, pgvector)
+            .commit_chunks(doc.id, doc.ingest_gen, pages, &rows, pgvector)
             .await?
         else {
             return Ok(Outcome::Gone);

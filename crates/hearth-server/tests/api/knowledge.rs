@@ -819,7 +819,7 @@ async fn documents_a_stopped_server_left_in_progress_end_indexed_or_failed() {
                 .expect("in progress");
             if name != "cats.html" {
                 assert!(store
-                    .advance_document(id, hearth_store::DocumentState::Embedding)
+                    .advance_document(id, 0, hearth_store::DocumentState::Embedding)
                     .await
                     .expect("advance"));
             }
