@@ -514,6 +514,22 @@ fn post_json(url: &str, token: Option<&str>, body: serde_json::Value) -> serde_j
     })
 }
 
+/// Registers `email` on an open server and returns an API key with the knowledge scope.
+fn knowledge_key(base: &str, email: &str) -> String {
+    let auth = post_json(
+        &format!("{base}/api/v1/auth/register"),
+        None,
+        serde_json::json!({"email": email, "password": "correct-horse-battery"}),
+    );
+    let token = auth["access_token"].as_str().expect("token");
+    let key = post_json(
+        &format!("{base}/api/v1/api-keys"),
+        Some(token),
+        serde_json::json!({"name": "cli", "scopes": ["knowledge"], "password": "correct-horse-battery"}),
+    );
+    key["key"].as_str().expect("key").to_owned()
+}
+
 #[test]
 fn ingest_uploads_folders_and_search_prints_passages() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -526,18 +542,7 @@ fn ingest_uploads_folders_and_search_prints_passages() {
         ],
     );
     let base = server.url.trim_end_matches('/').to_owned();
-    let auth = post_json(
-        &format!("{base}/api/v1/auth/register"),
-        None,
-        serde_json::json!({"email": "cli@example.com", "password": "correct-horse-battery"}),
-    );
-    let token = auth["access_token"].as_str().expect("token");
-    let key = post_json(
-        &format!("{base}/api/v1/api-keys"),
-        Some(token),
-        serde_json::json!({"name": "cli", "scopes": ["knowledge"], "password": "correct-horse-battery"}),
-    );
-    let key = key["key"].as_str().expect("key").to_owned();
+    let key = knowledge_key(&base, "cli@example.com");
 
     // A folder tree with readable files, an unsupported one, a hidden one and a broken one.
     let docs = dir.path().join("docs");
@@ -1096,18 +1101,7 @@ fn split_roles_need_postgresql_and_a_worker_ingests_for_a_server_without_jobs() 
     }
     let server = serve_args(&data, &env, &["--no-jobs"]);
     let base = server.url.trim_end_matches('/').to_owned();
-    let auth = post_json(
-        &format!("{base}/api/v1/auth/register"),
-        None,
-        serde_json::json!({"email": "split@example.com", "password": "correct-horse-battery"}),
-    );
-    let token = auth["access_token"].as_str().expect("token");
-    let key = post_json(
-        &format!("{base}/api/v1/api-keys"),
-        Some(token),
-        serde_json::json!({"name": "cli", "scopes": ["knowledge"], "password": "correct-horse-battery"}),
-    );
-    let key = key["key"].as_str().expect("key").to_owned();
+    let key = knowledge_key(&base, "split@example.com");
     let write = |name: &str, text: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, text).expect("write");
